@@ -1,0 +1,1 @@
+//! Host-side integration tests for the TollDNS programs; see `tests/`.

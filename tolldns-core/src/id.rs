@@ -1,0 +1,194 @@
+//! Operator and backend identifiers.
+
+use core::fmt;
+
+/// An operator's identity: its ed25519 public key (32 bytes). In receipts this is the hot
+/// receipt-signing key that the operator's wallet registered as its delegate.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct OperatorId(pub [u8; 32]);
+
+impl OperatorId {
+    /// The raw key bytes.
+    pub const fn to_bytes(self) -> [u8; 32] {
+        self.0
+    }
+
+    /// Borrow the raw key bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl From<[u8; 32]> for OperatorId {
+    fn from(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+}
+
+impl fmt::Debug for OperatorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OperatorId(")?;
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// A backend identifier: 1 to [`BackendId::MAX_LEN`] printable ASCII bytes (0x21..=0x7e, so no
+/// spaces or control characters), e.g. `edge-ingress`. Stored inline, `Copy`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BackendId {
+    len: u8,
+    bytes: [u8; Self::MAX_LEN],
+}
+
+impl BackendId {
+    /// The longest backend id, in bytes.
+    pub const MAX_LEN: usize = 32;
+
+    /// The id pure edge ingress uses.
+    pub const EDGE_INGRESS: &'static str = "edge-ingress";
+
+    /// Validate and store a backend id.
+    ///
+    /// # Errors
+    ///
+    /// [`BackendIdError::Empty`], [`BackendIdError::TooLong`] or
+    /// [`BackendIdError::InvalidByte`].
+    pub fn new(id: &str) -> Result<Self, BackendIdError> {
+        Self::from_bytes(id.as_bytes())
+    }
+
+    /// Like [`BackendId::new`], from bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`BackendId::new`].
+    pub fn from_bytes(id: &[u8]) -> Result<Self, BackendIdError> {
+        if id.is_empty() {
+            return Err(BackendIdError::Empty);
+        }
+        if id.len() > Self::MAX_LEN {
+            return Err(BackendIdError::TooLong { len: id.len() });
+        }
+        if let Some((index, &byte)) = id
+            .iter()
+            .enumerate()
+            .find(|(_, b)| !(0x21..=0x7e).contains(*b))
+        {
+            return Err(BackendIdError::InvalidByte { index, byte });
+        }
+        let mut bytes = [0u8; Self::MAX_LEN];
+        let (head, _) = bytes.split_at_mut(id.len());
+        head.copy_from_slice(id);
+        Ok(Self {
+            // Bounded by MAX_LEN (32) above.
+            len: id.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The id as bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Every byte was checked to be printable ASCII.
+        core::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for BackendId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BackendId({:?})", self.as_str())
+    }
+}
+
+impl fmt::Display for BackendId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl core::str::FromStr for BackendId {
+    type Err = BackendIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+/// Why a backend id was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BackendIdError {
+    /// The id is empty.
+    Empty,
+    /// The id is longer than [`BackendId::MAX_LEN`] bytes.
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A byte outside printable ASCII (0x21..=0x7e).
+    InvalidByte {
+        /// Where.
+        index: usize,
+        /// The byte.
+        byte: u8,
+    },
+}
+
+impl fmt::Display for BackendIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("backend id is empty"),
+            Self::TooLong { len } => write!(
+                f,
+                "backend id is {len} bytes long; at most {} are allowed",
+                BackendId::MAX_LEN
+            ),
+            Self::InvalidByte { index, byte } => write!(
+                f,
+                "backend id byte {index} is 0x{byte:02x}; only printable ASCII without spaces is allowed"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for BackendIdError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_id_bounds() {
+        assert_eq!(BackendId::new("edge-ingress").unwrap().as_str(), "edge-ingress");
+        assert_eq!(BackendId::new(""), Err(BackendIdError::Empty));
+        let max = "a".repeat(32);
+        assert_eq!(BackendId::new(&max).unwrap().as_bytes().len(), 32);
+        assert_eq!(
+            BackendId::new(&"a".repeat(33)),
+            Err(BackendIdError::TooLong { len: 33 })
+        );
+        assert_eq!(
+            BackendId::new("edge ingress"),
+            Err(BackendIdError::InvalidByte { index: 4, byte: b' ' })
+        );
+        assert_eq!(
+            BackendId::new("é"),
+            Err(BackendIdError::InvalidByte { index: 0, byte: 0xc3 })
+        );
+    }
+
+    #[test]
+    fn operator_id_debug_is_hex() {
+        let id = OperatorId([0xab; 32]);
+        let s = format!("{id:?}");
+        assert!(s.starts_with("OperatorId(abab"));
+        assert_eq!(s.len(), "OperatorId()".len() + 64);
+    }
+}
