@@ -166,7 +166,10 @@ mod tests {
 
     #[test]
     fn backend_id_bounds() {
-        assert_eq!(BackendId::new("edge-ingress").unwrap().as_str(), "edge-ingress");
+        assert_eq!(
+            BackendId::new("edge-ingress").unwrap().as_str(),
+            "edge-ingress"
+        );
         assert_eq!(BackendId::new(""), Err(BackendIdError::Empty));
         let max = "a".repeat(32);
         assert_eq!(BackendId::new(&max).unwrap().as_bytes().len(), 32);
@@ -176,11 +179,17 @@ mod tests {
         );
         assert_eq!(
             BackendId::new("edge ingress"),
-            Err(BackendIdError::InvalidByte { index: 4, byte: b' ' })
+            Err(BackendIdError::InvalidByte {
+                index: 4,
+                byte: b' '
+            })
         );
         assert_eq!(
             BackendId::new("é"),
-            Err(BackendIdError::InvalidByte { index: 0, byte: 0xc3 })
+            Err(BackendIdError::InvalidByte {
+                index: 0,
+                byte: 0xc3
+            })
         );
     }
 

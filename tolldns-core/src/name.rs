@@ -126,7 +126,10 @@ impl NormalizedName {
                 continue;
             }
             let lower = byte.to_ascii_lowercase();
-            if !(lower.is_ascii_lowercase() || lower.is_ascii_digit() || lower == b'-' || lower == b'_')
+            if !(lower.is_ascii_lowercase()
+                || lower.is_ascii_digit()
+                || lower == b'-'
+                || lower == b'_')
             {
                 return Err(NameError::InvalidCharacter { position, byte });
             }
@@ -191,9 +194,12 @@ fn strip_one_dot(bytes: &[u8]) -> &[u8] {
 
 /// Whether any label starts with the ACE prefix `xn--` (case-insensitively).
 fn has_ace_label(bytes: &[u8]) -> bool {
-    bytes
-        .split(|&b| b == b'.')
-        .any(|label| label.len() >= 4 && label.get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"xn--")))
+    bytes.split(|&b| b == b'.').any(|label| {
+        label.len() >= 4
+            && label
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"xn--"))
+    })
 }
 
 impl fmt::Debug for NormalizedName {
@@ -280,10 +286,12 @@ impl fmt::Display for NameError {
                 char::from(*byte)
             ),
             Self::InvalidUtf8 => f.write_str("name is not valid UTF-8"),
-            Self::NonAscii => f.write_str(
-                "name is not ASCII and this build has no IDNA support (feature `idna`)",
-            ),
-            Self::Idna => f.write_str("name is not a valid internationalized domain name (UTS #46)"),
+            Self::NonAscii => {
+                f.write_str("name is not ASCII and this build has no IDNA support (feature `idna`)")
+            }
+            Self::Idna => {
+                f.write_str("name is not a valid internationalized domain name (UTS #46)")
+            }
         }
     }
 }
@@ -308,7 +316,10 @@ mod tests {
         assert!(NormalizedName::new(".").unwrap().is_root());
         assert_eq!(NormalizedName::new(".").unwrap().labels().count(), 0);
         assert_eq!(
-            NormalizedName::new("a.b.c").unwrap().labels().collect::<Vec<_>>(),
+            NormalizedName::new("a.b.c")
+                .unwrap()
+                .labels()
+                .collect::<Vec<_>>(),
             ["a", "b", "c"]
         );
     }
@@ -328,17 +339,35 @@ mod tests {
     fn rejections() {
         assert_eq!(NormalizedName::new(""), Err(NameError::Empty));
         assert_eq!(NormalizedName::new("   "), Err(NameError::Empty));
-        assert_eq!(NormalizedName::new(".."), Err(NameError::EmptyLabel { index: 0 }));
-        assert_eq!(NormalizedName::new("a..b"), Err(NameError::EmptyLabel { index: 1 }));
-        assert_eq!(NormalizedName::new(".a"), Err(NameError::EmptyLabel { index: 0 }));
-        assert_eq!(NormalizedName::new("a.."), Err(NameError::EmptyLabel { index: 1 }));
+        assert_eq!(
+            NormalizedName::new(".."),
+            Err(NameError::EmptyLabel { index: 0 })
+        );
+        assert_eq!(
+            NormalizedName::new("a..b"),
+            Err(NameError::EmptyLabel { index: 1 })
+        );
+        assert_eq!(
+            NormalizedName::new(".a"),
+            Err(NameError::EmptyLabel { index: 0 })
+        );
+        assert_eq!(
+            NormalizedName::new("a.."),
+            Err(NameError::EmptyLabel { index: 1 })
+        );
         assert_eq!(
             NormalizedName::new("a b.com"),
-            Err(NameError::InvalidCharacter { position: 1, byte: b' ' })
+            Err(NameError::InvalidCharacter {
+                position: 1,
+                byte: b' '
+            })
         );
         assert_eq!(
             NormalizedName::new("*.example.com"),
-            Err(NameError::InvalidCharacter { position: 0, byte: b'*' })
+            Err(NameError::InvalidCharacter {
+                position: 0,
+                byte: b'*'
+            })
         );
         let label63 = "a".repeat(63);
         assert_eq!(ok(&format!("{label63}.com")).len(), 67);
@@ -348,7 +377,10 @@ mod tests {
         );
         // 4 labels of 63 + 3 dots = 255 > 253.
         let long = [label63.as_str(); 4].join(".");
-        assert_eq!(NormalizedName::new(&long), Err(NameError::TooLong { len: 255 }));
+        assert_eq!(
+            NormalizedName::new(&long),
+            Err(NameError::TooLong { len: 255 })
+        );
         // Exactly 253 octets is allowed.
         let max = format!("{}.{}.{}.{}", label63, label63, label63, "a".repeat(61));
         assert_eq!(ok(&max).len(), 253);
@@ -356,7 +388,10 @@ mod tests {
             NormalizedName::new(&"a".repeat(2000)),
             Err(NameError::TooLong { len: 2000 })
         );
-        assert_eq!(NormalizedName::from_bytes(b"\xff.com"), Err(NameError::InvalidUtf8));
+        assert_eq!(
+            NormalizedName::from_bytes(b"\xff.com"),
+            Err(NameError::InvalidUtf8)
+        );
     }
 
     proptest! {

@@ -58,8 +58,16 @@ fn name_vectors() {
         );
     }
     for case in &v.invalid {
-        let err = NormalizedName::new(&case.input)
-            .expect_err(&format!("{:?} must be rejected: {}", case.input, case.comment));
-        assert_eq!(error_name(err), case.error, "{:?}: {}", case.input, case.comment);
+        let err = NormalizedName::new(&case.input).expect_err(&format!(
+            "{:?} must be rejected: {}",
+            case.input, case.comment
+        ));
+        assert_eq!(
+            error_name(err),
+            case.error,
+            "{:?}: {}",
+            case.input,
+            case.comment
+        );
     }
 }

@@ -128,7 +128,10 @@ impl ScoreConfig {
         if sum != BPS_DENOM as u32 {
             return Err(ScoreError::InvalidWeights { sum });
         }
-        if let Err(e) = check_bps(Field::CentralizationPenaltyBps, self.centralization_penalty_bps) {
+        if let Err(e) = check_bps(
+            Field::CentralizationPenaltyBps,
+            self.centralization_penalty_bps,
+        ) {
             return Err(e);
         }
         check_bps(Field::DominanceThresholdBps, self.dominance_threshold_bps)
@@ -528,7 +531,9 @@ pub fn timeliness_component(
         return Err(ScoreError::ZeroEpochLength);
     }
     let first = first_submit_slot.max(epoch_start_slot);
-    let d = first.checked_sub(epoch_start_slot).ok_or(ScoreError::Overflow)?;
+    let d = first
+        .checked_sub(epoch_start_slot)
+        .ok_or(ScoreError::Overflow)?;
     let remaining = epoch_len_slots
         .checked_sub(d.min(epoch_len_slots))
         .ok_or(ScoreError::Overflow)?;
@@ -546,7 +551,10 @@ pub fn timeliness_component(
 /// # Errors
 ///
 /// [`ScoreError::ZeroDiversityTarget`] if `diversity_target` is zero.
-pub fn diversity_component(unique_name_count: u32, diversity_target: u32) -> Result<u16, ScoreError> {
+pub fn diversity_component(
+    unique_name_count: u32,
+    diversity_target: u32,
+) -> Result<u16, ScoreError> {
     if diversity_target == 0 {
         return Err(ScoreError::ZeroDiversityTarget);
     }
@@ -813,4 +821,386 @@ pub fn allocate(
         allocated,
         unallocated,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use std::string::ToString;
+
+    /// The configuration of the upstream worked example (digest §2.6).
+    const CFG: ScoreConfig = ScoreConfig {
+        epoch_len_slots: 100,
+        alpha_correctness_bps: 5_000,
+        alpha_diversity_bps: 2_000,
+        alpha_timeliness_bps: 2_000,
+        alpha_uptime_bps: 1_000,
+        centralization_penalty_bps: 2_000,
+        dominance_threshold_bps: 2_500,
+        diversity_target: 100,
+        per_miner_epoch_cap: 50_000_000_000,
+        min_miner_stake_weight: 1,
+    };
+
+    const fn stats(stake: u64, names: u32, first: u64, uptime: u16, dom: u16) -> MinerStats {
+        MinerStats {
+            stake_weight: stake,
+            unique_name_count: names,
+            first_submit_slot: first,
+            uptime_score: uptime,
+            correctness_score: 10_000,
+            dominance_share_bps: dom,
+        }
+    }
+
+    const A: MinerStats = stats(1_000, 10, 101, 9_000, 4_000);
+    const B: MinerStats = stats(1_000, 40, 105, 9_500, 2_000);
+    const C: MinerStats = stats(500, 90, 102, 9_800, 1_000);
+
+    #[test]
+    fn worked_example_matches_the_digest() {
+        // (timeliness, diversity, component, raw, isqrt(raw)), computed by hand from §2.4.
+        let expected = [
+            (A, 9_900, 1_000, 8_080, 6_464_000, 2_542),
+            (B, 9_500, 4_000, 8_650, 8_650_000, 2_941),
+            (C, 9_800, 9_000, 9_740, 4_870_000, 2_206),
+        ];
+        for (s, t, d, c, raw, norm) in expected {
+            let score = score_miner(&CFG, 1, &s).unwrap();
+            assert_eq!(
+                score,
+                MinerScore {
+                    timeliness_component: t,
+                    diversity_component: d,
+                    component: c,
+                    raw_score: raw,
+                    normalized_score: norm,
+                }
+            );
+        }
+        // A is above the dominance threshold: 8_080_000 × 0.8.
+        assert_eq!(raw_score(1_000, 8_080).unwrap(), 8_080_000);
+        assert_eq!(
+            apply_centralization_penalty(8_080_000, 4_000, 2_500, 2_000).unwrap(),
+            6_464_000
+        );
+    }
+
+    #[test]
+    fn worked_example_penalty_halves_a() {
+        let score = score_miner(&CFG, 1, &A).unwrap();
+        let penalized = score.penalize(5_000).unwrap();
+        assert_eq!(penalized.raw_score, 3_232_000);
+        assert_eq!(penalized.normalized_score, 1_271);
+        assert_eq!(penalized.component, score.component);
+        assert_eq!(A.penalize(5_000).unwrap().correctness_score, 5_000);
+        assert_eq!(penalize(10_000_000_000, 5_000).unwrap(), 5_000_000_000);
+        assert_eq!(penalize(7, 5_000).unwrap(), 3); // floor
+        assert_eq!(penalize(7, 10_000).unwrap(), 0);
+        assert_eq!(penalize(7, 0).unwrap(), 7);
+        assert_eq!(
+            penalize(7, 10_001),
+            Err(ScoreError::BpsOutOfRange {
+                field: Field::PenaltyBps,
+                value: 10_001
+            })
+        );
+        assert_eq!(penalize(u128::MAX, 1), Err(ScoreError::Overflow));
+    }
+
+    #[test]
+    fn worked_example_allocation() {
+        let normalized = [2_542, 2_941, 2_206];
+        let mut out = [0; 3];
+        let a = allocate(1_000_000_000_000, &normalized, 50_000_000_000, &mut out).unwrap();
+        assert_eq!(out, [50_000_000_000; 3]);
+        assert_eq!(a.total_normalized, 7_689);
+        assert_eq!(a.allocated, 150_000_000_000);
+        assert_eq!(a.unallocated, 850_000_000_000);
+        // A smaller pool is not capped: floor(10^10 × n / 7689).
+        let a = allocate(10_000_000_000, &normalized, 50_000_000_000, &mut out).unwrap();
+        assert_eq!(out, [3_306_021_589, 3_824_944_726, 2_869_033_684]);
+        assert_eq!(a.unallocated, 1);
+    }
+
+    #[test]
+    fn dominance_threshold_is_strict() {
+        assert_eq!(
+            apply_centralization_penalty(1_000, 2_500, 2_500, 2_000),
+            Ok(1_000)
+        );
+        assert_eq!(
+            apply_centralization_penalty(1_000, 2_501, 2_500, 2_000),
+            Ok(800)
+        );
+        assert_eq!(
+            apply_centralization_penalty(1_000, 10_000, 10_000, 10_000),
+            Ok(1_000)
+        );
+        assert_eq!(
+            apply_centralization_penalty(1_000, 10_001, 2_500, 2_000),
+            Err(ScoreError::BpsOutOfRange {
+                field: Field::DominanceShareBps,
+                value: 10_001
+            })
+        );
+    }
+
+    #[test]
+    fn timeliness_edges() {
+        assert_eq!(timeliness_component(100, 100, 0), Ok(10_000)); // before the start clamps
+        assert_eq!(timeliness_component(100, 100, 100), Ok(10_000));
+        assert_eq!(timeliness_component(100, 100, 199), Ok(100));
+        assert_eq!(timeliness_component(100, 100, 200), Ok(0));
+        assert_eq!(timeliness_component(100, 100, u64::MAX), Ok(0));
+        assert_eq!(timeliness_component(0, 3, 1), Ok(6_666)); // floor(2 × 10000 / 3)
+        assert_eq!(
+            timeliness_component(0, 0, 1),
+            Err(ScoreError::ZeroEpochLength)
+        );
+        assert_eq!(timeliness_component(u64::MAX, u64::MAX, 0), Ok(10_000));
+    }
+
+    #[test]
+    fn diversity_edges() {
+        assert_eq!(diversity_component(0, 100), Ok(0));
+        assert_eq!(diversity_component(100, 100), Ok(10_000));
+        assert_eq!(diversity_component(u32::MAX, 1), Ok(10_000));
+        assert_eq!(diversity_component(1, 3), Ok(3_333));
+        assert_eq!(
+            diversity_component(1, 0),
+            Err(ScoreError::ZeroDiversityTarget)
+        );
+    }
+
+    #[test]
+    fn weights_and_component_ranges() {
+        let bad = ScoreConfig {
+            alpha_uptime_bps: 999,
+            ..CFG
+        };
+        assert_eq!(
+            bad.validate(),
+            Err(ScoreError::InvalidWeights { sum: 9_999 })
+        );
+        assert_eq!(
+            weighted_component(&bad, 0, 0, 0, 0),
+            Err(ScoreError::InvalidWeights { sum: 9_999 })
+        );
+        let max = ScoreConfig {
+            alpha_correctness_bps: u16::MAX,
+            alpha_diversity_bps: u16::MAX,
+            alpha_timeliness_bps: u16::MAX,
+            alpha_uptime_bps: u16::MAX,
+            ..CFG
+        };
+        assert_eq!(
+            max.validate(),
+            Err(ScoreError::InvalidWeights { sum: 4 * 65_535 })
+        );
+        assert_eq!(
+            weighted_component(&CFG, 10_000, 10_000, 10_000, 10_000),
+            Ok(10_000)
+        );
+        assert_eq!(weighted_component(&CFG, 1, 1, 1, 1), Ok(1));
+        assert_eq!(weighted_component(&CFG, 1, 0, 0, 0), Ok(0)); // floor(5000 / 10000)
+        assert_eq!(
+            weighted_component(&CFG, 10_000, 9_000, 1_000, 9_900),
+            Ok(8_080)
+        );
+        assert_eq!(
+            weighted_component(&CFG, 0, 0, 0, 10_001),
+            Err(ScoreError::ScoreOutOfRange {
+                field: Field::TimelinessComponent,
+                value: 10_001
+            })
+        );
+        assert_eq!(
+            raw_score(u64::MAX, 10_000),
+            Ok(u128::from(u64::MAX) * 10_000)
+        );
+        assert_eq!(
+            raw_score(1, 10_001),
+            Err(ScoreError::ScoreOutOfRange {
+                field: Field::Component,
+                value: 10_001
+            })
+        );
+    }
+
+    #[test]
+    fn config_and_stats_validation() {
+        assert_eq!(CFG.validate(), Ok(()));
+        let zero_len = ScoreConfig {
+            epoch_len_slots: 0,
+            ..CFG
+        };
+        assert_eq!(zero_len.validate(), Err(ScoreError::ZeroEpochLength));
+        let zero_target = ScoreConfig {
+            diversity_target: 0,
+            ..CFG
+        };
+        assert_eq!(zero_target.validate(), Err(ScoreError::ZeroDiversityTarget));
+        let bad_threshold = ScoreConfig {
+            dominance_threshold_bps: 10_001,
+            ..CFG
+        };
+        assert_eq!(
+            bad_threshold.validate().unwrap_err().field(),
+            Some("dominance_threshold_bps")
+        );
+        let high_uptime = MinerStats {
+            uptime_score: 12_000,
+            ..A
+        };
+        let err = high_uptime.validate(&CFG).unwrap_err();
+        assert_eq!(err.to_string(), "uptime_score: 12000 is above 10000");
+        assert_eq!(score_miner(&CFG, 1, &high_uptime), Err(err));
+        let poor = MinerStats {
+            stake_weight: 0,
+            ..A
+        };
+        assert_eq!(
+            poor.validate(&CFG),
+            Err(ScoreError::InsufficientStake {
+                stake_weight: 0,
+                min_miner_stake_weight: 1
+            })
+        );
+        let dominant = MinerStats {
+            dominance_share_bps: 10_001,
+            ..A
+        };
+        assert_eq!(dominant.validate(&CFG).unwrap_err().code(), 5);
+        assert_eq!(
+            score_miner(&CFG, u64::MAX, &A),
+            Err(ScoreError::Overflow),
+            "the epoch start does not fit a u64"
+        );
+    }
+
+    #[test]
+    fn epoch_slots() {
+        assert_eq!(epoch_start_slot(1, 100), Ok(100));
+        assert_eq!(epoch_end_slot(1, 100), Ok(200));
+        assert_eq!(epoch_has_ended(1, 100, 199), Ok(false));
+        assert_eq!(epoch_has_ended(1, 100, 200), Ok(true));
+        assert_eq!(epoch_start_slot(1, 0), Err(ScoreError::ZeroEpochLength));
+        assert_eq!(epoch_start_slot(u64::MAX, 2), Err(ScoreError::Overflow));
+        assert_eq!(epoch_start_slot(u64::MAX, 1), Ok(u64::MAX));
+        assert_eq!(epoch_end_slot(u64::MAX, 1), Err(ScoreError::Overflow));
+        assert_eq!(
+            epoch_has_ended(u64::MAX, 1, u64::MAX),
+            Err(ScoreError::Overflow)
+        );
+    }
+
+    #[test]
+    fn isqrt_known_values() {
+        let cases: [(u128, u128); 10] = [
+            (0, 0),
+            (1, 1),
+            (2, 1),
+            (3, 1),
+            (4, 2),
+            (15, 3),
+            (16, 4),
+            (6_464_000, 2_542),
+            (
+                u128::from(u64::MAX) * u128::from(u64::MAX),
+                u128::from(u64::MAX),
+            ),
+            (u128::MAX, u128::from(u64::MAX)),
+        ];
+        for (n, r) in cases {
+            assert_eq!(isqrt(n), r, "isqrt({n})");
+        }
+    }
+
+    #[test]
+    fn reward_share_edges() {
+        assert_eq!(reward_share(100, 0, 0, 1_000), Ok(0));
+        assert_eq!(reward_share(100, 1, 3, 1_000), Ok(33));
+        assert_eq!(reward_share(100, 3, 3, 50), Ok(50));
+        assert_eq!(reward_share(u64::MAX, 1, 1, u64::MAX), Ok(u64::MAX));
+        assert_eq!(
+            reward_share(100, 4, 3, 1_000),
+            Err(ScoreError::NormalizedAboveTotal {
+                normalized: 4,
+                total: 3
+            })
+        );
+        assert_eq!(
+            reward_share(2, u128::MAX, u128::MAX, 1_000),
+            Err(ScoreError::Overflow)
+        );
+    }
+
+    #[test]
+    fn allocate_errors_leave_out_untouched() {
+        let mut out = [7u64; 2];
+        assert_eq!(
+            allocate(100, &[1, 2, 3], 10, &mut out),
+            Err(ScoreError::LengthMismatch {
+                normalized: 3,
+                out: 2
+            })
+        );
+        assert_eq!(
+            allocate(100, &[u128::MAX, 1], 10, &mut out),
+            Err(ScoreError::Overflow)
+        );
+        assert_eq!(
+            allocate(u64::MAX, &[1u128 << 65, 1], 10, &mut out),
+            Err(ScoreError::Overflow)
+        );
+        assert_eq!(out, [7, 7]);
+        let a = allocate(100, &[], 10, &mut []).unwrap();
+        assert_eq!(
+            (a.allocated, a.unallocated, a.total_normalized),
+            (0, 100, 0)
+        );
+        let a = allocate(100, &[0, 0], 10, &mut out).unwrap();
+        assert_eq!((out, a.unallocated), ([0, 0], 100));
+    }
+
+    #[test]
+    fn error_codes_and_messages() {
+        let errors = [
+            ScoreError::InvalidWeights { sum: 1 },
+            ScoreError::ZeroEpochLength,
+            ScoreError::ZeroDiversityTarget,
+            ScoreError::ScoreOutOfRange {
+                field: Field::UptimeScore,
+                value: 10_001,
+            },
+            ScoreError::BpsOutOfRange {
+                field: Field::PenaltyBps,
+                value: 10_001,
+            },
+            ScoreError::InsufficientStake {
+                stake_weight: 0,
+                min_miner_stake_weight: 1,
+            },
+            ScoreError::NormalizedAboveTotal {
+                normalized: 2,
+                total: 1,
+            },
+            ScoreError::LengthMismatch {
+                normalized: 1,
+                out: 2,
+            },
+            ScoreError::Overflow,
+        ];
+        for (i, e) in errors.iter().enumerate() {
+            assert_eq!(e.code() as usize, i + 1, "{}", e.name());
+        }
+        assert_eq!(
+            errors[5].to_string(),
+            "stake_weight: 0 is below min_miner_stake_weight 1"
+        );
+        assert_eq!(errors[4].to_string(), "penalty_bps: 10001 is above 10000");
+    }
 }
