@@ -1,0 +1,660 @@
+//! The program-test environment: the program as a native builtin, the SPL token program
+//! (program-test's bundled BPF build), a mint, a funded vault, a submitter and three miners.
+
+use anchor_lang::prelude::{AccountInfo, Pubkey};
+use anchor_lang::solana_program::entrypoint::ProgramResult;
+use anchor_lang::solana_program::program_pack::Pack;
+use anchor_lang::solana_program::system_instruction;
+use anchor_lang::{AccountDeserialize, InstructionData, ToAccountMetas};
+use anchor_spl::token::spl_token;
+use solana_instruction::error::InstructionError;
+use solana_instruction::{AccountMeta, Instruction};
+use solana_keypair::Keypair;
+use solana_program_test::{processor, BanksClientError, ProgramTest, ProgramTestContext};
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+use solana_transaction_error::TransactionError;
+use tolldns_miner_score::constants::{
+    CLAIM_SEED, CONFIG_SEED, EPOCH_TOTALS_SEED, MINER_EPOCH_SEED, REWARD_VAULT_SEED,
+    VAULT_AUTHORITY_SEED,
+};
+use tolldns_miner_score::error::MinerScoreError;
+use tolldns_miner_score::state::{
+    EpochTotals, MinerClaimReceipt, MinerEpochStats, MinerScoreConfig,
+};
+use tolldns_miner_score::{accounts, instruction, ConfigArgs, MinerEpochReport, ScoreParams};
+
+/// Program id of the compute-budget builtin (used to make otherwise identical transactions
+/// distinct).
+const COMPUTE_BUDGET_ID: Pubkey =
+    anchor_lang::prelude::pubkey!("ComputeBudget111111111111111111111111111111");
+
+/// Adapts Anchor's generated `entry`, whose arguments share one `'info` lifetime, to the
+/// `processor!` signature, whose arguments have independent lifetimes.
+fn entry_wrapper(program_id: &Pubkey, accounts: &[AccountInfo<'_>], data: &[u8]) -> ProgramResult {
+    let program_id: &'static Pubkey = Box::leak(Box::new(*program_id));
+    let data: &'static [u8] = Box::leak(data.to_vec().into_boxed_slice());
+    #[allow(unsafe_code)]
+    // SAFETY: only the lifetime parameter changes. The `AccountInfo`s borrow program-test's
+    // serialized parameter buffer, which outlives this call; the program keeps no reference
+    // past its return, and the leaked copies are never used after it (test-only leak).
+    let accounts: Vec<AccountInfo<'static>> = unsafe {
+        std::mem::transmute::<Vec<AccountInfo<'_>>, Vec<AccountInfo<'static>>>(accounts.to_vec())
+    };
+    let accounts: &'static [AccountInfo<'static>] = Box::leak(accounts.into_boxed_slice());
+    tolldns_miner_score::entry(program_id, accounts, data)
+}
+
+/// The upstream test's scoring parameters (digest §2.6) with the given cap.
+pub fn upstream_score_params(per_miner_epoch_cap: u64) -> ScoreParams {
+    ScoreParams {
+        epoch_len_slots: 100,
+        per_miner_epoch_cap,
+        min_miner_stake_weight: 1,
+        alpha_correctness_bps: 5000,
+        alpha_diversity_bps: 2000,
+        alpha_timeliness_bps: 2000,
+        alpha_uptime_bps: 1000,
+        centralization_penalty_bps: 2000,
+        dominance_threshold_bps: 2500,
+        diversity_target: 100,
+    }
+}
+
+/// The upstream test's three reports for epoch 1 (digest §2.6), in the order A, B, C.
+pub fn upstream_reports() -> [MinerEpochReport; 3] {
+    let r = |stake, names, first, uptime, dom| MinerEpochReport {
+        stake_weight: stake,
+        aggregates_submitted: 1,
+        unique_name_count: names,
+        unique_receipt_count: names,
+        first_submit_slot: first,
+        last_submit_slot: 190,
+        uptime_score: uptime,
+        correctness_score: 10_000,
+        dominance_share_bps: dom,
+    };
+    [
+        r(1000, 10, 101, 9000, 4000),
+        r(1000, 40, 105, 9500, 2000),
+        r(500, 90, 102, 9800, 1000),
+    ]
+}
+
+/// Environment options.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// `base_reward_per_epoch`.
+    pub base_reward: u64,
+    /// Scoring parameters (including `per_miner_epoch_cap`).
+    pub score: ScoreParams,
+    /// Tokens minted into the vault at start.
+    pub vault_funding: u64,
+    /// Whether to run `init_miner_score_config`.
+    pub init: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            base_reward: 60_000_000_000,
+            score: upstream_score_params(50_000_000_000),
+            vault_funding: 1_000_000_000_000,
+            init: true,
+        }
+    }
+}
+
+/// One miner: its key and its token account for the reward mint.
+pub struct Miner {
+    pub key: Keypair,
+    pub token_account: Pubkey,
+}
+
+/// The test environment.
+pub struct Env {
+    pub ctx: ProgramTestContext,
+    pub submitter: Keypair,
+    pub mint: Pubkey,
+    pub miners: Vec<Miner>,
+    pub config: Pubkey,
+    pub vault: Pubkey,
+    pub vault_authority: Pubkey,
+    nonce: u32,
+}
+
+/// The custom error code of a program error.
+pub fn code(e: MinerScoreError) -> u32 {
+    u32::from(e)
+}
+
+/// Asserts that `res` failed in one of the program's instructions with exactly `expected`.
+#[track_caller]
+pub fn assert_program_error(res: Result<(), BanksClientError>, expected: MinerScoreError) {
+    let err = res.expect_err("the transaction should have failed");
+    match err.unwrap() {
+        TransactionError::InstructionError(_, InstructionError::Custom(c)) => assert_eq!(
+            c,
+            code(expected),
+            "expected {expected:?} ({}), got custom error {c}",
+            code(expected)
+        ),
+        other => panic!("expected {expected:?}, got {other:?}"),
+    }
+}
+
+impl Env {
+    /// Starts program-test, creates the mint, the submitter, three funded miners with token
+    /// accounts, and (unless `opts.init` is false) initializes the config and funds the vault.
+    pub async fn start(opts: Options) -> Self {
+        let mut pt = ProgramTest::new(
+            "tolldns_miner_score",
+            tolldns_miner_score::ID,
+            processor!(entry_wrapper),
+        );
+        pt.prefer_bpf(false);
+        let ctx = pt.start_with_context().await;
+        let (config, _) = Pubkey::find_program_address(&[CONFIG_SEED], &tolldns_miner_score::ID);
+        let (vault, _) =
+            Pubkey::find_program_address(&[REWARD_VAULT_SEED], &tolldns_miner_score::ID);
+        let (vault_authority, _) =
+            Pubkey::find_program_address(&[VAULT_AUTHORITY_SEED], &tolldns_miner_score::ID);
+        let mut env = Self {
+            ctx,
+            submitter: Keypair::new(),
+            mint: Pubkey::default(),
+            miners: Vec::new(),
+            config,
+            vault,
+            vault_authority,
+            nonce: 0,
+        };
+        env.airdrop(&env.submitter.pubkey(), 10_000_000_000).await;
+        env.mint = env.create_mint().await;
+        for _ in 0..3 {
+            let key = Keypair::new();
+            env.airdrop(&key.pubkey(), 1_000_000_000).await;
+            let token_account = env
+                .create_token_account(&env.mint.clone(), &key.pubkey())
+                .await;
+            env.miners.push(Miner { key, token_account });
+        }
+        if opts.init {
+            let args = env.config_args(&opts);
+            env.init_config(args).await.expect("init config");
+            env.mint_to(&env.vault.clone(), opts.vault_funding).await;
+        }
+        env
+    }
+
+    /// The config arguments: the submitter and the three miners allowlisted, upstream params.
+    pub fn config_args(&self, opts: &Options) -> ConfigArgs {
+        ConfigArgs {
+            base_reward_per_epoch: opts.base_reward,
+            score: opts.score,
+            allowlisted_submitters: vec![self.submitter.pubkey()],
+            allowlisted_miners: self.miners.iter().map(|m| m.key.pubkey()).collect(),
+        }
+    }
+
+    /// The payer (also the config authority).
+    pub fn payer(&self) -> Pubkey {
+        self.ctx.payer.pubkey()
+    }
+
+    /// A miner's public key.
+    pub fn miner(&self, i: usize) -> Pubkey {
+        self.miners[i].key.pubkey()
+    }
+
+    /// Sends `ixs` paid by the payer and signed by `signers`. A compute-budget instruction with
+    /// a fresh value makes every transaction distinct, so a repeated call is not deduplicated.
+    pub async fn send(
+        &mut self,
+        ixs: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Result<(), BanksClientError> {
+        self.nonce += 1;
+        let mut data = vec![2u8]; // SetComputeUnitLimit
+        data.extend_from_slice(&(1_400_000 - self.nonce).to_le_bytes());
+        let mut all = vec![Instruction {
+            program_id: COMPUTE_BUDGET_ID,
+            accounts: vec![],
+            data,
+        }];
+        all.extend_from_slice(ixs);
+        let blockhash = self.ctx.banks_client.get_latest_blockhash().await?;
+        let mut keys: Vec<&Keypair> = vec![&self.ctx.payer];
+        keys.extend_from_slice(signers);
+        let tx = Transaction::new_signed_with_payer(
+            &all,
+            Some(&self.ctx.payer.pubkey()),
+            &keys,
+            blockhash,
+        );
+        self.ctx.banks_client.process_transaction(tx).await
+    }
+
+    /// Moves the clock to `slot`.
+    pub fn warp(&mut self, slot: u64) {
+        self.ctx.warp_to_slot(slot).expect("warp forward");
+    }
+
+    async fn airdrop(&mut self, to: &Pubkey, lamports: u64) {
+        let ix = system_instruction::transfer(&self.payer(), to, lamports);
+        self.send(&[ix], &[]).await.expect("airdrop");
+    }
+
+    async fn create_mint(&mut self) -> Pubkey {
+        let mint = Keypair::new();
+        let rent = self.ctx.banks_client.get_rent().await.expect("rent");
+        let ixs = [
+            system_instruction::create_account(
+                &self.payer(),
+                &mint.pubkey(),
+                rent.minimum_balance(spl_token::state::Mint::LEN),
+                spl_token::state::Mint::LEN as u64,
+                &spl_token::ID,
+            ),
+            spl_token::instruction::initialize_mint2(
+                &spl_token::ID,
+                &mint.pubkey(),
+                &self.payer(),
+                None,
+                9,
+            )
+            .expect("initialize_mint2"),
+        ];
+        self.send(&ixs, &[&mint]).await.expect("create mint");
+        mint.pubkey()
+    }
+
+    /// Creates a token account for `mint` owned by `owner`.
+    pub async fn create_token_account(&mut self, mint: &Pubkey, owner: &Pubkey) -> Pubkey {
+        let account = Keypair::new();
+        let rent = self.ctx.banks_client.get_rent().await.expect("rent");
+        let ixs = [
+            system_instruction::create_account(
+                &self.payer(),
+                &account.pubkey(),
+                rent.minimum_balance(spl_token::state::Account::LEN),
+                spl_token::state::Account::LEN as u64,
+                &spl_token::ID,
+            ),
+            spl_token::instruction::initialize_account3(
+                &spl_token::ID,
+                &account.pubkey(),
+                mint,
+                owner,
+            )
+            .expect("initialize_account3"),
+        ];
+        self.send(&ixs, &[&account])
+            .await
+            .expect("create token account");
+        account.pubkey()
+    }
+
+    /// Creates a second mint (for wrong-mint tests).
+    pub async fn create_other_mint(&mut self) -> Pubkey {
+        self.create_mint().await
+    }
+
+    /// Mints `amount` of the reward mint to `to`.
+    pub async fn mint_to(&mut self, to: &Pubkey, amount: u64) {
+        let ix = spl_token::instruction::mint_to(
+            &spl_token::ID,
+            &self.mint,
+            to,
+            &self.payer(),
+            &[],
+            amount,
+        )
+        .expect("mint_to");
+        self.send(&[ix], &[]).await.expect("mint to");
+    }
+
+    /// Token balance of a token account.
+    pub async fn balance(&mut self, account: &Pubkey) -> u64 {
+        let acc = self
+            .ctx
+            .banks_client
+            .get_account(*account)
+            .await
+            .expect("get account")
+            .expect("token account exists");
+        spl_token::state::Account::unpack(&acc.data)
+            .expect("token account")
+            .amount
+    }
+
+    /// Lamports of an account (0 if absent).
+    pub async fn lamports(&mut self, key: &Pubkey) -> u64 {
+        self.ctx
+            .banks_client
+            .get_account(*key)
+            .await
+            .expect("get account")
+            .map_or(0, |a| a.lamports)
+    }
+
+    async fn anchor_account<T: AccountDeserialize>(&mut self, key: Pubkey) -> Option<T> {
+        let acc = self
+            .ctx
+            .banks_client
+            .get_account(key)
+            .await
+            .expect("get account")?;
+        Some(T::try_deserialize(&mut acc.data.as_slice()).expect("deserialize account"))
+    }
+
+    /// The config account.
+    pub async fn config_account(&mut self) -> MinerScoreConfig {
+        let key = self.config;
+        self.anchor_account(key).await.expect("config exists")
+    }
+
+    /// The epoch totals, if they exist.
+    pub async fn totals(&mut self, epoch_id: u64) -> Option<EpochTotals> {
+        let key = totals_pda(epoch_id);
+        self.anchor_account(key).await
+    }
+
+    /// The stats of miner `miner` for `epoch_id`, if they exist.
+    pub async fn stats(&mut self, epoch_id: u64, miner: &Pubkey) -> Option<MinerEpochStats> {
+        let key = stats_pda(epoch_id, miner);
+        self.anchor_account(key).await
+    }
+
+    /// The claim receipt, if it exists.
+    pub async fn receipt(&mut self, epoch_id: u64, miner: &Pubkey) -> Option<MinerClaimReceipt> {
+        let key = receipt_pda(epoch_id, miner);
+        self.anchor_account(key).await
+    }
+
+    // ----- instructions -----
+
+    /// `init_miner_score_config`, signed by the payer.
+    pub async fn init_config(&mut self, args: ConfigArgs) -> Result<(), BanksClientError> {
+        let ix = Instruction {
+            program_id: tolldns_miner_score::ID,
+            accounts: accounts::InitMinerScoreConfig {
+                authority: self.payer(),
+                config: self.config,
+                toll_mint: self.mint,
+                vault_authority: self.vault_authority,
+                reward_vault: self.vault,
+                token_program: spl_token::ID,
+                system_program: anchor_lang::system_program::ID,
+            }
+            .to_account_metas(None),
+            data: instruction::InitMinerScoreConfig { args }.data(),
+        };
+        self.send(&[ix], &[]).await
+    }
+
+    fn auth(&self, submitter: &Keypair) -> accounts::SubmitterAuth {
+        accounts::SubmitterAuth {
+            submitter: submitter.pubkey(),
+            config: self.config,
+        }
+    }
+
+    fn authority_metas(&self, authority: Pubkey) -> Vec<AccountMeta> {
+        accounts::AuthorityOnly {
+            authority,
+            config: self.config,
+        }
+        .to_account_metas(None)
+    }
+
+    /// `update_miner_score_config`, signed by `authority`.
+    pub async fn update_config(
+        &mut self,
+        authority: &Keypair,
+        args: ConfigArgs,
+    ) -> Result<(), BanksClientError> {
+        let ix = Instruction {
+            program_id: tolldns_miner_score::ID,
+            accounts: self.authority_metas(authority.pubkey()),
+            data: instruction::UpdateMinerScoreConfig { args }.data(),
+        };
+        self.send(&[ix], &[authority]).await
+    }
+
+    /// `transfer_authority`, signed by `authority`.
+    pub async fn transfer_authority(
+        &mut self,
+        authority: &Keypair,
+        new_authority: Option<Pubkey>,
+    ) -> Result<(), BanksClientError> {
+        let ix = Instruction {
+            program_id: tolldns_miner_score::ID,
+            accounts: self.authority_metas(authority.pubkey()),
+            data: instruction::TransferAuthority { new_authority }.data(),
+        };
+        self.send(&[ix], &[authority]).await
+    }
+
+    /// `accept_authority`, signed by `new_authority`.
+    pub async fn accept_authority(
+        &mut self,
+        new_authority: &Keypair,
+    ) -> Result<(), BanksClientError> {
+        let ix = Instruction {
+            program_id: tolldns_miner_score::ID,
+            accounts: accounts::AcceptAuthority {
+                new_authority: new_authority.pubkey(),
+                config: self.config,
+            }
+            .to_account_metas(None),
+            data: instruction::AcceptAuthority {}.data(),
+        };
+        self.send(&[ix], &[new_authority]).await
+    }
+
+    /// `report_miner_epoch_stats`, signed by `submitter`.
+    pub async fn report_as(
+        &mut self,
+        submitter: &Keypair,
+        epoch_id: u64,
+        miner: Pubkey,
+        report: MinerEpochReport,
+    ) -> Result<(), BanksClientError> {
+        let ix = Instruction {
+            program_id: tolldns_miner_score::ID,
+            accounts: accounts::ReportMinerEpochStats {
+                auth: self.auth(submitter),
+                epoch_totals: totals_pda(epoch_id),
+                miner_epoch_stats: stats_pda(epoch_id, &miner),
+                system_program: anchor_lang::system_program::ID,
+            }
+            .to_account_metas(None),
+            data: instruction::ReportMinerEpochStats {
+                epoch_id,
+                miner,
+                report,
+            }
+            .data(),
+        };
+        self.send(&[ix], &[submitter]).await
+    }
+
+    /// `report_miner_epoch_stats`, signed by the allowlisted submitter.
+    pub async fn report(
+        &mut self,
+        epoch_id: u64,
+        miner: Pubkey,
+        report: MinerEpochReport,
+    ) -> Result<(), BanksClientError> {
+        let submitter = self.submitter.insecure_clone();
+        self.report_as(&submitter, epoch_id, miner, report).await
+    }
+
+    /// `retract_miner_epoch_stats`, signed by `submitter`, rent to `rent_receiver`.
+    pub async fn retract_as(
+        &mut self,
+        submitter: &Keypair,
+        epoch_id: u64,
+        miner: Pubkey,
+        rent_receiver: Pubkey,
+    ) -> Result<(), BanksClientError> {
+        let ix = Instruction {
+            program_id: tolldns_miner_score::ID,
+            accounts: accounts::RetractMinerEpochStats {
+                auth: self.auth(submitter),
+                epoch_totals: totals_pda(epoch_id),
+                miner_epoch_stats: stats_pda(epoch_id, &miner),
+                rent_receiver,
+            }
+            .to_account_metas(None),
+            data: instruction::RetractMinerEpochStats { epoch_id, miner }.data(),
+        };
+        self.send(&[ix], &[submitter]).await
+    }
+
+    /// `finalize_epoch`, signed by `submitter`, with `vault` as the reward vault.
+    pub async fn finalize_with(
+        &mut self,
+        submitter: &Keypair,
+        epoch_id: u64,
+        vault: Pubkey,
+    ) -> Result<(), BanksClientError> {
+        let ix = Instruction {
+            program_id: tolldns_miner_score::ID,
+            accounts: accounts::FinalizeEpoch {
+                auth: accounts::SubmitterAuthMut {
+                    submitter: submitter.pubkey(),
+                    config: self.config,
+                },
+                epoch_totals: totals_pda(epoch_id),
+                reward_vault: vault,
+                system_program: anchor_lang::system_program::ID,
+            }
+            .to_account_metas(None),
+            data: instruction::FinalizeEpoch { epoch_id }.data(),
+        };
+        self.send(&[ix], &[submitter]).await
+    }
+
+    /// `finalize_epoch` by the allowlisted submitter with the right vault.
+    pub async fn finalize(&mut self, epoch_id: u64) -> Result<(), BanksClientError> {
+        let submitter = self.submitter.insecure_clone();
+        let vault = self.vault;
+        self.finalize_with(&submitter, epoch_id, vault).await
+    }
+
+    /// `claim_miner_reward` for miner `i` with explicit vault and destination accounts.
+    pub async fn claim_with(
+        &mut self,
+        i: usize,
+        epoch_id: u64,
+        vault: Pubkey,
+        destination: Pubkey,
+    ) -> Result<(), BanksClientError> {
+        let miner = self.miners[i].key.insecure_clone();
+        let ix = Instruction {
+            program_id: tolldns_miner_score::ID,
+            accounts: accounts::ClaimMinerReward {
+                miner: miner.pubkey(),
+                config: self.config,
+                epoch_totals: totals_pda(epoch_id),
+                miner_epoch_stats: stats_pda(epoch_id, &miner.pubkey()),
+                claim_receipt: receipt_pda(epoch_id, &miner.pubkey()),
+                vault_authority: self.vault_authority,
+                reward_vault: vault,
+                miner_token_account: destination,
+                token_program: spl_token::ID,
+                system_program: anchor_lang::system_program::ID,
+            }
+            .to_account_metas(None),
+            data: instruction::ClaimMinerReward { epoch_id }.data(),
+        };
+        self.send(&[ix], &[&miner]).await
+    }
+
+    /// `claim_miner_reward` for miner `i` into its own token account.
+    pub async fn claim(&mut self, i: usize, epoch_id: u64) -> Result<(), BanksClientError> {
+        let vault = self.vault;
+        let dest = self.miners[i].token_account;
+        self.claim_with(i, epoch_id, vault, dest).await
+    }
+
+    /// `penalize_miner`, signed by `submitter`.
+    pub async fn penalize_as(
+        &mut self,
+        submitter: &Keypair,
+        epoch_id: u64,
+        miner: Pubkey,
+        penalty_bps: u16,
+    ) -> Result<(), BanksClientError> {
+        let ix = Instruction {
+            program_id: tolldns_miner_score::ID,
+            accounts: accounts::PenalizeMiner {
+                auth: self.auth(submitter),
+                epoch_totals: totals_pda(epoch_id),
+                miner_epoch_stats: stats_pda(epoch_id, &miner),
+            }
+            .to_account_metas(None),
+            data: instruction::PenalizeMiner {
+                epoch_id,
+                miner,
+                penalty_bps,
+                reason_hash: [7u8; 32],
+            }
+            .data(),
+        };
+        self.send(&[ix], &[submitter]).await
+    }
+
+    /// `penalize_miner` by the allowlisted submitter.
+    pub async fn penalize(
+        &mut self,
+        epoch_id: u64,
+        miner: Pubkey,
+        penalty_bps: u16,
+    ) -> Result<(), BanksClientError> {
+        let submitter = self.submitter.insecure_clone();
+        self.penalize_as(&submitter, epoch_id, miner, penalty_bps)
+            .await
+    }
+
+    /// Reports the three upstream miners for `epoch_id` (their `first_submit_slot`s shifted
+    /// into that epoch).
+    pub async fn report_upstream(&mut self, epoch_id: u64) {
+        for (i, mut r) in upstream_reports().into_iter().enumerate() {
+            let shift = (epoch_id - 1) * 100;
+            r.first_submit_slot += shift;
+            r.last_submit_slot += shift;
+            let miner = self.miner(i);
+            self.report(epoch_id, miner, r).await.expect("report");
+        }
+    }
+}
+
+/// PDA of the epoch totals.
+pub fn totals_pda(epoch_id: u64) -> Pubkey {
+    Pubkey::find_program_address(
+        &[EPOCH_TOTALS_SEED, &epoch_id.to_le_bytes()],
+        &tolldns_miner_score::ID,
+    )
+    .0
+}
+
+/// PDA of a miner's epoch stats.
+pub fn stats_pda(epoch_id: u64, miner: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(
+        &[MINER_EPOCH_SEED, &epoch_id.to_le_bytes(), miner.as_ref()],
+        &tolldns_miner_score::ID,
+    )
+    .0
+}
+
+/// PDA of a claim receipt.
+pub fn receipt_pda(epoch_id: u64, miner: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(
+        &[CLAIM_SEED, &epoch_id.to_le_bytes(), miner.as_ref()],
+        &tolldns_miner_score::ID,
+    )
+    .0
+}
