@@ -1,2 +1,152 @@
-#![no_std]
-//! Placeholder: being written.
+//! Proof-of-serving receipts for TollDNS edge operators.
+//!
+//! An operator records one fixed-size, hash-only [`Leaf`] per answered DNS query, closes each
+//! receipt window into one signed [`Receipt`] (the *batch receipt*) that commits to the
+//! window's leaves under an RFC 6962 Merkle root, and keeps the leaves ([`ClosedBatch`]) to
+//! answer audits. A verifier checks the receipt against every rule of the format
+//! ([`Verifier`]), draws an [`AuditSample`] of leaf indices from a seed it picks after
+//! submission, and checks the operator's [`MerkleProof`]s for them.
+//!
+//! Entry points:
+//!
+//! - [`Leaf`]: `to_bytes` / `from_bytes` (69 bytes), `hash`;
+//! - [`BatchBuilder`] (feature `std`): `add` from many threads, `close` into a [`ClosedBatch`];
+//!   [`ClosedBatch::seal`] does the same from a `Vec<Leaf>` without `std`;
+//! - [`Receipt`] and [`ReceiptBody`]: canonical Borsh `to_bytes` / `from_bytes`, JSON
+//!   `to_json` / `from_json` (feature `json`), `sign`, `verify_signature` (strict ed25519);
+//! - [`merkle`]: [`merkle::root`], [`MerkleTree`], [`MerkleProof::verify`];
+//! - [`AuditSample`] and [`sample_size`];
+//! - [`Verifier`] with the caller's [`OperatorRegistry`], [`PolicyRegistry`] and
+//!   [`ReceiptLedger`].
+//!
+//! The byte-exact format is specified in `docs/RECEIPTS.md`.
+//!
+//! ```
+//! use ed25519_dalek::SigningKey;
+//! use tolldns_core::{BackendId, NameKey, NormalizedName, OperatorId, Role, WindowId, WindowLen};
+//! use tolldns_receipts::*;
+//!
+//! // The operator's receipt-signing key and this epoch's name key.
+//! let key = SigningKey::from_bytes(&[7; 32]);
+//! let name_key = NameKey([9; 32]);
+//! let window_len = WindowLen::DEFAULT;
+//! let window = WindowId::containing(1_760_000_100_000, window_len);
+//!
+//! // The edge records one leaf per answered query.
+//! let builder = BatchBuilder::new(BuilderConfig {
+//!     operator_role: Role::EdgeIngress,
+//!     backend_id: BackendId::new("edge-ingress")?,
+//!     policy_version: 1,
+//!     window_len,
+//!     shards: 2,
+//!     max_leaves_per_window: 100_000,
+//! });
+//! let name = NormalizedName::new("example.com")?;
+//! for i in 0..100u64 {
+//!     builder.add(Leaf {
+//!         timestamp_ms: 1_760_000_100_000 + i,
+//!         transport: Transport::Doh,
+//!         qtype: 1,
+//!         rcode_class: RcodeClass::NoError,
+//!         work_class: WorkClass::CacheHit,
+//!         flags: LeafFlags { cache_hit: true, ..LeafFlags::default() },
+//!         latency: LatencyBucket::from_millis(3),
+//!         response_bytes: 120,
+//!         name_hash: name_key.name_hash(&name),
+//!         ticket: [0; 16],
+//!         response_summary_hash: Leaf::response_summary_hash(b"NOERROR A 1"),
+//!     })?;
+//! }
+//! assert_eq!(builder.dropped().total(), 0);
+//!
+//! // The window closes into a signed batch receipt.
+//! let batch = builder.close(window, name_key.commitment(), 1_760_000_160_000, &key)?;
+//! let receipt = batch.receipt();
+//! assert_eq!(receipt.body.service_summary.request_count, 100);
+//! let bytes = receipt.to_bytes();
+//! assert_eq!(Receipt::from_bytes(&bytes)?, *receipt);
+//!
+//! // A verifier supplies its registries...
+//! struct Everyone;
+//! impl OperatorRegistry for Everyone {
+//!     fn operator_status(&self, _: &OperatorId, _: Role, _: WindowId) -> OperatorStatus {
+//!         OperatorStatus::Active
+//!     }
+//! }
+//! impl PolicyRegistry for Everyone {
+//!     fn is_valid_policy(&self, v: u32, _: WindowId, _: WindowLen) -> bool { v == 1 }
+//! }
+//! impl ReceiptLedger for Everyone {
+//!     fn contains(&self, _: &OperatorId, _: &BackendId, _: WindowId) -> bool { false }
+//! }
+//! let verifier = Verifier::new(&Everyone, &Everyone, &Everyone);
+//!
+//! // ...draws a sample from a seed chosen after submission, and checks the proofs.
+//! let k = sample_size(0.99, 0.10, receipt.body.integrity.leaf_count)?;
+//! let sample = AuditSample::new(&[42; 32], &receipt.body.integrity.merkle_root, receipt.body.integrity.leaf_count, k);
+//! let proofs = batch.answer(&sample)?;
+//! verifier.verify_with_audit(receipt, &sample, &proofs)?;
+//!
+//! // An auditor given the name key checks what a leaf was for.
+//! proofs[0].leaf.audit_name(&name, &name_key, &receipt.body.integrity.name_key_commitment)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Cargo features
+//!
+//! - `std` (default): `std` in the dependencies and the thread-safe [`BatchBuilder`]. Without
+//!   it the crate is `no_std` + `alloc`; everything else stays available.
+//! - `json` (default): [`Receipt::to_json`] and [`Receipt::from_json`] (serde, serde_json,
+//!   bs58, hex; `alloc` only).
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::arithmetic_side_effects,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+#[macro_use]
+mod tags;
+mod audit;
+mod batch;
+#[cfg(feature = "std")]
+mod builder;
+mod codec;
+#[cfg(feature = "json")]
+mod json;
+mod leaf;
+pub mod merkle;
+mod receipt;
+mod verify;
+
+pub use audit::{AuditSample, SampleError, draw as audit_draw, sample_size};
+pub use batch::{BatchHeader, ClosedBatch, SealError, summarize};
+#[cfg(feature = "std")]
+pub use builder::{AddError, BatchBuilder, BuilderConfig, DroppedLeaves};
+pub use codec::DecodeError;
+#[cfg(feature = "json")]
+pub use json::{JsonError, LEAF_HASH_SCHEME, MERKLE_SCHEME, NAME_HASH_SCHEME, SIGNATURE_SCHEME};
+pub use leaf::{LEAF_LEN, LEAF_VERSION, Leaf, LeafFlags, NameAuditError, RESPONSE_SUMMARY_TAG};
+pub use merkle::{Hash, MerkleProof, MerkleTree, ProofError};
+pub use receipt::{
+    ClassCounts, Integrity, RECEIPT_VERSION, Receipt, ReceiptBody, SIGNATURE_LEN, ServiceSummary,
+    SignatureError,
+};
+pub use tags::{
+    ErrorClass, LatencyBucket, RcodeClass, ReceiptType, SizeBucket, Transport, WireTag, WorkClass,
+};
+pub use verify::{
+    LeafProof, OperatorRegistry, OperatorStatus, PolicyRegistry, ReceiptLedger, Verifier,
+    VerifyError,
+};

@@ -39,6 +39,11 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// Whether field `key` is present (it is not marked as read).
+    pub(crate) fn has(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
     fn get(&mut self, key: &'static str) -> Result<&'a Value, CliError> {
         self.read.push(key);
         self.map

@@ -7,12 +7,21 @@
 //!
 //! - [`score`]: `tolldns score epoch --input FILE` computes an epoch's scores and rewards
 //!   with `tolldns-score`.
+//! - [`keygen`]: `tolldns keygen` writes an operator key file, `tolldns keygen --pubkey FILE`
+//!   prints its public key; [`keyfile`] holds the key-file format and its permission rule.
+//! - [`receipt`]: `tolldns receipt verify` checks a batch receipt with `tolldns-receipts`,
+//!   optionally with sampled leaves and proofs and an audit seed.
+//! - [`merkle`]: `tolldns merkle root|proof|verify` over hex leaves (RFC 6962).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cli;
 pub mod error;
 mod json;
+pub mod keyfile;
+pub mod keygen;
+pub mod merkle;
+pub mod receipt;
 pub mod score;
 
 use std::io::{self, Read, Write};
@@ -28,6 +37,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         cli::Command::Score(args) => {
             score::run(args, &mut io::stdin().lock(), &mut io::stdout().lock())
+        }
+        cli::Command::Keygen(args) => keygen::run(args, &mut io::stdout().lock()),
+        cli::Command::Receipt(args) => {
+            receipt::run(args, &mut io::stdin().lock(), &mut io::stdout().lock())
+        }
+        cli::Command::Merkle(args) => {
+            merkle::run(args, &mut io::stdin().lock(), &mut io::stdout().lock())
         }
     }
 }
@@ -45,6 +61,50 @@ pub(crate) fn read_input(path: &std::path::Path, stdin: &mut dyn Read) -> anyhow
             .with_context(|| format!("reading the input file {}", path.display()))?;
     }
     Ok(text)
+}
+
+/// The longest input file read as bytes (a receipt, a proofs file): 64 MiB.
+pub(crate) const MAX_INPUT_LEN: u64 = 64 << 20;
+
+/// Reads a whole input file as bytes, `-` meaning `stdin`, refusing more than
+/// [`MAX_INPUT_LEN`] bytes.
+pub(crate) fn read_input_bytes(
+    path: &std::path::Path,
+    stdin: &mut dyn Read,
+) -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context as _;
+    let mut bytes = Vec::new();
+    let name = if path.as_os_str() == "-" {
+        stdin
+            .take(MAX_INPUT_LEN + 1)
+            .read_to_end(&mut bytes)
+            .context("reading the input from stdin")?;
+        "stdin".to_owned()
+    } else {
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("reading the input file {}", path.display()))?;
+        file.take(MAX_INPUT_LEN + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("reading the input file {}", path.display()))?;
+        path.display().to_string()
+    };
+    if bytes.len() as u64 > MAX_INPUT_LEN {
+        anyhow::bail!("{name}: larger than {MAX_INPUT_LEN} bytes");
+    }
+    Ok(bytes)
+}
+
+/// Decodes hex text (either case); `what` names the value in the error.
+pub(crate) fn parse_hex(what: &str, text: &str) -> Result<Vec<u8>, error::CliError> {
+    hex::decode(text).map_err(|e| error::CliError::field(what, format!("{text:?} is not hex: {e}")))
+}
+
+/// Decodes exactly 32 bytes of hex (64 characters, either case); `what` names the value.
+pub(crate) fn parse_hash(what: &str, text: &str) -> Result<[u8; 32], error::CliError> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text, &mut out)
+        .map_err(|_| error::CliError::field(what, format!("{text:?} is not 64 hex characters")))?;
+    Ok(out)
 }
 
 /// Writes `value` as pretty JSON followed by a newline, and flushes.

@@ -1,0 +1,42 @@
+//! `tolldns keygen`: operator key files (see [`crate::keyfile`] for the format and rules).
+
+use std::io::Write;
+
+use anyhow::Context as _;
+use ed25519_dalek::{SECRET_KEY_LENGTH, SigningKey};
+use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
+
+use crate::cli::KeygenArgs;
+use crate::keyfile;
+
+/// A new signing key whose seed is drawn from `rng`.
+///
+/// # Errors
+///
+/// The random number generator's error (e.g. the OS source is unavailable).
+pub fn generate(rng: &mut (impl RngCore + CryptoRng)) -> Result<SigningKey, rand_core::Error> {
+    let mut seed = Zeroizing::new([0u8; SECRET_KEY_LENGTH]);
+    rng.try_fill_bytes(seed.as_mut())?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// Runs `tolldns keygen …`: prints the base58 public key (one line) on `stdout`.
+///
+/// # Errors
+///
+/// [`keyfile::KeyFileError`] for key files that cannot be written or loaded, the OS random
+/// source's error, I/O errors on output.
+pub fn run(args: &KeygenArgs, stdout: &mut dyn Write) -> anyhow::Result<()> {
+    let key = if let Some(path) = &args.pubkey {
+        keyfile::load(path)?
+    } else {
+        let key = generate(&mut rand_core::OsRng).context("reading OS randomness")?;
+        keyfile::write(&args.out, &key, args.force)?;
+        eprintln!("wrote {} (mode 0600)", args.out.display());
+        key
+    };
+    writeln!(stdout, "{}", keyfile::public_key_base58(&key))?;
+    stdout.flush()?;
+    Ok(())
+}

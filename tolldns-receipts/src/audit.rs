@@ -1,0 +1,215 @@
+//! Audit sampling: which leaves a verifier asks proofs for.
+//!
+//! The verifier picks a 32-byte seed *after* the receipt is submitted (for example a later
+//! block hash). Draw `i` is the first 8 bytes, little-endian, of
+//! `SHA256("TOLLDNS-AUDIT-V1" || seed || merkle_root || u64_le(i))`, for `i = 0, 1, 2, …`.
+//! A draw `v` is rejected when `v > u64::MAX - (2^64 mod n)` (so every index is equally
+//! likely: no modulo bias); otherwise its index is `v mod n`, skipped if already drawn. The
+//! sample is the first `k` distinct indices, in draw order.
+
+use alloc::collections::BTreeSet;
+use alloc::vec::Vec;
+use core::fmt;
+
+use tolldns_core::hash::{AUDIT_SAMPLING_TAG, tagged_sha256};
+
+use crate::merkle::Hash;
+
+/// `k = ceil(ln(1 - confidence) / ln(1 - fake_fraction))`: the number of distinct leaves to
+/// sample so that a batch where `fake_fraction` of the leaves are fake shows at least one fake
+/// with probability `confidence` (sampling with replacement; sampling without replacement, as
+/// [`AuditSample`] does, only does better). Clamped to `leaf_count`. Computed in IEEE 754
+/// double precision with `libm`, the same on every target.
+///
+/// ```
+/// # use tolldns_receipts::sample_size;
+/// assert_eq!(sample_size(0.99, 0.10, 1_000_000), Ok(44));
+/// assert_eq!(sample_size(0.99, 0.05, 1_000_000), Ok(90));
+/// assert_eq!(sample_size(0.99, 0.10, 10), Ok(10));
+/// ```
+///
+/// # Errors
+///
+/// [`SampleError::Confidence`] unless `0 < confidence < 1`, [`SampleError::FakeFraction`]
+/// unless `0 < fake_fraction < 1`.
+pub fn sample_size(
+    confidence: f64,
+    fake_fraction: f64,
+    leaf_count: u64,
+) -> Result<u64, SampleError> {
+    if !(confidence > 0.0 && confidence < 1.0) {
+        return Err(SampleError::Confidence);
+    }
+    if !(fake_fraction > 0.0 && fake_fraction < 1.0) {
+        return Err(SampleError::FakeFraction);
+    }
+    let k = libm::ceil(libm::log(1.0 - confidence) / libm::log(1.0 - fake_fraction));
+    // Both logarithms are negative and finite, so `k` is positive; `as` saturates for huge k.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let k = k as u64;
+    Ok(k.clamp(1, u64::MAX).min(leaf_count))
+}
+
+/// Draw `counter`: the first 8 bytes (little-endian) of
+/// `SHA256("TOLLDNS-AUDIT-V1" || seed || root || u64_le(counter))`.
+pub fn draw(seed: &[u8; 32], root: &Hash, counter: u64) -> u64 {
+    let h = tagged_sha256(AUDIT_SAMPLING_TAG, &[seed, root, &counter.to_le_bytes()]);
+    let mut v = [0u8; 8];
+    for (d, s) in v.iter_mut().zip(h) {
+        *d = s;
+    }
+    u64::from_le_bytes(v)
+}
+
+/// The leaves a verifier audits in one batch: `k` distinct indices drawn from its seed and
+/// the batch's root.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AuditSample {
+    seed: [u8; 32],
+    root: Hash,
+    leaf_count: u64,
+    indices: Vec<u64>,
+}
+
+impl AuditSample {
+    /// Draw `min(k, leaf_count)` distinct indices below `leaf_count`.
+    pub fn new(seed: &[u8; 32], root: &Hash, leaf_count: u64, k: u64) -> Self {
+        let k = k.min(leaf_count);
+        let mut indices = Vec::new();
+        if k > 0 {
+            // 2^64 mod n; draws above `u64::MAX - rem` are rejected.
+            let rem = (u64::MAX.checked_rem(leaf_count).unwrap_or(0))
+                .wrapping_add(1)
+                .checked_rem(leaf_count)
+                .unwrap_or(0);
+            let limit = u64::MAX.wrapping_sub(rem);
+            let mut seen = BTreeSet::new();
+            let mut counter = 0u64;
+            while u64::try_from(indices.len()).unwrap_or(u64::MAX) < k {
+                let v = draw(seed, root, counter);
+                counter = counter.wrapping_add(1);
+                if v > limit {
+                    continue;
+                }
+                let index = v.checked_rem(leaf_count).unwrap_or(0);
+                if seen.insert(index) {
+                    indices.push(index);
+                }
+            }
+        }
+        Self {
+            seed: *seed,
+            root: *root,
+            leaf_count,
+            indices,
+        }
+    }
+
+    /// The sampled indices, in draw order.
+    pub fn indices(&self) -> &[u64] {
+        &self.indices
+    }
+
+    /// The verifier's seed.
+    pub const fn seed(&self) -> &[u8; 32] {
+        &self.seed
+    }
+
+    /// The root the sample was drawn for.
+    pub const fn root(&self) -> &Hash {
+        &self.root
+    }
+
+    /// The leaf count the sample was drawn for.
+    pub const fn leaf_count(&self) -> u64 {
+        self.leaf_count
+    }
+}
+
+/// Why a sample size could not be computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SampleError {
+    /// The confidence is not strictly between 0 and 1.
+    Confidence,
+    /// The fake fraction is not strictly between 0 and 1.
+    FakeFraction,
+}
+
+impl fmt::Display for SampleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Confidence => "confidence must be strictly between 0 and 1",
+            Self::FakeFraction => "fake fraction must be strictly between 0 and 1",
+        })
+    }
+}
+
+impl core::error::Error for SampleError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_sizes() {
+        assert_eq!(sample_size(0.99, 0.10, u64::MAX), Ok(44));
+        assert_eq!(sample_size(0.99, 0.05, u64::MAX), Ok(90));
+        assert_eq!(sample_size(0.95, 0.10, u64::MAX), Ok(29));
+        assert_eq!(sample_size(0.99, 0.10, 7), Ok(7));
+        assert_eq!(sample_size(0.99, 0.10, 0), Ok(0));
+        assert_eq!(sample_size(1.0, 0.10, 5), Err(SampleError::Confidence));
+        assert_eq!(sample_size(f64::NAN, 0.10, 5), Err(SampleError::Confidence));
+        assert_eq!(sample_size(0.5, 0.0, 5), Err(SampleError::FakeFraction));
+        assert_eq!(sample_size(0.5, 1.0, 5), Err(SampleError::FakeFraction));
+        let huge = sample_size(0.999_999, 1e-12, u64::MAX).unwrap();
+        assert!(
+            (13_815_000_000_000..13_816_000_000_000).contains(&huge),
+            "{huge}"
+        );
+    }
+
+    #[test]
+    fn indices_are_distinct_in_range_and_deterministic() {
+        let seed = [1u8; 32];
+        let root = [2u8; 32];
+        for n in [1u64, 2, 3, 7, 44, 45, 1000] {
+            let s = AuditSample::new(&seed, &root, n, 44);
+            assert_eq!(s.indices().len() as u64, n.min(44));
+            let set: BTreeSet<u64> = s.indices().iter().copied().collect();
+            assert_eq!(set.len(), s.indices().len());
+            assert!(s.indices().iter().all(|i| *i < n));
+            assert_eq!(s, AuditSample::new(&seed, &root, n, 44));
+        }
+        assert!(AuditSample::new(&seed, &root, 0, 44).indices().is_empty());
+        // A different seed or root gives a different sample.
+        let a = AuditSample::new(&seed, &root, 1_000_000, 10);
+        assert_ne!(
+            a.indices(),
+            AuditSample::new(&[9; 32], &root, 1_000_000, 10).indices()
+        );
+        assert_ne!(
+            a.indices(),
+            AuditSample::new(&seed, &[9; 32], 1_000_000, 10).indices()
+        );
+    }
+
+    #[test]
+    fn first_index_follows_the_definition() {
+        let seed = [5u8; 32];
+        let root = [6u8; 32];
+        let n = 1000u64;
+        let s = AuditSample::new(&seed, &root, n, 1);
+        let mut msg = b"TOLLDNS-AUDIT-V1".to_vec();
+        msg.extend_from_slice(&seed);
+        msg.extend_from_slice(&root);
+        msg.extend_from_slice(&0u64.to_le_bytes());
+        let h = tagged_sha256(&[], &[&msg]);
+        let v = u64::from_le_bytes(h[..8].try_into().unwrap());
+        // 2^64 mod 1000 = 616: draws above u64::MAX - 616 would be rejected.
+        assert_eq!((u64::MAX % n + 1) % n, 616);
+        if v <= u64::MAX - 616 {
+            assert_eq!(s.indices(), &[v % n]);
+        }
+    }
+}

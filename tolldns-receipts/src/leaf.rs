@@ -1,0 +1,356 @@
+//! The receipt leaf: one answered request, fixed size, hash-only.
+
+use core::fmt;
+
+use tolldns_core::hash::{NAME_HASH_LEN, tagged_sha256};
+use tolldns_core::{NameKey, NormalizedName};
+
+use crate::codec::{DecodeError, Reader};
+use crate::merkle::{self, Hash};
+use crate::tags::{LatencyBucket, RcodeClass, SizeBucket, Transport, WireTag, WorkClass};
+
+/// Length of an encoded leaf in bytes.
+pub const LEAF_LEN: usize = 69;
+/// The leaf format this crate writes and reads.
+pub const LEAF_VERSION: u8 = 1;
+/// Prefix of the recommended response-summary hash: `SHA256(tag || summary)[..16]`.
+pub const RESPONSE_SUMMARY_TAG: &[u8] = b"TOLLDNS-RESPONSE-V1\0";
+
+/// Leaf flag bits (byte 6 of the leaf). The other bits are reserved and must be zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct LeafFlags {
+    /// Answered from cache.
+    pub cache_hit: bool,
+    /// Answered with stale data (RFC 8767).
+    pub stale: bool,
+    /// The answer had TC set.
+    pub truncated: bool,
+}
+
+impl LeafFlags {
+    /// Bit of `cache_hit`.
+    pub const CACHE_HIT: u8 = 0x01;
+    /// Bit of `stale`.
+    pub const STALE: u8 = 0x02;
+    /// Bit of `truncated`.
+    pub const TRUNCATED: u8 = 0x04;
+    const KNOWN: u8 = Self::CACHE_HIT | Self::STALE | Self::TRUNCATED;
+
+    /// The flags byte.
+    pub const fn bits(self) -> u8 {
+        (if self.cache_hit { Self::CACHE_HIT } else { 0 })
+            | (if self.stale { Self::STALE } else { 0 })
+            | (if self.truncated { Self::TRUNCATED } else { 0 })
+    }
+
+    /// Flags from a byte.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::ReservedFlags`] when a reserved bit is set.
+    pub const fn from_bits(bits: u8) -> Result<Self, DecodeError> {
+        if bits & !Self::KNOWN != 0 {
+            return Err(DecodeError::ReservedFlags { flags: bits });
+        }
+        Ok(Self {
+            cache_hit: bits & Self::CACHE_HIT != 0,
+            stale: bits & Self::STALE != 0,
+            truncated: bits & Self::TRUNCATED != 0,
+        })
+    }
+}
+
+/// One answered request: what a receipt commits to, without payload, raw name or client
+/// address. Encoded as exactly [`LEAF_LEN`] bytes (see `docs/RECEIPTS.md` for the offsets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Leaf {
+    /// When the answer was sent, in Unix milliseconds; must lie in the receipt's window.
+    pub timestamp_ms: u64,
+    /// How the query arrived.
+    pub transport: Transport,
+    /// The query type (e.g. 1 = A, 28 = AAAA).
+    pub qtype: u16,
+    /// The outcome.
+    pub rcode_class: RcodeClass,
+    /// What the request cost.
+    pub work_class: WorkClass,
+    /// Cache hit, stale, truncated.
+    pub flags: LeafFlags,
+    /// Latency bucket.
+    pub latency: LatencyBucket,
+    /// Response size in bytes (its bucket is derived: [`Leaf::size_bucket`]).
+    pub response_bytes: u32,
+    /// `HMAC-SHA256(name_key, canonical_name)[..16]` ([`NameKey::name_hash`]).
+    pub name_hash: [u8; NAME_HASH_LEN],
+    /// The client's toll-ticket id or a watcher probe nonce; zero when absent.
+    pub ticket: [u8; 16],
+    /// A hash of the response summary (see [`Leaf::response_summary_hash`]).
+    pub response_summary_hash: [u8; 16],
+}
+
+impl Leaf {
+    /// The response-size bucket, derived from `response_bytes`.
+    pub const fn size_bucket(&self) -> SizeBucket {
+        SizeBucket::from_len(self.response_bytes)
+    }
+
+    /// The canonical [`LEAF_LEN`]-byte encoding.
+    pub fn to_bytes(&self) -> [u8; LEAF_LEN] {
+        let mut out = [0u8; LEAF_LEN];
+        let fields: [(usize, &[u8]); 12] = [
+            (0, &[LEAF_VERSION]),
+            (1, &[self.transport.tag()]),
+            (2, &self.qtype.to_le_bytes()),
+            (4, &[self.rcode_class.tag()]),
+            (5, &[self.work_class.tag()]),
+            (6, &[self.flags.bits()]),
+            (7, &[self.latency.tag()]),
+            (8, &[self.size_bucket().tag()]),
+            (9, &self.timestamp_ms.to_le_bytes()),
+            (17, &self.response_bytes.to_le_bytes()),
+            (21, &self.name_hash),
+            (37, &self.ticket),
+        ];
+        for (at, bytes) in fields {
+            // Offsets and lengths are constants that fit the array; `get_mut` cannot fail.
+            if let Some(dst) = out.get_mut(at..at.saturating_add(bytes.len())) {
+                dst.copy_from_slice(bytes);
+            }
+        }
+        if let Some(dst) = out.get_mut(53..) {
+            dst.copy_from_slice(&self.response_summary_hash);
+        }
+        out
+    }
+
+    /// Decode a leaf.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::WrongLength`] unless `bytes` is [`LEAF_LEN`] long; otherwise the
+    /// [`DecodeError`] of the first field that is not valid.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        if bytes.len() != LEAF_LEN {
+            return Err(DecodeError::WrongLength {
+                expected: LEAF_LEN,
+                actual: bytes.len(),
+            });
+        }
+        let mut r = Reader::new(bytes);
+        let version = r.u8("leaf_version")?;
+        if version != LEAF_VERSION {
+            return Err(DecodeError::UnsupportedVersion {
+                field: "leaf_version",
+                version,
+            });
+        }
+        let transport = decode_tag::<Transport>(r.u8("transport")?)?;
+        let qtype = r.u16("qtype")?;
+        let rcode_class = decode_tag::<RcodeClass>(r.u8("rcode_class")?)?;
+        let work_class = decode_tag::<WorkClass>(r.u8("work_class")?)?;
+        let flags = LeafFlags::from_bits(r.u8("flags")?)?;
+        let latency = decode_tag::<LatencyBucket>(r.u8("latency_bucket")?)?;
+        let size = decode_tag::<SizeBucket>(r.u8("size_bucket")?)?;
+        let timestamp_ms = r.u64("timestamp_ms")?;
+        let response_bytes = r.u32("response_bytes")?;
+        let name_hash = r.array("name_hash")?;
+        let ticket = r.array("ticket")?;
+        let response_summary_hash = r.array("response_summary_hash")?;
+        r.finish()?;
+        if SizeBucket::from_len(response_bytes) != size {
+            return Err(DecodeError::InconsistentSizeBucket);
+        }
+        Ok(Self {
+            timestamp_ms,
+            transport,
+            qtype,
+            rcode_class,
+            work_class,
+            flags,
+            latency,
+            response_bytes,
+            name_hash,
+            ticket,
+            response_summary_hash,
+        })
+    }
+
+    /// The RFC 6962 leaf hash of this leaf: `SHA256(0x00 || to_bytes())`.
+    pub fn hash(&self) -> Hash {
+        merkle::leaf_hash(&self.to_bytes())
+    }
+
+    /// The recommended response-summary hash: `SHA256(RESPONSE_SUMMARY_TAG || summary)[..16]`,
+    /// where `summary` is whatever the edge commits to about the response (for instance the
+    /// rcode, the RRset types and counts, and the TTL bucket). Verifiers treat the 16 bytes as
+    /// opaque.
+    pub fn response_summary_hash(summary: &[u8]) -> [u8; 16] {
+        truncate16(&tagged_sha256(RESPONSE_SUMMARY_TAG, &[summary]))
+    }
+
+    /// For an auditor holding a revealed name key: check the key against the receipt's
+    /// commitment, then this leaf's name hash against `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`NameAuditError::WrongKey`] when the key does not match the commitment (checked first),
+    /// [`NameAuditError::NameMismatch`] when the leaf was not for `name`.
+    pub fn audit_name(
+        &self,
+        name: &NormalizedName,
+        key: &NameKey,
+        commitment: &[u8; 32],
+    ) -> Result<(), NameAuditError> {
+        if !key.matches(commitment) {
+            return Err(NameAuditError::WrongKey);
+        }
+        if key.name_hash(name) != self.name_hash {
+            return Err(NameAuditError::NameMismatch);
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn decode_tag<T: WireTag>(tag: u8) -> Result<T, DecodeError> {
+    T::from_tag(tag).ok_or(DecodeError::UnknownTag {
+        field: T::FIELD,
+        tag,
+    })
+}
+
+pub(crate) fn truncate16(h: &[u8; 32]) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (d, s) in out.iter_mut().zip(h) {
+        *d = *s;
+    }
+    out
+}
+
+/// Why a name audit failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NameAuditError {
+    /// The revealed key does not match the receipt's `name_key_commitment`.
+    WrongKey,
+    /// The key is right, but the leaf's `name_hash` is not the hash of the claimed name.
+    NameMismatch,
+}
+
+impl fmt::Display for NameAuditError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::WrongKey => "revealed name key does not match the receipt's commitment",
+            Self::NameMismatch => "leaf name hash does not match the claimed name",
+        })
+    }
+}
+
+impl core::error::Error for NameAuditError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tags::*;
+
+    pub(crate) fn sample() -> Leaf {
+        Leaf {
+            timestamp_ms: 0x0102_0304_0506_0708,
+            transport: Transport::Doh,
+            qtype: 28,
+            rcode_class: RcodeClass::NoError,
+            work_class: WorkClass::CacheHit,
+            flags: LeafFlags {
+                cache_hit: true,
+                stale: false,
+                truncated: true,
+            },
+            latency: LatencyBucket::Lt50,
+            response_bytes: 300,
+            name_hash: [0xaa; 16],
+            ticket: [0xbb; 16],
+            response_summary_hash: [0xcc; 16],
+        }
+    }
+
+    #[test]
+    fn layout_is_fixed() {
+        let b = sample().to_bytes();
+        assert_eq!(b.len(), LEAF_LEN);
+        assert_eq!(&b[..9], &[1, 4, 28, 0, 1, 6, 0x05, 2, 2]);
+        assert_eq!(&b[9..17], &0x0102_0304_0506_0708u64.to_le_bytes());
+        assert_eq!(&b[17..21], &300u32.to_le_bytes());
+        assert_eq!(&b[21..37], &[0xaa; 16]);
+        assert_eq!(&b[37..53], &[0xbb; 16]);
+        assert_eq!(&b[53..69], &[0xcc; 16]);
+        assert_eq!(Leaf::from_bytes(&b), Ok(sample()));
+    }
+
+    #[test]
+    fn strict_decoding() {
+        let good = sample().to_bytes();
+        let mut b = good;
+        b[0] = 2;
+        assert_eq!(
+            Leaf::from_bytes(&b),
+            Err(DecodeError::UnsupportedVersion {
+                field: "leaf_version",
+                version: 2
+            })
+        );
+        let mut b = good;
+        b[1] = 0;
+        assert_eq!(
+            Leaf::from_bytes(&b),
+            Err(DecodeError::UnknownTag {
+                field: "transport",
+                tag: 0
+            })
+        );
+        let mut b = good;
+        b[6] = 0x08;
+        assert_eq!(
+            Leaf::from_bytes(&b),
+            Err(DecodeError::ReservedFlags { flags: 0x08 })
+        );
+        let mut b = good;
+        b[8] = 1;
+        assert_eq!(
+            Leaf::from_bytes(&b),
+            Err(DecodeError::InconsistentSizeBucket)
+        );
+        assert_eq!(
+            Leaf::from_bytes(&good[..68]),
+            Err(DecodeError::WrongLength {
+                expected: 69,
+                actual: 68
+            })
+        );
+    }
+
+    #[test]
+    fn hash_is_rfc6962_leaf_hash() {
+        let leaf = sample();
+        let mut msg = vec![0u8];
+        msg.extend_from_slice(&leaf.to_bytes());
+        assert_eq!(leaf.hash(), tagged_sha256(&[], &[&msg]));
+    }
+
+    #[test]
+    fn name_audit() {
+        let key = NameKey([3; 32]);
+        let name = NormalizedName::new("example.com").unwrap();
+        let mut leaf = sample();
+        leaf.name_hash = key.name_hash(&name);
+        let commitment = key.commitment();
+        assert_eq!(leaf.audit_name(&name, &key, &commitment), Ok(()));
+        let other = NormalizedName::new("example.org").unwrap();
+        assert_eq!(
+            leaf.audit_name(&other, &key, &commitment),
+            Err(NameAuditError::NameMismatch)
+        );
+        assert_eq!(
+            leaf.audit_name(&name, &NameKey([4; 32]), &commitment),
+            Err(NameAuditError::WrongKey)
+        );
+    }
+}

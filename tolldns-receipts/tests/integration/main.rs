@@ -1,0 +1,10 @@
+//! Integration tests of tolldns-receipts (one binary, one module per area).
+
+mod audit;
+mod builder;
+mod codec;
+mod common;
+mod merkle_reference;
+mod vectors;
+mod vectors_gen;
+mod verify;
