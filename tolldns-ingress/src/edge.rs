@@ -1,0 +1,396 @@
+//! [`Edge`]: binds the listeners, wires cache, upstreams, admission and receipts together, and
+//! runs until [`EdgeHandle::shutdown`].
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use prometheus_client::registry::Registry;
+use rustls::ServerConfig;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tolldns_cache::Cache;
+use tolldns_core::WindowId;
+
+use crate::config::EdgeConfig;
+use crate::engine::{Engine, EngineConfig};
+use crate::error::EdgeError;
+use crate::metrics::Metrics;
+use crate::receipts::{ReceiptsSetup, Recorder, unix_ms};
+use crate::server::{Shared, doh_listener, stream_listener, udp_worker};
+use crate::tls;
+use crate::upstream::UpstreamPool;
+
+/// The addresses an edge actually listens on (port 0 resolved).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalAddrs {
+    /// UDP.
+    pub udp: Vec<SocketAddr>,
+    /// TCP.
+    pub tcp: Vec<SocketAddr>,
+    /// DoT.
+    pub dot: Vec<SocketAddr>,
+    /// DoH.
+    pub doh: Vec<SocketAddr>,
+}
+
+/// The edge server. See the [crate documentation](crate) for an example.
+#[derive(Debug)]
+pub struct Edge;
+
+/// A running edge.
+#[derive(Debug)]
+pub struct EdgeHandle {
+    addrs: LocalAddrs,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    listeners: Vec<JoinHandle<()>>,
+    background: Vec<JoinHandle<()>>,
+    drain_rx: mpsc::Receiver<()>,
+    closer: Option<(Arc<Recorder>, Arc<Mutex<WindowId>>)>,
+}
+
+fn bind_udp(addr: SocketAddr, reuse_port: bool) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    #[cfg(unix)]
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    #[cfg(not(unix))]
+    let _ = reuse_port;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    // Larger buffers absorb bursts; the kernel caps them to its limits.
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    let _ = socket.set_send_buffer_size(4 << 20);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+impl Edge {
+    /// Start an edge: bind every listener of `config.listen`, start the upstream health checks,
+    /// the attack-mode ticker and (with `receipts`) the window closer, and register the
+    /// metrics into `registry`.
+    ///
+    /// `tls` is the rustls configuration for DoT and DoH; without it, `config.tls` files are
+    /// loaded when DoT or DoH listeners are configured. ALPN is set per listener (`h2`,
+    /// `http/1.1` for DoH).
+    ///
+    /// # Errors
+    ///
+    /// [`EdgeError`] for an invalid configuration, unusable TLS material or an address that
+    /// cannot be bound.
+    pub async fn start(
+        config: EdgeConfig,
+        tls: Option<Arc<ServerConfig>>,
+        receipts: Option<ReceiptsSetup>,
+        registry: &mut Registry,
+    ) -> Result<EdgeHandle, EdgeError> {
+        let metrics = Metrics::register(registry);
+        if !config.listen.doh_path.starts_with('/') {
+            return Err(EdgeError::DohPath);
+        }
+        let pool = UpstreamPool::new(config.upstream.to_upstream_config()?)
+            .map_err(EdgeError::Upstream)?;
+        let workers = match config.listen.udp_workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+        .clamp(1, 64);
+        let recorder = match receipts {
+            Some(setup) if config.receipts.enabled => Some(Arc::new(Recorder::new(
+                &config.receipts,
+                setup,
+                workers.saturating_mul(2).max(4),
+            )?)),
+            _ => None,
+        };
+        let needs_tls = !config.listen.dot.is_empty() || !config.listen.doh.is_empty();
+        let tls = match (tls, needs_tls) {
+            (Some(t), _) => Some(t),
+            (None, true) => match (&config.tls.cert, &config.tls.key) {
+                (Some(c), Some(k)) => Some(tls::server_config_from_files(c, k)?),
+                _ => {
+                    return Err(EdgeError::Tls(
+                        "DoT/DoH listeners need a certificate and key",
+                    ));
+                }
+            },
+            (None, false) => None,
+        };
+        let cache = Arc::new(Cache::new(config.cache.to_cache_config()));
+        let now = Instant::now();
+        let engine = Engine::new(
+            EngineConfig {
+                admission: config.admission.clone(),
+                attack: config.attack.clone(),
+            },
+            Arc::clone(&cache),
+            metrics,
+            recorder.clone(),
+            now,
+        );
+        let (drain_tx, drain_rx) = mpsc::channel(1);
+        let shared = Arc::new(Shared {
+            engine,
+            pool: pool.clone(),
+            streams: config.streams.clone(),
+            doh_path: config.listen.doh_path.clone(),
+            connections: Arc::new(Semaphore::new(config.streams.max_connections.max(1))),
+            drain: drain_tx,
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let mut addrs = LocalAddrs::default();
+        let mut listeners = Vec::new();
+
+        for &addr in &config.listen.udp {
+            let first =
+                bind_udp(addr, workers > 1).map_err(|source| EdgeError::Bind { addr, source })?;
+            let local = first
+                .local_addr()
+                .map_err(|source| EdgeError::Bind { addr, source })?;
+            addrs.udp.push(local);
+            let mut sockets = vec![Arc::new(first)];
+            for _ in 1..workers {
+                match bind_udp(local, true) {
+                    Ok(s) => sockets.push(Arc::new(s)),
+                    Err(_) => {
+                        // No SO_REUSEPORT: more tasks share the first socket.
+                        let s0 = Arc::clone(&sockets[0]);
+                        sockets.push(s0);
+                    }
+                }
+            }
+            for s in sockets {
+                listeners.push(tokio::spawn(udp_worker(
+                    Arc::clone(&shared),
+                    s,
+                    stop_rx.clone(),
+                )));
+            }
+        }
+        for &addr in &config.listen.tcp {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| EdgeError::Bind { addr, source })?;
+            addrs.tcp.push(
+                l.local_addr()
+                    .map_err(|source| EdgeError::Bind { addr, source })?,
+            );
+            listeners.push(tokio::spawn(stream_listener(
+                Arc::clone(&shared),
+                l,
+                None,
+                stop_rx.clone(),
+            )));
+        }
+        if let Some(base) = &tls {
+            let (dot_cfg, doh_cfg) = tls::per_protocol(base);
+            for &addr in &config.listen.dot {
+                let l = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| EdgeError::Bind { addr, source })?;
+                addrs.dot.push(
+                    l.local_addr()
+                        .map_err(|source| EdgeError::Bind { addr, source })?,
+                );
+                let acc = TlsAcceptor::from(Arc::clone(&dot_cfg));
+                listeners.push(tokio::spawn(stream_listener(
+                    Arc::clone(&shared),
+                    l,
+                    Some(acc),
+                    stop_rx.clone(),
+                )));
+            }
+            for &addr in &config.listen.doh {
+                let l = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| EdgeError::Bind { addr, source })?;
+                addrs.doh.push(
+                    l.local_addr()
+                        .map_err(|source| EdgeError::Bind { addr, source })?,
+                );
+                let acc = TlsAcceptor::from(Arc::clone(&doh_cfg));
+                listeners.push(tokio::spawn(doh_listener(
+                    Arc::clone(&shared),
+                    l,
+                    acc,
+                    stop_rx.clone(),
+                )));
+            }
+        }
+
+        let mut background = vec![pool.spawn_health_checks()];
+        // Attack-mode ticker.
+        {
+            let shared = Arc::clone(&shared);
+            let period = Duration::from_millis(config.attack.tick_millis.max(10));
+            let mut stop = stop_rx.clone();
+            background.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = stop.changed() => break,
+                        _ = tick.tick() => { shared.engine.tick(Instant::now()); }
+                    }
+                }
+            }));
+        }
+        // Window closer.
+        let closer = recorder.map(|rec| {
+            let next = Arc::new(Mutex::new(WindowId::containing(
+                unix_ms(),
+                rec.window_len(),
+            )));
+            let grace = config.receipts.close_grace_millis;
+            let task_rec = Arc::clone(&rec);
+            let task_next = Arc::clone(&next);
+            let shared = Arc::clone(&shared);
+            let mut stop = stop_rx.clone();
+            background.push(tokio::spawn(async move {
+                loop {
+                    let w = *task_next
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let due = w
+                        .end_ms(task_rec.window_len())
+                        .unwrap_or(u64::MAX)
+                        .saturating_add(grace);
+                    let wait = Duration::from_millis(due.saturating_sub(unix_ms()));
+                    tokio::select! {
+                        _ = stop.changed() => break,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    let rec = Arc::clone(&task_rec);
+                    let next = Arc::clone(&task_next);
+                    let shared = Arc::clone(&shared);
+                    // Closing takes the lock so that shutdown never closes the same window.
+                    let _ = tokio::task::spawn_blocking(move || {
+                        let mut n = next
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        if *n != w {
+                            return;
+                        }
+                        if rec.pending(w) > 0 {
+                            match rec.close_and_deliver(w) {
+                                Ok(_) => shared.engine.metrics().batch(),
+                                Err(e) => {
+                                    tracing::error!(error = %e, "closing a receipt window failed")
+                                }
+                            }
+                        }
+                        if let Ok(nx) = w.next() {
+                            *n = nx;
+                        }
+                    })
+                    .await;
+                }
+            }));
+            (rec, next)
+        });
+
+        tracing::info!(?addrs, "edge started");
+        Ok(EdgeHandle {
+            addrs,
+            shared,
+            stop,
+            listeners,
+            background,
+            drain_rx,
+            closer,
+        })
+    }
+}
+
+impl EdgeHandle {
+    /// Where the edge listens.
+    pub fn local_addrs(&self) -> &LocalAddrs {
+        &self.addrs
+    }
+
+    /// Current attack mode.
+    pub fn mode(&self) -> crate::attack::Mode {
+        self.shared.engine.mode()
+    }
+
+    /// Leaves recorded and leaves that could not be recorded, so far.
+    pub fn leaf_counts(&self) -> (u64, u64) {
+        self.shared
+            .engine
+            .recorder()
+            .map_or((0, 0), |r| (r.recorded(), r.dropped()))
+    }
+
+    /// Stop: stop accepting, let queries in progress finish (at most 10 s), then close every
+    /// open receipt window (the current one always, even when empty) into signed batches
+    /// delivered to the sink. Returns the leaves in the batches delivered.
+    pub async fn shutdown(self) -> u64 {
+        let Self {
+            shared,
+            stop,
+            listeners,
+            background,
+            mut drain_rx,
+            closer,
+            ..
+        } = self;
+        let _ = stop.send(true);
+        for l in listeners {
+            let _ = l.await;
+        }
+        for b in &background {
+            b.abort();
+        }
+        for b in background {
+            let _ = b.await;
+        }
+        // Queries in progress hold clones of the drain sender.
+        let engine_shared = shared;
+        let drain_done = async {
+            // The listener tasks are gone; wait for the last spawned answer.
+            while drain_rx.recv().await.is_some() {}
+        };
+        let weak = Arc::downgrade(&engine_shared);
+        drop(engine_shared);
+        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+            // Connections and answers in progress hold `Shared` (and its drain sender).
+            while weak.strong_count() > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            drain_done.await;
+        })
+        .await;
+        let Some((rec, next)) = closer else { return 0 };
+        tokio::task::spawn_blocking(move || {
+            let mut n = next
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let current = WindowId::containing(unix_ms(), rec.window_len());
+            let mut total = 0u64;
+            let mut w = *n;
+            while w <= current {
+                if rec.pending(w) > 0 || w == current {
+                    match rec.close_and_deliver(w) {
+                        Ok(leaves) => total = total.saturating_add(leaves),
+                        Err(e) => tracing::error!(error = %e, "closing a receipt window failed"),
+                    }
+                }
+                match w.next() {
+                    Ok(nx) => w = nx,
+                    Err(_) => break,
+                }
+            }
+            *n = w;
+            total
+        })
+        .await
+        .unwrap_or(0)
+    }
+}

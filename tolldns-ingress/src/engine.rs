@@ -1,0 +1,626 @@
+//! The query pipeline: a synchronous, sans-IO decision per query ([`Engine::handle`]), the
+//! upstream leg for misses ([`Engine::resolve`]) and the bookkeeping after a response is sent
+//! ([`Engine::complete`]).
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tolldns_cache::{Cache, CacheKey, Lookup};
+use tolldns_receipts::{RcodeClass, Transport};
+
+use crate::admission::{AdmissionConfig, PrefixLimiter};
+use crate::attack::{AttackConfig, AttackFsm, Mode, ModeKnobs, Signals, Transition};
+use crate::metrics::{Decision, Metrics};
+use crate::receipts::{Answered, Recorder};
+use crate::upstream::{Question, UpstreamPool};
+use crate::wire::{self, ParseError, Query, Rcode, ResponseWriter};
+
+/// TTL of RFC 8482 answers to ANY.
+pub const ANY_TTL: u32 = 3600;
+/// UDP payload size the edge advertises in its own EDNS records.
+pub const EDNS_UDP_SIZE: u16 = 1232;
+/// Size of the response buffers the engine writes into (the largest DNS message).
+pub const MAX_MESSAGE: usize = 65_535;
+
+/// One query as received.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// Transport it came over.
+    pub transport: Transport,
+    /// Source address (for admission; never recorded).
+    pub source: IpAddr,
+    /// The query bytes.
+    pub query: &'a [u8],
+    /// Ticket from the transport (the DoH `TollDNS-Ticket` header), if any.
+    pub ticket: Option<[u8; 16]>,
+    /// When it was received.
+    pub received: Instant,
+}
+
+/// A response written into the caller's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Reply {
+    /// Bytes written.
+    pub len: usize,
+    /// Smallest TTL in the response (DoH `Cache-Control: max-age`).
+    pub min_ttl: Option<u32>,
+    /// Outcome class for receipts and metrics.
+    pub rcode: RcodeClass,
+    /// Served from the cache.
+    pub cache_hit: bool,
+    /// Served stale.
+    pub stale: bool,
+    /// TC=1.
+    pub truncated: bool,
+    /// The parsed query, when the question was readable.
+    pub query: Option<Query>,
+}
+
+/// A query that must go to an upstream. Holds one slot of the global in-flight limit until
+/// dropped.
+#[derive(Debug)]
+pub struct Forward {
+    /// The parsed query.
+    pub query: Query,
+    key: CacheKey,
+    limit: usize,
+    _slot: InFlightSlot,
+}
+
+#[derive(Debug)]
+struct InFlightSlot(Arc<AtomicUsize>);
+
+impl Drop for InFlightSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What to do with a query.
+// `Reply` stays inline: boxing it would allocate on every cache hit.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Step {
+    /// Send `out[..reply.len]`.
+    Respond(Reply),
+    /// Send nothing (counted).
+    Drop,
+    /// Resolve upstream with [`Engine::resolve`] (boxed: misses may allocate, hits never do).
+    Forward(Box<Forward>),
+}
+
+#[derive(Debug, Default)]
+struct TickCounters {
+    queries: AtomicU64,
+    limited: AtomicU64,
+    upstream: AtomicU64,
+    upstream_failures: AtomicU64,
+    in_flight_peak: AtomicU64,
+}
+
+/// Settings the engine needs.
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    /// Admission.
+    pub admission: AdmissionConfig,
+    /// Attack mode.
+    pub attack: AttackConfig,
+}
+
+/// The sans-IO query pipeline shared by every listener.
+#[derive(Debug)]
+pub struct Engine {
+    cache: Arc<Cache>,
+    limiter: PrefixLimiter,
+    fsm: Mutex<AttackFsm>,
+    mode: AtomicU8,
+    admission: AdmissionConfig,
+    attack: AttackConfig,
+    counters: TickCounters,
+    in_flight: Arc<AtomicUsize>,
+    metrics: Metrics,
+    recorder: Option<Arc<Recorder>>,
+    ticks: AtomicU64,
+}
+
+fn rcode_class(rcode: u8, answers: u16) -> RcodeClass {
+    match rcode {
+        0 if answers == 0 => RcodeClass::Nodata,
+        0 => RcodeClass::NoError,
+        1 => RcodeClass::Malformed,
+        2 => RcodeClass::Servfail,
+        3 => RcodeClass::Nxdomain,
+        5 => RcodeClass::Refused,
+        _ => RcodeClass::Other,
+    }
+}
+
+impl Engine {
+    /// A new engine over `cache`, in NORMAL mode.
+    pub fn new(
+        config: EngineConfig,
+        cache: Arc<Cache>,
+        metrics: Metrics,
+        recorder: Option<Arc<Recorder>>,
+        now: Instant,
+    ) -> Self {
+        Self {
+            cache,
+            limiter: PrefixLimiter::new(&config.admission, now),
+            fsm: Mutex::new(AttackFsm::new(config.attack.clone())),
+            mode: AtomicU8::new(Mode::Normal as u8),
+            admission: config.admission,
+            attack: config.attack,
+            counters: TickCounters::default(),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            metrics,
+            recorder,
+            ticks: AtomicU64::new(0),
+        }
+    }
+
+    /// Current attack mode.
+    pub fn mode(&self) -> Mode {
+        match self.mode.load(Ordering::Relaxed) {
+            1 => Mode::Suspicious,
+            2 => Mode::UnderAttack,
+            3 => Mode::Isolated,
+            4 => Mode::Recovery,
+            _ => Mode::Normal,
+        }
+    }
+
+    fn knobs(&self) -> &ModeKnobs {
+        self.attack.knobs(self.mode())
+    }
+
+    /// The metrics.
+    pub const fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The receipt recorder, when receipts are on.
+    pub fn recorder(&self) -> Option<&Arc<Recorder>> {
+        self.recorder.as_ref()
+    }
+
+    /// The cache.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// Queries waiting on upstreams now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    fn limit_for(&self, transport: Transport, q: &Query) -> usize {
+        let stream = self.admission.max_response_size.clamp(512, MAX_MESSAGE);
+        match transport {
+            Transport::Udp => q
+                .udp_limit()
+                .min(self.admission.max_udp_response_size.max(512))
+                .min(stream),
+            _ => stream,
+        }
+    }
+
+    /// Write a response the edge builds itself.
+    fn local(
+        query_bytes: &[u8],
+        q: &Query,
+        rcode: Rcode,
+        out: &mut [u8],
+        build: impl FnOnce(&mut ResponseWriter<'_>) -> Option<()>,
+    ) -> Option<usize> {
+        let question = query_bytes.get(wire::HEADER_LEN..q.question_end);
+        let mut w = ResponseWriter::new(out, q.id, q.flags, question, rcode as u8)?;
+        build(&mut w)?;
+        if let Some(e) = q.edns {
+            w.opt(EDNS_UDP_SIZE, 0, e.dnssec_ok)?;
+        }
+        Some(w.finish())
+    }
+
+    fn local_reply(
+        &self,
+        req: &Request<'_>,
+        q: &Query,
+        rcode: Rcode,
+        class: RcodeClass,
+        out: &mut [u8],
+        build: impl FnOnce(&mut ResponseWriter<'_>) -> Option<()>,
+    ) -> Step {
+        let Some(len) = Self::local(req.query, q, rcode, out, build) else {
+            self.metrics.admission(Decision::Dropped);
+            return Step::Drop;
+        };
+        Step::Respond(Reply {
+            len,
+            min_ttl: None,
+            rcode: class,
+            cache_hit: false,
+            stale: false,
+            truncated: false,
+            query: Some(*q),
+        })
+    }
+
+    fn truncated_reply(&self, req: &Request<'_>, q: &Query, out: &mut [u8]) -> Step {
+        self.metrics.admission(Decision::Truncated);
+        let mut step = self.local_reply(req, q, Rcode::NoError, RcodeClass::NoError, out, |w| {
+            w.truncated()
+        });
+        if let Step::Respond(r) = &mut step {
+            r.truncated = true;
+        }
+        step
+    }
+
+    /// Decide what to do with one query, synchronously and without I/O: drop it, answer it
+    /// into `out` (errors, RFC 8482, cache hits, limits) or forward it upstream.
+    ///
+    /// `out` should be [`MAX_MESSAGE`] bytes; a smaller buffer only makes more answers fail
+    /// (dropped, counted). Never panics, whatever the bytes.
+    pub fn handle(&self, req: &Request<'_>, now: Instant, out: &mut [u8]) -> Step {
+        self.metrics.query(req.transport);
+        self.counters.queries.fetch_add(1, Ordering::Relaxed);
+        let Some((id, flags)) = wire::header(req.query) else {
+            self.metrics.admission(Decision::Dropped);
+            return Step::Drop;
+        };
+        if flags & 0x8000 != 0 {
+            self.metrics.admission(Decision::Dropped);
+            return Step::Drop;
+        }
+        // Admission before any further parsing.
+        let knobs = *self.knobs();
+        let rate = scale(self.admission.rate_per_prefix, knobs.rate_permille);
+        let burst = scale(self.admission.burst_per_prefix, knobs.rate_permille);
+        let verdict = self.limiter.check(req.source, now, rate, burst);
+        if !verdict.allowed {
+            self.counters.limited.fetch_add(1, Ordering::Relaxed);
+            self.metrics.admission(Decision::RateLimited);
+            if req.transport == Transport::Udp {
+                return Step::Drop;
+            }
+            return self.header_only(id, flags, Rcode::Refused, RcodeClass::PolicyBlocked, out);
+        }
+        let q = match wire::parse_query(req.query) {
+            Ok(q) => q,
+            Err(ParseError::NoHeader | ParseError::Response) => {
+                self.metrics.admission(Decision::Dropped);
+                return Step::Drop;
+            }
+            Err(ParseError::NotImplemented(_)) => {
+                self.metrics.admission(Decision::Malformed);
+                return self.header_only(id, flags, Rcode::NotImp, RcodeClass::Other, out);
+            }
+            Err(ParseError::BadVersion(_)) => {
+                self.metrics.admission(Decision::Malformed);
+                // BADVERS: extended rcode 16 = upper bits 1, header rcode 0.
+                let Some(mut w) = ResponseWriter::new(out, id, flags, None, 0) else {
+                    return Step::Drop;
+                };
+                if w.opt(EDNS_UDP_SIZE, 1, false).is_none() {
+                    return Step::Drop;
+                }
+                return Step::Respond(Reply {
+                    len: w.finish(),
+                    min_ttl: None,
+                    rcode: RcodeClass::Malformed,
+                    cache_hit: false,
+                    stale: false,
+                    truncated: false,
+                    query: None,
+                });
+            }
+            Err(ParseError::Malformed(_)) => {
+                self.metrics.admission(Decision::Malformed);
+                return self.header_only(id, flags, Rcode::FormErr, RcodeClass::Malformed, out);
+            }
+        };
+        if q.qclass != 1 {
+            self.metrics.admission(Decision::Refused);
+            return self.local_reply(req, &q, Rcode::Refused, RcodeClass::Refused, out, |_| {
+                Some(())
+            });
+        }
+        if q.qtype == wire::TYPE_ANY {
+            self.metrics.admission(Decision::Any);
+            return self.local_reply(req, &q, Rcode::NoError, RcodeClass::NoError, out, |w| {
+                w.rfc8482_answer(ANY_TTL)
+            });
+        }
+        let key = CacheKey::new(
+            q.wire_name(),
+            q.qtype,
+            q.qclass,
+            q.dnssec_ok(),
+            q.checking_disabled(),
+        );
+        let limit = self.limit_for(req.transport, &q);
+        match self.cache.lookup(&key, q.id, now, out) {
+            Lookup::Hit { len, min_ttl, .. } => {
+                self.metrics.cache(true, false);
+                self.metrics.admission(Decision::Allowed);
+                if len > limit {
+                    return self.truncated_reply(req, &q, out);
+                }
+                let info = out
+                    .get_mut(..len)
+                    .and_then(|m| {
+                        wire::restore_question_case(m, req.query, q.question_end);
+                        wire::scan_response(m, None)
+                    })
+                    .unwrap_or_default();
+                return Step::Respond(Reply {
+                    len,
+                    min_ttl: Some(min_ttl),
+                    rcode: rcode_class(info.rcode, info.answers),
+                    cache_hit: true,
+                    stale: false,
+                    truncated: info.truncated,
+                    query: Some(q),
+                });
+            }
+            Lookup::Stale { .. } | Lookup::Miss | Lookup::BufferTooSmall { .. } => {
+                self.metrics.cache(false, false);
+            }
+        }
+        if !verdict.known {
+            if knobs.tc_udp_unknown && req.transport == Transport::Udp {
+                return self.truncated_reply(req, &q, out);
+            }
+            if knobs.cache_only_unknown {
+                self.metrics.admission(Decision::CacheOnlyRefused);
+                return self.local_reply(
+                    req,
+                    &q,
+                    Rcode::Refused,
+                    RcodeClass::PolicyBlocked,
+                    out,
+                    |_| Some(()),
+                );
+            }
+        }
+        let before = self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let slot = InFlightSlot(Arc::clone(&self.in_flight));
+        if before >= self.admission.max_in_flight {
+            drop(slot);
+            self.counters.limited.fetch_add(1, Ordering::Relaxed);
+            self.metrics.admission(Decision::InFlightLimited);
+            return self.local_reply(req, &q, Rcode::ServFail, RcodeClass::Servfail, out, |_| {
+                Some(())
+            });
+        }
+        self.counters.in_flight_peak.fetch_max(
+            u64::try_from(before.saturating_add(1)).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.metrics.admission(Decision::Allowed);
+        Step::Forward(Box::new(Forward {
+            query: q,
+            key,
+            limit,
+            _slot: slot,
+        }))
+    }
+
+    fn header_only(
+        &self,
+        id: u16,
+        flags: u16,
+        rcode: Rcode,
+        class: RcodeClass,
+        out: &mut [u8],
+    ) -> Step {
+        match ResponseWriter::new(out, id, flags, None, rcode as u8) {
+            Some(w) => Step::Respond(Reply {
+                len: w.finish(),
+                min_ttl: None,
+                rcode: class,
+                cache_hit: false,
+                stale: false,
+                truncated: false,
+                query: None,
+            }),
+            None => Step::Drop,
+        }
+    }
+
+    /// Resolve a forwarded query upstream and write the answer (or SERVFAIL, or a stale answer
+    /// when every upstream failed) into `out`.
+    pub async fn resolve(
+        &self,
+        pool: &UpstreamPool,
+        req: &Request<'_>,
+        fwd: Box<Forward>,
+        out: &mut [u8],
+    ) -> Reply {
+        let q = fwd.query;
+        let fail = |engine: &Self, out: &mut [u8]| -> Reply {
+            match engine
+                .cache
+                .lookup_stale(&fwd.key, q.id, Instant::now(), out)
+            {
+                Lookup::Stale { len } | Lookup::Hit { len, .. } => {
+                    engine.metrics.cache(false, true);
+                    let info = out
+                        .get_mut(..len)
+                        .and_then(|m| wire::scan_response(m, None))
+                        .unwrap_or_default();
+                    if len <= fwd.limit {
+                        return Reply {
+                            len,
+                            min_ttl: info.min_ttl,
+                            rcode: rcode_class(info.rcode, info.answers),
+                            cache_hit: true,
+                            stale: true,
+                            truncated: false,
+                            query: Some(q),
+                        };
+                    }
+                }
+                _ => {}
+            }
+            let len = Self::local(req.query, &q, Rcode::ServFail, out, |_| Some(())).unwrap_or(0);
+            Reply {
+                len,
+                min_ttl: None,
+                rcode: RcodeClass::UpstreamFail,
+                cache_hit: false,
+                stale: false,
+                truncated: false,
+                query: Some(q),
+            }
+        };
+        // Full parse on the miss path.
+        let question = hickory_proto::op::Message::from_vec(req.query)
+            .ok()
+            .and_then(|m| Question::from_message(&m));
+        let Some(question) = question else {
+            let len = Self::local(req.query, &q, Rcode::FormErr, out, |_| Some(())).unwrap_or(0);
+            return Reply {
+                len,
+                min_ttl: None,
+                rcode: RcodeClass::Malformed,
+                cache_hit: false,
+                stale: false,
+                truncated: false,
+                query: Some(q),
+            };
+        };
+        self.counters.upstream.fetch_add(1, Ordering::Relaxed);
+        let answer = match pool.resolve(&question).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(error = %e, "upstream resolution failed");
+                self.counters
+                    .upstream_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                self.metrics.upstream(false, 0.0);
+                return fail(self, out);
+            }
+        };
+        self.metrics.upstream(true, answer.rtt.as_secs_f64());
+        let mut message = answer.message;
+        if answer.ttl_cap.is_some() {
+            let _ = wire::scan_response(&mut message, answer.ttl_cap);
+        }
+        let now = Instant::now();
+        if let Err(e) = self.cache.insert(&fwd.key, &message, now) {
+            tracing::trace!(error = %e, "answer not cached");
+        }
+        let clamp = self.knobs().ttl_clamp;
+        let len = message.len();
+        if len > fwd.limit {
+            let len =
+                Self::local(req.query, &q, Rcode::NoError, out, |w| w.truncated()).unwrap_or(0);
+            self.metrics.admission(Decision::Truncated);
+            return Reply {
+                len,
+                min_ttl: None,
+                rcode: RcodeClass::NoError,
+                cache_hit: false,
+                stale: false,
+                truncated: true,
+                query: Some(q),
+            };
+        }
+        let Some(dst) = out.get_mut(..len) else {
+            return fail(self, out);
+        };
+        dst.copy_from_slice(&message);
+        wire::set_id(dst, q.id);
+        wire::restore_question_case(dst, req.query, q.question_end);
+        let info = wire::scan_response(dst, clamp).unwrap_or_default();
+        Reply {
+            len,
+            min_ttl: info.min_ttl,
+            rcode: rcode_class(info.rcode, info.answers),
+            cache_hit: false,
+            stale: false,
+            truncated: info.truncated,
+            query: Some(q),
+        }
+    }
+
+    /// Bookkeeping after `response` (= `out[..reply.len]`) was sent: metrics and the receipt
+    /// leaf.
+    pub fn complete(&self, req: &Request<'_>, reply: &Reply, response: &[u8]) {
+        let elapsed = req.received.elapsed();
+        self.metrics
+            .response(req.transport, reply.rcode, elapsed.as_secs_f64());
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
+        let mut name_buf = [0u8; wire::MAX_WIRE_NAME];
+        let name = reply.query.as_ref().map(|q| q.dotted_name(&mut name_buf));
+        let ticket = req
+            .ticket
+            .or_else(|| reply.query.and_then(|q| q.ticket))
+            .unwrap_or([0; 16]);
+        let recorded = recorder.record(&Answered {
+            transport: req.transport,
+            qtype: reply.query.map_or(0, |q| q.qtype),
+            name: name.and_then(|n| name_buf.get(..n)),
+            rcode_class: reply.rcode,
+            cache_hit: reply.cache_hit,
+            stale: reply.stale,
+            truncated: reply.truncated,
+            latency_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            response,
+            ticket,
+        });
+        self.metrics.leaf(recorded);
+    }
+
+    /// Evaluate the attack-mode state machine over the counters gathered since the last tick.
+    pub fn tick(&self, now: Instant) -> Option<Transition> {
+        let c = &self.counters;
+        let signals = Signals {
+            queries: c.queries.swap(0, Ordering::Relaxed),
+            limited: c.limited.swap(0, Ordering::Relaxed),
+            upstream_queries: c.upstream.swap(0, Ordering::Relaxed),
+            upstream_failures: c.upstream_failures.swap(0, Ordering::Relaxed),
+            in_flight_peak: c.in_flight_peak.swap(0, Ordering::Relaxed),
+            in_flight_limit: u64::try_from(self.admission.max_in_flight).unwrap_or(u64::MAX),
+        };
+        let transition = {
+            let mut fsm = self
+                .fsm
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            fsm.tick(now, &signals)
+        };
+        if let Some(t) = transition {
+            self.mode.store(t.to as u8, Ordering::Relaxed);
+            self.cache
+                .set_attack_max_ttl(self.attack.knobs(t.to).ttl_clamp);
+            self.metrics.mode(t.to);
+            tracing::warn!(
+                from = t.from.as_str(),
+                to = t.to.as_str(),
+                "attack mode changed"
+            );
+        }
+        let n = self.ticks.fetch_add(1, Ordering::Relaxed);
+        if n % 30 == 29 {
+            let knobs = *self.knobs();
+            self.limiter.sweep(
+                now,
+                scale(self.admission.rate_per_prefix, knobs.rate_permille),
+                scale(self.admission.burst_per_prefix, knobs.rate_permille),
+            );
+        }
+        transition
+    }
+}
+
+fn scale(v: u32, permille: u32) -> u32 {
+    let s = u64::from(v).saturating_mul(u64::from(permille)) / 1000;
+    u32::try_from(s).unwrap_or(u32::MAX).max(1)
+}

@@ -1,0 +1,92 @@
+//! The TollDNS edge ingress: DNS over UDP, TCP (RFC 7766), TLS (RFC 7858) and HTTPS
+//! (RFC 8484) in front of a packet cache and a pool of upstream resolvers, with admission
+//! control, an attack-mode state machine, Prometheus metrics, and one proof-of-serving receipt
+//! leaf per answered query, closed per window into ed25519-signed batch receipts.
+//!
+//! The entry point is [`Edge::start`] with an [`EdgeConfig`]; it returns an [`EdgeHandle`]
+//! whose [`shutdown`](EdgeHandle::shutdown) stops accepting, drains queries in progress and
+//! delivers the last window's signed batch to the [`ReceiptSink`].
+//!
+//! Data path: a listener reads a query, [`Engine::handle`] decides synchronously (sans-IO:
+//! admission by source prefix, the minimal parse of header, question and EDNS, RFC 8482 for
+//! ANY, a cache lookup that writes the answer with the query's ID and counted-down TTLs into a
+//! per-task buffer) and either answers, drops, or forwards; a miss is parsed fully
+//! (hickory-proto) and resolved by the [`upstream::UpstreamPool`], which sends only to its
+//! configured allow-list, so the edge is never an open relay. After the response is sent,
+//! [`Engine::complete`] records metrics and appends the fixed-size leaf.
+//!
+//! Tickets: a client may attach a 16-byte toll ticket with the DoH header `TollDNS-Ticket`
+//! (32 hex digits or base64) or, over any transport, the EDNS option
+//! [`wire::TICKET_OPTION_CODE`] (65001, from the local/experimental range of RFC 6891).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use tolldns_core::NameKey;
+//! use tolldns_ingress::{ChannelSink, Edge, EdgeConfig, ReceiptsSetup, StaticNameKey};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut config = EdgeConfig::default();
+//! config.listen.udp = vec!["127.0.0.1:5400".parse()?];
+//! config.listen.tcp = vec!["127.0.0.1:5400".parse()?];
+//! config.upstream.servers = vec!["127.0.0.1:5301".to_owned()];
+//!
+//! let (sink, mut batches) = ChannelSink::new(16);
+//! let receipts = ReceiptsSetup {
+//!     signing_key: ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
+//!     name_keys: Arc::new(StaticNameKey(NameKey([9; 32]))),
+//!     sink: Arc::new(sink),
+//! };
+//! let mut registry = prometheus_client::registry::Registry::default();
+//! let edge = Edge::start(config, None, Some(receipts), &mut registry).await?;
+//! println!("serving on {:?}", edge.local_addrs());
+//!
+//! // ... later:
+//! edge.shutdown().await;
+//! let last = batches.recv().await.expect("the last window is always delivered");
+//! println!("{} leaves", last.receipt().body.integrity.leaf_count);
+//! # Ok(()) }
+//! ```
+//!
+//! # Cargo features
+//!
+//! - `testkit` (off by default): [`testkit`], an in-process authoritative test DNS server on
+//!   loopback (UDP/TCP, failure modes, query counters) and self-signed certificate helpers,
+//!   for tests of this crate and of crates built on it. Pulls in `rcgen`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod admission;
+mod attack;
+mod config;
+mod edge;
+mod engine;
+mod error;
+mod metrics;
+mod receipts;
+mod server;
+mod tls;
+pub mod upstream;
+pub mod wire;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use admission::{AdmissionConfig, Prefix, PrefixLimiter, TokenBucket, Verdict};
+pub use attack::{
+    Assessment, AttackConfig, AttackFsm, Mode, ModeKnobs, Signals, Transition, assess,
+};
+pub use config::{
+    CacheSettings, EdgeConfig, ListenConfig, StreamConfig, TlsFiles, UpstreamSettings,
+};
+pub use edge::{Edge, EdgeHandle, LocalAddrs};
+pub use engine::{
+    ANY_TTL, EDNS_UDP_SIZE, Engine, EngineConfig, Forward, MAX_MESSAGE, Reply, Request, Step,
+};
+pub use error::EdgeError;
+pub use metrics::{Decision, Metrics};
+pub use receipts::{
+    Answered, ChannelSink, NameKeyProvider, ReceiptSink, ReceiptsConfig, ReceiptsError,
+    ReceiptsSetup, Recorder, SignedBatch, StaticNameKey,
+};
+pub use server::{TICKET_HEADER, parse_ticket};
+pub use tls::{DOH_ALPN, DOT_ALPN, server_config_from_files, server_config_from_pem};

@@ -1,0 +1,352 @@
+//! Prometheus metrics (prometheus-client), registered into the caller's registry.
+//!
+//! Labels are closed sets (transport, outcome class, decision, mode): never names, addresses,
+//! tickets or keys. Histograms use fixed buckets. Handles for every label value are created up
+//! front so that the hot path only bumps atomics.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use tolldns_receipts::{RcodeClass, Transport};
+
+use crate::attack::Mode;
+
+/// Transport label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+enum TransportLabel {
+    udp,
+    tcp,
+    dot,
+    doh,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct TransportSet {
+    transport: TransportLabel,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ResponseSet {
+    transport: TransportLabel,
+    rcode: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ResultSet {
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DecisionSet {
+    decision: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ModeSet {
+    mode: &'static str,
+}
+
+/// Admission decisions, as counted in `tolldns_ingress_admission`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Decision {
+    /// Admitted.
+    Allowed = 0,
+    /// Over the prefix's rate.
+    RateLimited = 1,
+    /// Over the global in-flight limit.
+    InFlightLimited = 2,
+    /// ANY answered per RFC 8482.
+    Any = 3,
+    /// FORMERR/NOTIMP/BADVERS answered.
+    Malformed = 4,
+    /// Not even a header: dropped.
+    Dropped = 5,
+    /// Sent TC=1 (attack mode, unknown prefix over UDP) or oversize for UDP.
+    Truncated = 6,
+    /// Cache-only policy refused an unknown prefix.
+    CacheOnlyRefused = 7,
+    /// Refused (class not IN, or no upstream answer allowed).
+    Refused = 8,
+}
+
+const DECISIONS: [&str; 9] = [
+    "allowed",
+    "rate_limited",
+    "in_flight_limited",
+    "any",
+    "malformed",
+    "dropped",
+    "truncated",
+    "cache_only_refused",
+    "refused",
+];
+
+const RCODES: [&str; 11] = [
+    "unknown",
+    "noerror",
+    "servfail",
+    "refused",
+    "nxdomain",
+    "nodata",
+    "invalid_sig",
+    "malformed",
+    "upstream_fail",
+    "policy_blocked",
+    "other",
+];
+
+fn transport_index(t: Transport) -> usize {
+    match t {
+        Transport::Udp => 0,
+        Transport::Tcp => 1,
+        Transport::Dot => 2,
+        _ => 3,
+    }
+}
+
+const TRANSPORTS: [TransportLabel; 4] = [
+    TransportLabel::udp,
+    TransportLabel::tcp,
+    TransportLabel::dot,
+    TransportLabel::doh,
+];
+
+/// Latency buckets in seconds (fixed).
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.1, 0.5, 2.0,
+];
+
+/// The edge's metric handles.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    queries: [Counter; 4],
+    responses: Vec<[Counter; 11]>,
+    latency: [Histogram; 4],
+    cache: [Counter; 3],
+    upstream: [Counter; 2],
+    upstream_rtt: Histogram,
+    admission: [Counter; 9],
+    mode: Gauge,
+    transitions: [Counter; 5],
+    leaves_recorded: Counter,
+    leaves_dropped: Counter,
+    batches: Counter,
+    tcp_connections: Gauge,
+}
+
+impl Metrics {
+    /// Create the metrics and register them under `tolldns_ingress_*`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let reg = registry.sub_registry_with_prefix("tolldns_ingress");
+        let queries_f = Family::<TransportSet, Counter>::default();
+        reg.register(
+            "queries",
+            "Queries received, by transport",
+            queries_f.clone(),
+        );
+        let responses_f = Family::<ResponseSet, Counter>::default();
+        reg.register(
+            "responses",
+            "Responses sent, by transport and outcome class",
+            responses_f.clone(),
+        );
+        let latency_f = Family::<TransportSet, Histogram>::new_with_constructor(|| {
+            Histogram::new(LATENCY_BUCKETS)
+        });
+        reg.register(
+            "response_latency_seconds",
+            "Time from query receipt to response, by transport",
+            latency_f.clone(),
+        );
+        let cache_f = Family::<ResultSet, Counter>::default();
+        reg.register("cache_lookups", "Cache lookups by result", cache_f.clone());
+        let upstream_f = Family::<ResultSet, Counter>::default();
+        reg.register(
+            "upstream_queries",
+            "Upstream resolutions by result",
+            upstream_f.clone(),
+        );
+        let upstream_rtt = Histogram::new(LATENCY_BUCKETS);
+        reg.register(
+            "upstream_rtt_seconds",
+            "Round-trip time of successful upstream resolutions",
+            upstream_rtt.clone(),
+        );
+        let admission_f = Family::<DecisionSet, Counter>::default();
+        reg.register("admission", "Admission decisions", admission_f.clone());
+        let mode = Gauge::default();
+        reg.register(
+            "attack_mode",
+            "Attack mode: 0 NORMAL, 1 SUSPICIOUS, 2 UNDER_ATTACK, 3 ISOLATED, 4 RECOVERY",
+            mode.clone(),
+        );
+        let transitions_f = Family::<ModeSet, Counter>::default();
+        reg.register(
+            "attack_mode_transitions",
+            "Attack-mode transitions, by mode entered",
+            transitions_f.clone(),
+        );
+        let leaves_recorded = Counter::default();
+        reg.register(
+            "receipt_leaves_recorded",
+            "Receipt leaves recorded",
+            leaves_recorded.clone(),
+        );
+        let leaves_dropped = Counter::default();
+        reg.register(
+            "receipt_leaves_dropped",
+            "Answered queries whose receipt leaf could not be recorded",
+            leaves_dropped.clone(),
+        );
+        let batches = Counter::default();
+        reg.register(
+            "receipt_batches",
+            "Receipt windows closed into signed batches",
+            batches.clone(),
+        );
+        let tcp_connections = Gauge::default();
+        reg.register(
+            "stream_connections",
+            "Open TCP and DoT connections",
+            tcp_connections.clone(),
+        );
+
+        let queries = TRANSPORTS.map(|t| {
+            queries_f
+                .get_or_create(&TransportSet { transport: t })
+                .clone()
+        });
+        let latency = TRANSPORTS.map(|t| {
+            latency_f
+                .get_or_create(&TransportSet { transport: t })
+                .clone()
+        });
+        let responses = TRANSPORTS
+            .iter()
+            .map(|&t| {
+                RCODES.map(|r| {
+                    responses_f
+                        .get_or_create(&ResponseSet {
+                            transport: t,
+                            rcode: r,
+                        })
+                        .clone()
+                })
+            })
+            .collect();
+        let cache = ["hit", "stale", "miss"]
+            .map(|r| cache_f.get_or_create(&ResultSet { result: r }).clone());
+        let upstream =
+            ["ok", "error"].map(|r| upstream_f.get_or_create(&ResultSet { result: r }).clone());
+        let admission = DECISIONS.map(|d| {
+            admission_f
+                .get_or_create(&DecisionSet { decision: d })
+                .clone()
+        });
+        let transitions = Mode::ALL.map(|m| {
+            transitions_f
+                .get_or_create(&ModeSet { mode: m.as_str() })
+                .clone()
+        });
+        Self {
+            queries,
+            responses,
+            latency,
+            cache,
+            upstream,
+            upstream_rtt,
+            admission,
+            mode,
+            transitions,
+            leaves_recorded,
+            leaves_dropped,
+            batches,
+            tcp_connections,
+        }
+    }
+
+    /// Metrics registered nowhere (tests, fuzzing).
+    pub fn unregistered() -> Self {
+        Self::register(&mut Registry::default())
+    }
+
+    pub(crate) fn query(&self, t: Transport) {
+        if let Some(c) = self.queries.get(transport_index(t)) {
+            c.inc();
+        }
+    }
+
+    pub(crate) fn response(&self, t: Transport, rcode: RcodeClass, latency_s: f64) {
+        let i = transport_index(t);
+        if let Some(c) = self
+            .responses
+            .get(i)
+            .and_then(|r| r.get(usize::from(rcode as u8)))
+        {
+            c.inc();
+        }
+        if let Some(h) = self.latency.get(i) {
+            h.observe(latency_s);
+        }
+    }
+
+    pub(crate) fn cache(&self, hit: bool, stale: bool) {
+        let i = if hit {
+            0
+        } else if stale {
+            1
+        } else {
+            2
+        };
+        if let Some(c) = self.cache.get(i) {
+            c.inc();
+        }
+    }
+
+    pub(crate) fn upstream(&self, ok: bool, rtt_s: f64) {
+        if ok {
+            self.upstream_rtt.observe(rtt_s);
+        }
+        if let Some(c) = self.upstream.get(usize::from(!ok)) {
+            c.inc();
+        }
+    }
+
+    pub(crate) fn admission(&self, d: Decision) {
+        if let Some(c) = self.admission.get(d as usize) {
+            c.inc();
+        }
+    }
+
+    pub(crate) fn mode(&self, m: Mode) {
+        self.mode.set(m as i64);
+        if let Some(c) = self.transitions.get(m.index()) {
+            c.inc();
+        }
+    }
+
+    pub(crate) fn leaf(&self, recorded: bool) {
+        if recorded {
+            self.leaves_recorded.inc();
+        } else {
+            self.leaves_dropped.inc();
+        }
+    }
+
+    pub(crate) fn batch(&self) {
+        self.batches.inc();
+    }
+
+    pub(crate) fn connection(&self, open: bool) {
+        if open {
+            self.tcp_connections.inc();
+        } else {
+            self.tcp_connections.dec();
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! Receipt recording: one fixed-size leaf per answered query, one signed batch per window.
+//!
+//! The hot path calls [`Recorder::record`], which hashes the name with the epoch's name key
+//! and appends a [`Leaf`] to the thread-sharded [`BatchBuilder`]. A background task closes each
+//! window shortly after it ends (Merkle hashing and signing run on a blocking thread) and hands
+//! the signed [`ClosedBatch`] to the [`ReceiptSink`].
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::SigningKey;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tolldns_core::{BackendId, NameKey, NormalizedName, Role, WindowId, WindowLen};
+use tolldns_receipts::{
+    BatchBuilder, BuilderConfig, ClosedBatch, LatencyBucket, Leaf, LeafFlags, RcodeClass,
+    SealError, Transport, WorkClass,
+};
+
+/// A signed batch receipt with its leaves (what a window closes into).
+pub type SignedBatch = ClosedBatch;
+
+/// Where closed, signed batches go (a queue to a submitter, a disk store, …).
+///
+/// `deliver` is called from a blocking thread, once per closed window, in window order.
+pub trait ReceiptSink: Send + Sync + 'static {
+    /// Take ownership of one signed batch.
+    fn deliver(&self, batch: SignedBatch);
+}
+
+/// A [`ReceiptSink`] that forwards batches into a bounded channel.
+///
+/// A batch that does not fit (the receiver is gone or the channel is full) is logged and
+/// counted in [`ChannelSink::lost`], never dropped silently.
+#[derive(Debug, Clone)]
+pub struct ChannelSink {
+    tx: mpsc::Sender<SignedBatch>,
+    lost: Arc<AtomicU64>,
+}
+
+impl ChannelSink {
+    /// A sink and the receiver of its batches; `capacity` batches can wait.
+    pub fn new(capacity: usize) -> (Self, mpsc::Receiver<SignedBatch>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (
+            Self {
+                tx,
+                lost: Arc::new(AtomicU64::new(0)),
+            },
+            rx,
+        )
+    }
+
+    /// Batches that could not be queued.
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+}
+
+impl ReceiptSink for ChannelSink {
+    fn deliver(&self, batch: SignedBatch) {
+        let window = batch.receipt().body.window_id;
+        if self.tx.try_send(batch).is_err() {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(%window, "receipt channel full or closed: batch lost");
+        }
+    }
+}
+
+/// Supplies the name key of the epoch a window belongs to.
+pub trait NameKeyProvider: Send + Sync + 'static {
+    /// The name key for leaves of `window`.
+    fn name_key(&self, window: WindowId) -> NameKey;
+}
+
+/// One name key for every window (an ephemeral edge, tests).
+#[derive(Clone)]
+pub struct StaticNameKey(pub NameKey);
+
+impl fmt::Debug for StaticNameKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StaticNameKey(..)")
+    }
+}
+
+impl NameKeyProvider for StaticNameKey {
+    fn name_key(&self, _: WindowId) -> NameKey {
+        self.0.clone()
+    }
+}
+
+/// Everything receipt recording needs from the caller.
+pub struct ReceiptsSetup {
+    /// The hot receipt-signing key.
+    pub signing_key: SigningKey,
+    /// The per-epoch name keys.
+    pub name_keys: Arc<dyn NameKeyProvider>,
+    /// Where signed batches go.
+    pub sink: Arc<dyn ReceiptSink>,
+}
+
+impl fmt::Debug for ReceiptsSetup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceiptsSetup")
+            .field("verifying_key", &self.signing_key.verifying_key())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Receipt settings of [`EdgeConfig`](crate::EdgeConfig).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReceiptsConfig {
+    /// Record receipts at all. Without it no leaf is recorded and no batch is signed.
+    pub enabled: bool,
+    /// Window length in seconds (at least 1).
+    pub window_secs: u32,
+    /// Adapter context written in every receipt (at most 32 ASCII bytes).
+    pub backend_id: String,
+    /// Policy version served under.
+    pub policy_version: u32,
+    /// Most leaves kept per window; further answered queries are counted as dropped leaves.
+    pub max_leaves_per_window: usize,
+    /// Milliseconds after a window's end before it is closed (late in-flight answers).
+    pub close_grace_millis: u64,
+}
+
+impl Default for ReceiptsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window_secs: 60,
+            backend_id: "edge-ingress".to_owned(),
+            policy_version: 1,
+            max_leaves_per_window: 4_000_000,
+            close_grace_millis: 2_000,
+        }
+    }
+}
+
+/// What the serving path knows about an answered query.
+#[derive(Debug, Clone, Copy)]
+pub struct Answered<'a> {
+    /// Transport.
+    pub transport: Transport,
+    /// Question type.
+    pub qtype: u16,
+    /// Question name, dotted text (`None` when the query had no readable question).
+    pub name: Option<&'a [u8]>,
+    /// Outcome class.
+    pub rcode_class: RcodeClass,
+    /// Served from the cache.
+    pub cache_hit: bool,
+    /// Served stale.
+    pub stale: bool,
+    /// Sent with TC=1.
+    pub truncated: bool,
+    /// Milliseconds from receipt to answer.
+    pub latency_ms: u64,
+    /// Response bytes.
+    pub response: &'a [u8],
+    /// Client ticket (zero when absent).
+    pub ticket: [u8; 16],
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub(crate) fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Records leaves and closes windows.
+pub struct Recorder {
+    builder: BatchBuilder,
+    setup: ReceiptsSetup,
+    current_key: RwLock<Option<(WindowId, Arc<NameKey>)>>,
+    window_len: WindowLen,
+    recorded: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recorder")
+            .field("window_len", &self.window_len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why receipt recording could not be set up or a window not closed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReceiptsError {
+    /// The backend id is not valid.
+    #[error("invalid receipts backend id: {0}")]
+    BackendId(tolldns_core::BackendIdError),
+    /// The window length is zero.
+    #[error("receipt window length must be at least one second")]
+    WindowLen,
+    /// Sealing a window failed.
+    #[error("sealing the receipt window failed: {0}")]
+    Seal(SealError),
+}
+
+impl Recorder {
+    /// A recorder with `shards` leaf buffers.
+    ///
+    /// # Errors
+    ///
+    /// [`ReceiptsError`] for an invalid backend id or window length.
+    pub fn new(
+        config: &ReceiptsConfig,
+        setup: ReceiptsSetup,
+        shards: usize,
+    ) -> Result<Self, ReceiptsError> {
+        let window_len =
+            WindowLen::new(config.window_secs).map_err(|_| ReceiptsError::WindowLen)?;
+        let backend_id = BackendId::new(&config.backend_id).map_err(ReceiptsError::BackendId)?;
+        let builder = BatchBuilder::new(BuilderConfig {
+            operator_role: Role::EdgeIngress,
+            backend_id,
+            policy_version: config.policy_version,
+            window_len,
+            shards,
+            max_leaves_per_window: config.max_leaves_per_window,
+        });
+        Ok(Self {
+            builder,
+            setup,
+            current_key: RwLock::new(None),
+            window_len,
+            recorded: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        })
+    }
+
+    /// The window length.
+    pub const fn window_len(&self) -> WindowLen {
+        self.window_len
+    }
+
+    fn key_for(&self, window: WindowId) -> Arc<NameKey> {
+        if let Ok(g) = self.current_key.read() {
+            if let Some((w, k)) = g.as_ref() {
+                if *w == window {
+                    return Arc::clone(k);
+                }
+            }
+        }
+        let key = Arc::new(self.setup.name_keys.name_key(window));
+        if let Ok(mut g) = self.current_key.write() {
+            *g = Some((window, Arc::clone(&key)));
+        }
+        key
+    }
+
+    /// Record one answered query. Returns whether the leaf was kept; a refused leaf is counted
+    /// (here and in the builder's `dropped()`).
+    pub fn record(&self, a: &Answered<'_>) -> bool {
+        let now_ms = unix_ms();
+        let window = WindowId::containing(now_ms, self.window_len);
+        let key = self.key_for(window);
+        let name_hash = a
+            .name
+            .and_then(|n| NormalizedName::from_bytes(n).ok())
+            .map_or([0u8; 16], |n| key.name_hash(&n));
+        // The summary hash commits to the response bytes after the ID (which the client chose).
+        let response_summary_hash = Leaf::response_summary_hash(a.response.get(2..).unwrap_or(&[]));
+        let work_class = match (a.cache_hit, a.rcode_class) {
+            (true, _) => WorkClass::CacheHit,
+            (false, RcodeClass::NoError | RcodeClass::Nxdomain | RcodeClass::Nodata) => {
+                WorkClass::CacheMiss
+            }
+            _ => WorkClass::Other,
+        };
+        let leaf = Leaf {
+            timestamp_ms: now_ms,
+            transport: a.transport,
+            qtype: a.qtype,
+            rcode_class: a.rcode_class,
+            work_class,
+            flags: LeafFlags {
+                cache_hit: a.cache_hit,
+                stale: a.stale,
+                truncated: a.truncated,
+            },
+            latency: LatencyBucket::from_millis(a.latency_ms),
+            response_bytes: u32::try_from(a.response.len()).unwrap_or(u32::MAX),
+            name_hash,
+            ticket: a.ticket,
+            response_summary_hash,
+        };
+        match self.builder.add(leaf) {
+            Ok(()) => {
+                self.recorded.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(_) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Leaves recorded so far.
+    pub fn recorded(&self) -> u64 {
+        self.recorded.load(Ordering::Relaxed)
+    }
+
+    /// Leaves that could not be recorded so far (all reasons).
+    pub fn dropped(&self) -> u64 {
+        self.builder.dropped().total()
+    }
+
+    /// Leaves waiting in `window`.
+    pub fn pending(&self, window: WindowId) -> usize {
+        self.builder.pending(window)
+    }
+
+    /// Close `window` and deliver its signed batch to the sink (blocking: hashes every leaf).
+    ///
+    /// # Errors
+    ///
+    /// [`ReceiptsError::Seal`]; the window's leaves are then lost and counted as dropped.
+    pub fn close_and_deliver(&self, window: WindowId) -> Result<u64, ReceiptsError> {
+        let key = self.key_for(window);
+        let batch = self
+            .builder
+            .close(window, key.commitment(), unix_ms(), &self.setup.signing_key)
+            .map_err(ReceiptsError::Seal)?;
+        let leaves = batch.receipt().body.integrity.leaf_count;
+        tracing::info!(%window, leaves, "receipt window closed");
+        self.setup.sink.deliver(batch);
+        Ok(leaves)
+    }
+}

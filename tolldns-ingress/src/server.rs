@@ -1,0 +1,516 @@
+//! The async shell: UDP, TCP/DoT (RFC 7766 framing) and DoH listeners around the [`Engine`].
+
+use std::convert::Infallible;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{Method, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{Mutex, Semaphore, mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+use tolldns_receipts::Transport;
+
+use crate::config::StreamConfig;
+use crate::engine::{Engine, MAX_MESSAGE, Request, Step};
+use crate::upstream::UpstreamPool;
+
+/// Name of the DoH request header carrying a client's toll ticket (16 bytes, hex or base64).
+pub const TICKET_HEADER: &str = "tolldns-ticket";
+
+/// State shared by every listener task.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) engine: Engine,
+    pub(crate) pool: UpstreamPool,
+    pub(crate) streams: StreamConfig,
+    pub(crate) doh_path: String,
+    pub(crate) connections: Arc<Semaphore>,
+    /// Held by every task that may still answer a query; shutdown waits for all clones to go.
+    pub(crate) drain: mpsc::Sender<()>,
+}
+
+/// Serve one UDP socket until shutdown.
+pub(crate) async fn udp_worker(
+    shared: Arc<Shared>,
+    socket: Arc<UdpSocket>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let drain = shared.drain.clone();
+    let mut inbuf = vec![0u8; MAX_MESSAGE];
+    let mut out = vec![0u8; MAX_MESSAGE];
+    loop {
+        let (n, peer) = tokio::select! {
+            _ = stop.changed() => break,
+            r = socket.recv_from(&mut inbuf) => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::debug!(error = %e, "udp receive error");
+                    continue;
+                }
+            },
+        };
+        let received = Instant::now();
+        let Some(query) = inbuf.get(..n) else {
+            continue;
+        };
+        let req = Request {
+            transport: Transport::Udp,
+            source: peer.ip(),
+            query,
+            ticket: None,
+            received,
+        };
+        match shared.engine.handle(&req, received, &mut out) {
+            Step::Drop => {}
+            Step::Respond(reply) => {
+                let Some(resp) = out.get(..reply.len) else {
+                    continue;
+                };
+                if socket.send_to(resp, peer).await.is_ok() {
+                    shared.engine.complete(&req, &reply, resp);
+                }
+            }
+            Step::Forward(fwd) => {
+                let shared = Arc::clone(&shared);
+                let socket = Arc::clone(&socket);
+                let query = query.to_vec();
+                let guard = drain.clone();
+                tokio::spawn(async move {
+                    let req = Request {
+                        query: &query,
+                        ..req_owned(peer.ip(), Transport::Udp, received)
+                    };
+                    let mut out = vec![0u8; MAX_MESSAGE];
+                    let reply = shared
+                        .engine
+                        .resolve(&shared.pool, &req, fwd, &mut out)
+                        .await;
+                    if let Some(resp) = out.get(..reply.len).filter(|r| !r.is_empty()) {
+                        if socket.send_to(resp, peer).await.is_ok() {
+                            shared.engine.complete(&req, &reply, resp);
+                        }
+                    }
+                    drop(guard);
+                });
+            }
+        }
+    }
+}
+
+fn req_owned(source: IpAddr, transport: Transport, received: Instant) -> Request<'static> {
+    Request {
+        transport,
+        source,
+        query: &[],
+        ticket: None,
+        received,
+    }
+}
+
+/// Accept TCP (and, with an acceptor, DoT) connections until shutdown.
+pub(crate) async fn stream_listener(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    stop: watch::Receiver<bool>,
+) {
+    let mut stop_accept = stop.clone();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = stop_accept.changed() => break,
+            r = listener.accept() => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::debug!(error = %e, "accept error");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = Arc::clone(&shared.connections).try_acquire_owned() else {
+            // Over the connection limit: close at once.
+            drop(tcp);
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let shared = Arc::clone(&shared);
+        let tls = tls.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            shared.engine.metrics().connection(true);
+            match tls {
+                None => serve_stream(&shared, tcp, peer, Transport::Tcp, stop).await,
+                Some(acceptor) => {
+                    let limit =
+                        Duration::from_millis(shared.streams.tls_handshake_timeout_millis.max(1));
+                    if let Ok(Ok(stream)) = tokio::time::timeout(limit, acceptor.accept(tcp)).await
+                    {
+                        serve_stream(&shared, stream, peer, Transport::Dot, stop).await;
+                    }
+                }
+            }
+            shared.engine.metrics().connection(false);
+            drop(permit);
+        });
+    }
+}
+
+async fn write_frame<S: AsyncWrite>(
+    writer: &Mutex<WriteHalf<S>>,
+    frame: &[u8],
+    limit: Duration,
+) -> io::Result<()> {
+    let mut w = writer.lock().await;
+    match tokio::time::timeout(limit, w.write_all(frame)).await {
+        Ok(r) => r,
+        Err(_) => Err(io::ErrorKind::TimedOut.into()),
+    }
+}
+
+/// Serve one RFC 7766 connection: pipelined queries, answers written as they complete (out of
+/// order), an idle timeout, and a bound on queries in progress per connection.
+async fn serve_stream<S>(
+    shared: &Arc<Shared>,
+    stream: S,
+    peer: SocketAddr,
+    transport: Transport,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, wr) = tokio::io::split(stream);
+    let wr = Arc::new(Mutex::new(wr));
+    let idle = shared.streams.idle();
+    let pipeline = Arc::new(Semaphore::new(shared.streams.max_pipelined.max(1)));
+    let mut inbuf = vec![0u8; MAX_MESSAGE];
+    let mut out = vec![0u8; MAX_MESSAGE.saturating_add(2)];
+    loop {
+        let mut len_buf = [0u8; 2];
+        let read = tokio::select! {
+            _ = stop.changed() => break,
+            r = tokio::time::timeout(idle, rd.read_exact(&mut len_buf)) => r,
+        };
+        if !matches!(read, Ok(Ok(_))) {
+            break;
+        }
+        let len = usize::from(u16::from_be_bytes(len_buf));
+        let Some(msg) = inbuf.get_mut(..len) else {
+            break;
+        };
+        // A slow client gets `idle` to deliver the whole message.
+        if !matches!(
+            tokio::time::timeout(idle, rd.read_exact(msg)).await,
+            Ok(Ok(_))
+        ) {
+            break;
+        }
+        let received = Instant::now();
+        let Some(query) = inbuf.get(..len) else { break };
+        let req = Request {
+            transport,
+            source: peer.ip(),
+            query,
+            ticket: None,
+            received,
+        };
+        let Some(body) = out.get_mut(2..) else { break };
+        match shared.engine.handle(&req, received, body) {
+            Step::Drop => {
+                // Nothing answerable (not even a header): RFC 7766 lets us close.
+                break;
+            }
+            Step::Respond(reply) => {
+                let Ok(n) = u16::try_from(reply.len) else {
+                    break;
+                };
+                let Some(frame) = out.get_mut(..reply.len.saturating_add(2)) else {
+                    break;
+                };
+                frame[..2].copy_from_slice(&n.to_be_bytes());
+                if write_frame(&wr, frame, idle).await.is_err() {
+                    break;
+                }
+                if let Some(resp) = frame.get(2..) {
+                    shared.engine.complete(&req, &reply, resp);
+                }
+            }
+            Step::Forward(fwd) => {
+                let Ok(permit) = Arc::clone(&pipeline).acquire_owned().await else {
+                    break;
+                };
+                let shared = Arc::clone(shared);
+                let wr = Arc::clone(&wr);
+                let query = query.to_vec();
+                let guard = shared.drain.clone();
+                tokio::spawn(async move {
+                    let req = Request {
+                        query: &query,
+                        ..req_owned(peer.ip(), transport, received)
+                    };
+                    let mut out = vec![0u8; MAX_MESSAGE.saturating_add(2)];
+                    let Some(body) = out.get_mut(2..) else { return };
+                    let reply = shared.engine.resolve(&shared.pool, &req, fwd, body).await;
+                    if let (Ok(n), Some(frame)) = (
+                        u16::try_from(reply.len),
+                        out.get_mut(..reply.len.saturating_add(2)),
+                    ) {
+                        frame[..2].copy_from_slice(&n.to_be_bytes());
+                        if n > 0 && write_frame(&wr, frame, idle).await.is_ok() {
+                            if let Some(resp) = frame.get(2..) {
+                                shared.engine.complete(&req, &reply, resp);
+                            }
+                        }
+                    }
+                    drop(permit);
+                    drop(guard);
+                });
+            }
+        }
+    }
+    // Let answers in progress finish before the write half goes away with the last task.
+    let mut w = wr.lock().await;
+    let _ = tokio::time::timeout(Duration::from_millis(100), w.flush()).await;
+}
+
+/// Accept DoH connections until shutdown.
+pub(crate) async fn doh_listener(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    stop: watch::Receiver<bool>,
+) {
+    let mut stop_accept = stop.clone();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = stop_accept.changed() => break,
+            r = listener.accept() => match r {
+                Ok(v) => v,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = Arc::clone(&shared.connections).try_acquire_owned() else {
+            drop(tcp);
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let shared = Arc::clone(&shared);
+        let acceptor = acceptor.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let limit = Duration::from_millis(shared.streams.tls_handshake_timeout_millis.max(1));
+            let Ok(Ok(tls)) = tokio::time::timeout(limit, acceptor.accept(tcp)).await else {
+                return;
+            };
+            shared.engine.metrics().connection(true);
+            serve_doh(&shared, tls, peer, &mut stop).await;
+            shared.engine.metrics().connection(false);
+            drop(permit);
+        });
+    }
+}
+
+async fn serve_doh(
+    shared: &Arc<Shared>,
+    tls: tokio_rustls::server::TlsStream<TcpStream>,
+    peer: SocketAddr,
+    stop: &mut watch::Receiver<bool>,
+) {
+    let idle = shared.streams.idle();
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(idle)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(idle))
+        .keep_alive_timeout(idle)
+        .max_concurrent_streams(u32::try_from(shared.streams.max_pipelined.max(1)).unwrap_or(64));
+    let svc_shared = Arc::clone(shared);
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let shared = Arc::clone(&svc_shared);
+        async move { Ok::<_, Infallible>(doh_request(&shared, peer.ip(), req).await) }
+    });
+    let conn = builder.serve_connection(TokioIo::new(tls), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
+        }
+    }
+}
+
+fn plain(status: StatusCode, msg: &'static str) -> hyper::Response<Full<Bytes>> {
+    let mut r = hyper::Response::new(Full::new(Bytes::from_static(msg.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        r.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
+    }
+    r
+}
+
+/// Decode a ticket given as 32 hex digits or base64 (standard or URL-safe, padded or not).
+pub fn parse_ticket(value: &str) -> Option<[u8; 16]> {
+    let v = value.trim();
+    if v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let mut out = [0u8; 16];
+        for (i, slot) in out.iter_mut().enumerate() {
+            let pair = v.get(i * 2..i * 2 + 2)?;
+            *slot = u8::from_str_radix(pair, 16).ok()?;
+        }
+        return Some(out);
+    }
+    let trimmed = v.trim_end_matches('=');
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(trimmed)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed))
+        .ok()?;
+    <[u8; 16]>::try_from(bytes.as_slice()).ok()
+}
+
+async fn doh_request(
+    shared: &Arc<Shared>,
+    source: IpAddr,
+    req: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    if req.uri().path() != shared.doh_path {
+        return plain(StatusCode::NOT_FOUND, "not found\n");
+    }
+    let ticket = req
+        .headers()
+        .get(TICKET_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_ticket);
+    let max_body = shared.streams.doh_max_body.min(MAX_MESSAGE);
+    let query: Vec<u8> = match *req.method() {
+        Method::GET => {
+            let Some(param) = req
+                .uri()
+                .query()
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("dns=")))
+            else {
+                return plain(StatusCode::BAD_REQUEST, "missing dns query parameter\n");
+            };
+            // base64url of at most 65535 bytes.
+            if param.len() > max_body.saturating_mul(4) / 3 + 4 {
+                return plain(StatusCode::PAYLOAD_TOO_LARGE, "dns parameter too large\n");
+            }
+            match base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(param.trim_end_matches('='))
+            {
+                Ok(q) => q,
+                Err(_) => {
+                    return plain(StatusCode::BAD_REQUEST, "dns parameter is not base64url\n");
+                }
+            }
+        }
+        Method::POST => {
+            let ct_ok = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| {
+                    v.split(';')
+                        .next()
+                        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/dns-message"))
+                });
+            if !ct_ok {
+                return plain(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "content type must be application/dns-message\n",
+                );
+            }
+            let declared = req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok());
+            if declared.is_some_and(|n| n > max_body) {
+                return plain(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
+            }
+            let body = Limited::new(req.into_body(), max_body);
+            let idle = shared.streams.idle();
+            match tokio::time::timeout(idle, body.collect()).await {
+                Ok(Ok(b)) => b.to_bytes().to_vec(),
+                Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                    return plain(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
+                }
+                _ => return plain(StatusCode::BAD_REQUEST, "could not read the body\n"),
+            }
+        }
+        _ => return plain(StatusCode::METHOD_NOT_ALLOWED, "use GET or POST\n"),
+    };
+    if query.len() > max_body {
+        return plain(StatusCode::PAYLOAD_TOO_LARGE, "query too large\n");
+    }
+    let received = Instant::now();
+    let r = Request {
+        transport: Transport::Doh,
+        source,
+        query: &query,
+        ticket,
+        received,
+    };
+    let mut out = vec![0u8; MAX_MESSAGE];
+    let reply = match shared.engine.handle(&r, received, &mut out) {
+        Step::Drop => return plain(StatusCode::BAD_REQUEST, "not a DNS query\n"),
+        Step::Respond(reply) => reply,
+        Step::Forward(fwd) => {
+            let _guard = shared.drain.clone();
+            shared.engine.resolve(&shared.pool, &r, fwd, &mut out).await
+        }
+    };
+    out.truncate(reply.len);
+    shared.engine.complete(&r, &reply, &out);
+    let max_age = match reply.rcode {
+        tolldns_receipts::RcodeClass::NoError
+        | tolldns_receipts::RcodeClass::Nodata
+        | tolldns_receipts::RcodeClass::Nxdomain => reply.min_ttl.unwrap_or(0),
+        _ => 0,
+    };
+    let mut resp = hyper::Response::new(Full::new(Bytes::from(out)));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/dns-message"),
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&format!("max-age={max_age}")) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ticket;
+
+    #[test]
+    fn tickets_parse_from_hex_and_base64() {
+        let t = [0xABu8; 16];
+        assert_eq!(parse_ticket("abababababababababababababababab"), Some(t));
+        assert_eq!(parse_ticket("q6urq6urq6urq6urq6urqw=="), Some(t));
+        assert_eq!(parse_ticket("q6urq6urq6urq6urq6urqw"), Some(t));
+        assert_eq!(parse_ticket("nope"), None);
+        assert_eq!(parse_ticket("abab"), None);
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the edge with real clients on loopback and the testkit's authoritative
+//! server as the upstream.
+
+mod bad_input;
+mod clients;
+mod common;
+mod flood;
+mod receipts;
+mod tools;
