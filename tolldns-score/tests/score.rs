@@ -8,9 +8,9 @@ mod vectors;
 use proptest::prelude::*;
 use serde_json::Value;
 use tolldns_score::{
-    MinerScore, MinerStats, ScoreConfig, ScoreError, allocate, apply_centralization_penalty,
-    diversity_component, epoch_end_slot, epoch_has_ended, epoch_start_slot, isqrt, penalize,
-    raw_score, reward_share, score_miner, timeliness_component, weighted_component,
+    allocate, apply_centralization_penalty, diversity_component, epoch_end_slot, epoch_has_ended,
+    epoch_start_slot, isqrt, penalize, raw_score, reward_share, score_miner, timeliness_component,
+    weighted_component, MinerScore, MinerStats, ScoreConfig, ScoreError,
 };
 
 const VECTORS: &str = include_str!("../../test-vectors/score.json");

@@ -5,12 +5,11 @@
 //! arithmetic is in its comment); [`build`] computes the same case with the crate and panics if
 //! the two disagree, so the file is both hand-derived and what the code computes.
 
-use serde_json::{Map, Value, json};
+use serde_json::{json, Map, Value};
 use tolldns_score::{
-    Allocation, MinerScore, MinerStats, ScoreConfig, ScoreError, allocate,
-    apply_centralization_penalty, diversity_component, epoch_end_slot, epoch_has_ended,
+    allocate, apply_centralization_penalty, diversity_component, epoch_end_slot, epoch_has_ended,
     epoch_start_slot, isqrt, penalize, raw_score, reward_share, score_miner, timeliness_component,
-    weighted_component,
+    weighted_component, Allocation, MinerScore, MinerStats, ScoreConfig, ScoreError,
 };
 
 /// Path of the vector file, relative to this crate's manifest directory.

@@ -1,0 +1,493 @@
+//! The operator agent: delivers every signed batch receipt to every configured watcher from the
+//! durable outbox in the journal.
+//!
+//! A delivery is `POST <watcher URL>` with the receipt's JSON form as the body,
+//! `Content-Type: application/json` and `Idempotency-Key: <batch id hex>` (SHA-256 of the
+//! receipt's canonical bytes). A `2xx` or `409 Conflict` (already have it) means delivered and
+//! the outbox entry is removed; anything else (including timeouts and connection errors) is
+//! retried with exponential backoff and jitter: attempt `n` waits a uniformly random time in
+//! `[d/2, d]`, `d = min(retry_max_ms, retry_initial_ms * 2^n)`. Entries survive restarts.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, watch};
+
+use crate::journal::{Journal, OutboxEntry};
+use crate::metrics::Metrics;
+
+/// A watcher endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatcherUrl {
+    uri: http::Uri,
+    host: String,
+    port: u16,
+    tls: bool,
+}
+
+/// Why a watcher URL was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not an http:// or https:// URL with a host")]
+pub struct UrlError;
+
+impl WatcherUrl {
+    /// Parses `http://host[:port]/path` or `https://...`.
+    ///
+    /// # Errors
+    ///
+    /// [`UrlError`].
+    pub fn parse(s: &str) -> Result<Self, UrlError> {
+        let uri: http::Uri = s.parse().map_err(|_| UrlError)?;
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(UrlError),
+        };
+        let host = uri
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or(UrlError)?
+            .trim_matches(['[', ']'])
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        Ok(Self {
+            uri,
+            host,
+            port,
+            tls,
+        })
+    }
+}
+
+/// Why one delivery attempt failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeliveryError {
+    /// Connecting, TLS or I/O failed.
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    /// HTTP failed.
+    #[error("http: {0}")]
+    Http(#[from] hyper::Error),
+    /// Building the request failed.
+    #[error("request: {0}")]
+    Request(#[from] http::Error),
+    /// The watcher answered with a status that is not success.
+    #[error("watcher answered {0}")]
+    Status(u16),
+    /// No answer in time.
+    #[error("timed out")]
+    Timeout,
+    /// `https://` without a trust store.
+    #[error("https watcher but no TLS roots (set agent.ca_file)")]
+    NoRoots,
+    /// The host is not a valid TLS server name.
+    #[error("invalid TLS server name")]
+    ServerName,
+}
+
+/// The retry delay after `attempts` failures, given a random `r`.
+pub fn backoff_ms(attempts: u32, initial_ms: u64, max_ms: u64, r: u64) -> u64 {
+    let d = initial_ms
+        .checked_shl(attempts.min(63))
+        .filter(|d| *d >= initial_ms)
+        .unwrap_or(max_ms)
+        .min(max_ms);
+    let half = d / 2;
+    half + r % (d - half + 1)
+}
+
+/// Builds a TLS client configuration trusting the certificates of a PEM file.
+///
+/// # Errors
+///
+/// I/O errors, or an error naming the file when it has no usable certificate.
+pub fn client_tls(ca_file: &std::path::Path) -> std::io::Result<Arc<rustls::ClientConfig>> {
+    let pem = std::fs::read(ca_file)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots
+            .add(cert?)
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", ca_file.display())))?;
+    }
+    if roots.is_empty() {
+        return Err(std::io::Error::other(format!(
+            "{}: no certificate found",
+            ca_file.display()
+        )));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Posts one body to a watcher; returns the status when it means "delivered".
+///
+/// # Errors
+///
+/// [`DeliveryError`].
+pub async fn post(
+    url: &WatcherUrl,
+    body: Bytes,
+    idempotency_key: &str,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+    timeout: Duration,
+) -> Result<u16, DeliveryError> {
+    tokio::time::timeout(timeout, post_inner(url, body, idempotency_key, tls))
+        .await
+        .map_err(|_| DeliveryError::Timeout)?
+}
+
+async fn post_inner(
+    url: &WatcherUrl,
+    body: Bytes,
+    idempotency_key: &str,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<u16, DeliveryError> {
+    let tcp = TcpStream::connect((url.host.as_str(), url.port)).await?;
+    let path = url.uri.path_and_query().map_or("/", |p| p.as_str());
+    let authority = url
+        .uri
+        .authority()
+        .map_or(url.host.as_str(), |a| a.as_str());
+    let request = http::Request::post(path)
+        .header(http::header::HOST, authority)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header("idempotency-key", idempotency_key)
+        .header(
+            http::header::USER_AGENT,
+            concat!("tolldns-miner/", env!("CARGO_PKG_VERSION")),
+        )
+        .body(Full::new(body))?;
+    let status = if url.tls {
+        let config = tls.ok_or(DeliveryError::NoRoots)?;
+        let name = rustls::pki_types::ServerName::try_from(url.host.clone())
+            .map_err(|_| DeliveryError::ServerName)?;
+        let stream = tokio_rustls::TlsConnector::from(Arc::clone(config))
+            .connect(name, tcp)
+            .await?;
+        send(TokioIo::new(stream), request).await?
+    } else {
+        send(TokioIo::new(tcp), request).await?
+    };
+    if (200..300).contains(&status) || status == 409 {
+        Ok(status)
+    } else {
+        Err(DeliveryError::Status(status))
+    }
+}
+
+async fn send<T>(io: T, request: http::Request<Full<Bytes>>) -> Result<u16, DeliveryError>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
+    let driver = tokio::spawn(conn);
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    // Drain the body so the connection ends cleanly; its content is not needed.
+    let _ = response.into_body().collect().await;
+    driver.abort();
+    Ok(status)
+}
+
+/// Settings the agent reads on every pass (changed on SIGHUP).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentSettings {
+    /// Watcher URLs.
+    pub watchers: Vec<String>,
+    /// First retry delay.
+    pub retry_initial_ms: u64,
+    /// Largest retry delay.
+    pub retry_max_ms: u64,
+    /// Per-request timeout.
+    pub request_timeout_ms: u64,
+}
+
+/// The delivery loop.
+#[derive(Debug)]
+pub struct Agent {
+    /// The journal with the outbox.
+    pub journal: Arc<Journal>,
+    /// Current settings.
+    pub settings: Arc<RwLock<AgentSettings>>,
+    /// TLS client configuration for https watchers.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Notified when a new batch entered the outbox.
+    pub wake: Arc<Notify>,
+}
+
+impl Agent {
+    fn settings(&self) -> AgentSettings {
+        self.settings
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let now = crate::now_ms();
+            let journal = Arc::clone(&self.journal);
+            let due = tokio::task::spawn_blocking(move || journal.outbox_due(now, 64))
+                .await
+                .ok()
+                .and_then(|r| {
+                    r.map_err(|e| tracing::warn!(error = %e, "outbox read failed"))
+                        .ok()
+                })
+                .unwrap_or_default();
+            for entry in due {
+                if *shutdown.borrow() {
+                    return;
+                }
+                self.attempt(entry).await;
+            }
+            let journal = Arc::clone(&self.journal);
+            let next = tokio::task::spawn_blocking(move || journal.outbox_next_due())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .flatten();
+            let wait = next.map_or(Duration::from_secs(3600), |t| {
+                Duration::from_millis(t.saturating_sub(crate::now_ms()).clamp(10, 3_600_000))
+            });
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.wake.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    async fn attempt(&self, entry: OutboxEntry) {
+        let settings = self.settings();
+        let journal = Arc::clone(&self.journal);
+        let id = entry.id;
+        let receipt = tokio::task::spawn_blocking(move || journal.batch(&id)).await;
+        let Ok(Ok(Some(receipt))) = receipt else {
+            tracing::warn!(batch = %hex::encode(id), "outbox entry without a stored batch; dropping it");
+            let journal = Arc::clone(&self.journal);
+            let url = entry.url.clone();
+            let _ = tokio::task::spawn_blocking(move || journal.outbox_delivered(&id, &url)).await;
+            return;
+        };
+        let key = hex::encode(id);
+        let result = match WatcherUrl::parse(&entry.url) {
+            Ok(url) => {
+                post(
+                    &url,
+                    Bytes::from(receipt.to_json()),
+                    &key,
+                    self.tls.as_ref(),
+                    Duration::from_millis(settings.request_timeout_ms),
+                )
+                .await
+            }
+            Err(_) => Err(DeliveryError::Status(0)),
+        };
+        let journal = Arc::clone(&self.journal);
+        let url = entry.url.clone();
+        match result {
+            Ok(status) => {
+                self.metrics.delivery(true);
+                tracing::info!(batch = %key, status, "batch delivered to watcher");
+                let _ =
+                    tokio::task::spawn_blocking(move || journal.outbox_delivered(&id, &url)).await;
+            }
+            Err(e) => {
+                self.metrics.delivery(false);
+                let attempts = entry.attempts.saturating_add(1);
+                let delay = backoff_ms(
+                    entry.attempts,
+                    settings.retry_initial_ms,
+                    settings.retry_max_ms,
+                    rand::random(),
+                );
+                tracing::warn!(batch = %key, attempts, retry_in_ms = delay, error = %e, "watcher delivery failed");
+                let next = crate::now_ms().saturating_add(delay);
+                let _ = tokio::task::spawn_blocking(move || {
+                    journal.outbox_retry(&id, &url, attempts, next)
+                })
+                .await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = WatcherUrl::parse("http://127.0.0.1:8080/v1/receipts").unwrap();
+        assert_eq!((u.host.as_str(), u.port, u.tls), ("127.0.0.1", 8080, false));
+        let u = WatcherUrl::parse("https://watcher.example/r").unwrap();
+        assert_eq!((u.port, u.tls), (443, true));
+        let u = WatcherUrl::parse("http://[::1]/r").unwrap();
+        assert_eq!(u.host, "::1");
+        assert!(WatcherUrl::parse("ftp://x/").is_err());
+        assert!(WatcherUrl::parse("/just/a/path").is_err());
+    }
+
+    /// A watcher that answers 503 to the first request, then 409, recording every request.
+    async fn flaky_watcher() -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut n = 0;
+                // Read the head and the body (Content-Length).
+                while let Ok(m) = s.read(&mut buf[n..]).await {
+                    if m == 0 {
+                        break;
+                    }
+                    n += m;
+                    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length: ")
+                                    .map(|v| v.trim().parse::<usize>().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            break;
+                        }
+                    }
+                }
+                let request = String::from_utf8_lossy(&buf[..n]).to_string();
+                let first = {
+                    let mut l = log.lock().unwrap();
+                    l.push(request);
+                    l.len() == 1
+                };
+                let status = if first {
+                    "503 Service Unavailable"
+                } else {
+                    "409 Conflict"
+                };
+                let _ = s
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+            }
+        });
+        (addr, seen)
+    }
+
+    #[tokio::test]
+    async fn delivers_with_retry_and_idempotency_key() {
+        let dir = crate::journal::tests::tmp("agent");
+        let (journal, _) = Journal::open(&dir.join("j.redb")).unwrap();
+        let journal = Arc::new(journal);
+        let (addr, seen) = flaky_watcher().await;
+        let url = format!("http://{addr}/v1/receipts");
+        let key = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
+        let batch = crate::journal::tests::sample_batch(500, 5, &key);
+        let (id, _) = journal
+            .commit_batch(
+                batch.receipt(),
+                batch.leaves(),
+                std::slice::from_ref(&url),
+                crate::now_ms(),
+            )
+            .unwrap();
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(Metrics::register(&mut registry));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let agent = Agent {
+            journal: Arc::clone(&journal),
+            settings: Arc::new(RwLock::new(AgentSettings {
+                watchers: vec![url],
+                retry_initial_ms: 50,
+                retry_max_ms: 200,
+                request_timeout_ms: 2_000,
+            })),
+            tls: None,
+            metrics,
+            wake: Arc::new(Notify::new()),
+        };
+        let task = tokio::spawn(agent.run(stop_rx));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while journal.stats().unwrap().outbox_pending > 0 {
+            assert!(std::time::Instant::now() < deadline, "not delivered");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop_tx.send(true).unwrap();
+        task.await.unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "one failure (503), then delivered (409)");
+        for request in &seen {
+            assert!(
+                request.starts_with("POST /v1/receipts HTTP/1.1"),
+                "{request}"
+            );
+            assert!(
+                request.contains(&format!("idempotency-key: {}", hex::encode(id))),
+                "{request}"
+            );
+            let body = request.split_once("\r\n\r\n").unwrap().1;
+            assert_eq!(
+                tolldns_receipts::Receipt::from_json(body).unwrap(),
+                *batch.receipt()
+            );
+        }
+        let text = crate::metrics::encode(&registry);
+        assert!(
+            text.contains("tolldns_outbox_deliveries_total{result=\"failed\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tolldns_outbox_deliveries_total{result=\"delivered\"} 1"),
+            "{text}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_caps() {
+        for (n, lo, hi) in [
+            (0, 500, 1000),
+            (1, 1000, 2000),
+            (3, 4000, 8000),
+            (20, 150_000, 300_000),
+        ] {
+            for r in [0u64, 1, 7, u64::MAX, 123_456_789] {
+                let d = backoff_ms(n, 1000, 300_000, r);
+                assert!((lo..=hi).contains(&d), "n={n} r={r} d={d}");
+            }
+        }
+        assert_eq!(backoff_ms(0, 1000, 300_000, 0), 500);
+        assert_eq!(backoff_ms(0, 1000, 300_000, 500), 1000);
+        assert!(backoff_ms(200, 1000, 300_000, 3) <= 300_000);
+    }
+}

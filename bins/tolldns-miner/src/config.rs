@@ -1,0 +1,769 @@
+//! The miner's configuration file (`config.toml`): every key, its default, and how it is read.
+//!
+//! Every section denies unknown keys, so a typo is an error that names the key. Relative paths
+//! are relative to the working directory the miner was started in.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The default data directory, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "./tolldns-data";
+/// Where upstream resolvers are read from when `upstreams` is not set.
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Data directory: keys, TLS certificate, receipt journal.
+    pub data_dir: PathBuf,
+    /// Log level: `error`, `warn`, `info`, `debug` or `trace`. Reloaded on SIGHUP.
+    pub log_level: LogLevel,
+    /// Upstream resolvers (`IP` or `IP:port`); empty means "read `/etc/resolv.conf`".
+    pub upstreams: Vec<String>,
+    /// Listening addresses of the DNS edge.
+    pub listen: ListenConfig,
+    /// TLS for DoT and DoH.
+    pub tls: TlsConfig,
+    /// The hot receipt-signing key.
+    pub identity: IdentityConfig,
+    /// Receipt windows and batch receipts.
+    pub receipts: ReceiptsConfig,
+    /// The on-disk receipt journal.
+    pub journal: JournalConfig,
+    /// The operator agent that submits batches to watchers.
+    pub agent: AgentConfig,
+    /// The HTTP API: `/metrics`, `/healthz` and the audit API.
+    pub api: ApiConfig,
+    /// Tuning of the DNS edge (tolldns-ingress): streams, cache, admission, attack mode,
+    /// upstream exchanges.
+    pub edge: EdgeTuning,
+}
+
+/// `[edge]`: the tolldns-ingress settings the miner passes through unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeTuning {
+    /// UDP sockets (SO_REUSEPORT) per UDP address; 0 means one per core.
+    pub udp_workers: usize,
+    /// `[edge.streams]`: TCP, DoT and DoH connection handling.
+    pub streams: tolldns_ingress::StreamConfig,
+    /// `[edge.cache]`: the answer cache.
+    pub cache: tolldns_ingress::CacheSettings,
+    /// `[edge.admission]`: per-prefix rate limits and global limits.
+    pub admission: tolldns_ingress::AdmissionConfig,
+    /// `[edge.attack]`: the attack-mode state machine.
+    pub attack: tolldns_ingress::AttackConfig,
+    /// `[edge.upstream]`: upstream exchanges (the servers come from `upstreams`).
+    pub upstream: tolldns_ingress::UpstreamSettings,
+}
+
+/// `[listen]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenConfig {
+    /// DNS over UDP.
+    pub udp: SocketAddr,
+    /// DNS over TCP.
+    pub tcp: SocketAddr,
+    /// DNS over TLS.
+    pub dot: SocketAddr,
+    /// DNS over HTTPS.
+    pub doh: SocketAddr,
+    /// The DoH request path.
+    pub doh_path: String,
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain; empty means the self-signed `<data_dir>/tls/cert.pem`.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key; empty means the generated `<data_dir>/tls/key.pem`.
+    pub key_file: Option<PathBuf>,
+    /// Names (and IP addresses) the generated self-signed certificate is valid for.
+    pub self_signed_names: Vec<String>,
+}
+
+/// `[identity]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// The hot receipt-signing key (solana-keygen JSON); empty means
+    /// `<data_dir>/keys/receipt-signing.json`, generated on first start.
+    pub signing_key_file: Option<PathBuf>,
+}
+
+/// `[receipts]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReceiptsConfig {
+    /// Receipt window length in seconds.
+    pub window_secs: u32,
+    /// Backend id carried in every batch receipt (at most 32 ASCII bytes).
+    pub backend_id: String,
+    /// Routing policy version carried in every batch receipt.
+    pub policy_version: u32,
+    /// Length of a name-key epoch in seconds (a new name key per epoch).
+    pub name_key_epoch_secs: u64,
+    /// Most leaves per window; further answers are counted as lost leaves.
+    pub max_leaves_per_window: usize,
+    /// Milliseconds after a window's end before it is closed (answers still in flight).
+    pub close_grace_ms: u64,
+}
+
+/// `[journal]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    /// How long the leaves of a batch are kept to answer audits, in seconds.
+    pub audit_window_secs: u64,
+    /// Bound on the bytes of stored leaves; signed receipts are never deleted.
+    pub max_leaf_bytes: u64,
+    /// How often the count of accepted-but-unjournaled leaves is persisted, in milliseconds.
+    pub checkpoint_interval_ms: u64,
+}
+
+/// `[agent]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// Watcher endpoints (`http://` or `https://`) that receive every signed batch (POST, JSON).
+    /// Reloaded on SIGHUP.
+    pub watchers: Vec<String>,
+    /// PEM file of CA certificates trusted for `https://` watchers.
+    pub ca_file: Option<PathBuf>,
+    /// First retry delay in milliseconds.
+    pub retry_initial_ms: u64,
+    /// Largest retry delay in milliseconds.
+    pub retry_max_ms: u64,
+    /// Per-request timeout in milliseconds.
+    pub request_timeout_ms: u64,
+}
+
+/// `[api]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address of `/metrics`, `/healthz` and `/v1/...`.
+    pub listen: SocketAddr,
+    /// Auditor public keys (base58) allowed to request name keys. Reloaded on SIGHUP.
+    pub auditor_keys: Vec<String>,
+    /// Largest accepted clock difference for signed auditor requests, in seconds.
+    pub max_request_age_secs: u64,
+    /// Largest `k` an audit request may ask for.
+    pub max_audit_k: u64,
+}
+
+/// A log level name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    /// The `tracing` level filter.
+    pub fn filter(self) -> tracing_subscriber::filter::LevelFilter {
+        use tracing_subscriber::filter::LevelFilter;
+        match self {
+            Self::Error => LevelFilter::ERROR,
+            Self::Warn => LevelFilter::WARN,
+            Self::Info => LevelFilter::INFO,
+            Self::Debug => LevelFilter::DEBUG,
+            Self::Trace => LevelFilter::TRACE,
+        }
+    }
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            log_level: LogLevel::Info,
+            upstreams: Vec::new(),
+            listen: ListenConfig::default(),
+            tls: TlsConfig::default(),
+            identity: IdentityConfig::default(),
+            receipts: ReceiptsConfig::default(),
+            journal: JournalConfig::default(),
+            agent: AgentConfig::default(),
+            api: ApiConfig::default(),
+            edge: EdgeTuning::default(),
+        }
+    }
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        Self {
+            udp: loopback(5353),
+            tcp: loopback(5353),
+            dot: loopback(8853),
+            doh: loopback(8443),
+            doh_path: "/dns-query".to_owned(),
+        }
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            cert_file: None,
+            key_file: None,
+            self_signed_names: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+        }
+    }
+}
+
+#[allow(clippy::derivable_impls)]
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            signing_key_file: None,
+        }
+    }
+}
+
+impl Default for ReceiptsConfig {
+    fn default() -> Self {
+        Self {
+            window_secs: 60,
+            backend_id: "edge-ingress".to_owned(),
+            policy_version: 1,
+            name_key_epoch_secs: 86_400,
+            max_leaves_per_window: 4_000_000,
+            close_grace_ms: 2_000,
+        }
+    }
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        Self {
+            audit_window_secs: 7 * 86_400,
+            max_leaf_bytes: 1 << 30,
+            checkpoint_interval_ms: 1_000,
+        }
+    }
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            watchers: Vec::new(),
+            ca_file: None,
+            retry_initial_ms: 1_000,
+            retry_max_ms: 300_000,
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: loopback(9153),
+            auditor_keys: Vec::new(),
+            max_request_age_secs: 300,
+            max_audit_k: 1_024,
+        }
+    }
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {error}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        error: std::io::Error,
+    },
+    /// The file is not valid TOML, has an unknown key or a bad value.
+    #[error("{path}: {key_hint}{error}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// `key `a.b`: ` when the offending key could be located.
+        key_hint: KeyHint,
+        /// toml's error, with the line and a caret.
+        error: Box<toml::de::Error>,
+    },
+    /// A value parsed but is not acceptable.
+    #[error("invalid value for `{key}`: {reason}")]
+    Invalid {
+        /// Dotted key.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No upstream resolver is configured and none could be read from the resolver file.
+    #[error(
+        "no usable `nameserver` line in {path}; set `upstreams = [\"IP\", ...]` in the config file"
+    )]
+    NoUpstreams {
+        /// The resolver file that was read.
+        path: PathBuf,
+    },
+    /// The resolver file could not be read.
+    #[error("cannot read {path} ({error}); set `upstreams = [\"IP\", ...]` in the config file")]
+    ResolvConf {
+        /// The resolver file.
+        path: PathBuf,
+        /// The cause.
+        error: std::io::Error,
+    },
+}
+
+/// The dotted key a parse error points at, if any (displayed as ``key `a.b`: ``).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyHint(pub Option<String>);
+
+impl fmt::Display for KeyHint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(k) => write!(f, "key `{k}`: "),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`], [`ConfigError::Parse`] (naming the key) or
+    /// [`ConfigError::Invalid`].
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.to_owned(),
+            error,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates configuration text; `path` is only used in messages.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::load`].
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            key_hint: KeyHint(e.span().and_then(|s| key_at(text, s.start))),
+            error: Box::new(e),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but cannot work.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        if tolldns_core::WindowLen::new(self.receipts.window_secs).is_err() {
+            return invalid(
+                "receipts.window_secs",
+                "must be a valid window length (>= 1)",
+            );
+        }
+        if tolldns_core::BackendId::new(&self.receipts.backend_id).is_err() {
+            return invalid(
+                "receipts.backend_id",
+                "must be 1 to 32 printable ASCII bytes",
+            );
+        }
+        if self.receipts.name_key_epoch_secs < u64::from(self.receipts.window_secs) {
+            return invalid(
+                "receipts.name_key_epoch_secs",
+                "must be at least one receipt window",
+            );
+        }
+        if !self.listen.doh_path.starts_with('/') {
+            return invalid("listen.doh_path", "must start with `/`");
+        }
+        if self.journal.checkpoint_interval_ms == 0 {
+            return invalid("journal.checkpoint_interval_ms", "must be positive");
+        }
+        if self.agent.retry_initial_ms == 0 || self.agent.retry_max_ms < self.agent.retry_initial_ms
+        {
+            return invalid(
+                "agent.retry_initial_ms",
+                "must be positive and at most agent.retry_max_ms",
+            );
+        }
+        if self.agent.request_timeout_ms == 0 {
+            return invalid("agent.request_timeout_ms", "must be positive");
+        }
+        for w in &self.agent.watchers {
+            if crate::agent::WatcherUrl::parse(w).is_err() {
+                return Err(ConfigError::Invalid {
+                    key: "agent.watchers",
+                    reason: format!("`{w}` is not an http:// or https:// URL"),
+                });
+            }
+        }
+        for k in &self.api.auditor_keys {
+            if crate::keys::parse_public_key(k).is_err() {
+                return Err(ConfigError::Invalid {
+                    key: "api.auditor_keys",
+                    reason: format!("`{k}` is not a base58 ed25519 public key"),
+                });
+            }
+        }
+        if !self.edge.upstream.servers.is_empty() {
+            return invalid(
+                "edge.upstream.servers",
+                "set the top-level `upstreams` instead",
+            );
+        }
+        for u in &self.upstreams {
+            if parse_upstream(u).is_none() {
+                return Err(ConfigError::Invalid {
+                    key: "upstreams",
+                    reason: format!("`{u}` is not an IP address or IP:port"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The path of the signing key file.
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.identity
+            .signing_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys").join("receipt-signing.json"))
+    }
+
+    /// The path of the receipt journal database.
+    pub fn journal_path(&self) -> PathBuf {
+        self.data_dir.join("journal.redb")
+    }
+
+    /// The upstream resolvers: the configured ones, or the `nameserver` lines of `resolv_conf`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::NoUpstreams`] or [`ConfigError::ResolvConf`], naming the file and the key.
+    pub fn resolve_upstreams(&self, resolv_conf: &Path) -> Result<Vec<SocketAddr>, ConfigError> {
+        if !self.upstreams.is_empty() {
+            return Ok(self
+                .upstreams
+                .iter()
+                .filter_map(|u| parse_upstream(u))
+                .collect());
+        }
+        let text =
+            std::fs::read_to_string(resolv_conf).map_err(|error| ConfigError::ResolvConf {
+                path: resolv_conf.to_owned(),
+                error,
+            })?;
+        let found = parse_resolv_conf(&text);
+        if found.is_empty() {
+            return Err(ConfigError::NoUpstreams {
+                path: resolv_conf.to_owned(),
+            });
+        }
+        Ok(found)
+    }
+}
+
+/// `IP` (port 53) or `IP:port` (`[v6]:port` for IPv6).
+pub fn parse_upstream(s: &str) -> Option<SocketAddr> {
+    s.parse::<SocketAddr>()
+        .ok()
+        .or_else(|| s.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+}
+
+/// The `nameserver` addresses of a resolv.conf text, port 53; lines that are not IP addresses
+/// (including scoped IPv6 like `fe80::1%eth0`) are skipped.
+pub fn parse_resolv_conf(text: &str) -> Vec<SocketAddr> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.split(['#', ';']).next().unwrap_or("");
+            let mut words = line.split_whitespace();
+            if words.next() != Some("nameserver") {
+                return None;
+            }
+            words.next()?.parse::<IpAddr>().ok()
+        })
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect()
+}
+
+/// The dotted key whose line contains byte `offset` of a TOML text: the last `[table]` header
+/// before it, then the key on that line.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i);
+    let line = text.get(line_start..line_end)?.trim();
+    let mut table = String::new();
+    for l in text.get(..line_start)?.lines() {
+        let l = l.trim();
+        if l.starts_with('[') && !l.starts_with("[[") {
+            table = l.trim_matches(['[', ']']).trim().to_owned();
+        }
+    }
+    if line.starts_with('[') {
+        return Some(line.trim_matches(['[', ']']).trim().to_owned());
+    }
+    let key = line.split('=').next()?.trim().trim_matches('"');
+    if key.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    Some(if table.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{table}.{key}")
+    })
+}
+
+/// The commented `config.toml` written by `tolldns-miner init`: every key with its default.
+pub const TEMPLATE: &str = r#"# TollDNS miner configuration. Every key is shown with its default value.
+# Unknown keys are errors. Relative paths are relative to the working directory.
+
+# Data directory: keys/, tls/, journal.redb.
+data_dir = "./tolldns-data"
+
+# error | warn | info | debug | trace (reloaded on SIGHUP).
+log_level = "info"
+
+# Upstream resolvers, "IP" or "IP:port". Empty: the `nameserver` lines of /etc/resolv.conf.
+upstreams = []
+
+[listen]
+# Unprivileged loopback ports by default; use 0.0.0.0 / [::] to serve others.
+udp = "127.0.0.1:5353"
+tcp = "127.0.0.1:5353"
+dot = "127.0.0.1:8853"
+doh = "127.0.0.1:8443"
+doh_path = "/dns-query"
+
+[tls]
+# PEM certificate chain and key for DoT and DoH. When unset, a self-signed certificate is
+# generated on first start in <data_dir>/tls/ for the names below.
+# cert_file = "/etc/tolldns/cert.pem"
+# key_file = "/etc/tolldns/key.pem"
+self_signed_names = ["localhost", "127.0.0.1"]
+
+[identity]
+# The hot receipt-signing key (solana-keygen JSON, mode 0600). When unset,
+# <data_dir>/keys/receipt-signing.json, generated on first start. The wallet key is never here.
+# signing_key_file = "/etc/tolldns/receipt-signing.json"
+
+[receipts]
+# Receipt window length in seconds (one signed batch receipt per window).
+window_secs = 60
+# Backend id in every batch receipt (at most 32 ASCII bytes).
+backend_id = "edge-ingress"
+# Routing policy version in every batch receipt.
+policy_version = 1
+# A new name key (for leaf name hashes) every this many seconds.
+name_key_epoch_secs = 86400
+# Most leaves per window; answers beyond it are counted in tolldns_receipt_leaves_lost_total.
+max_leaves_per_window = 4000000
+# Milliseconds after a window ends before it is closed and signed (answers still in flight).
+close_grace_ms = 2000
+
+[journal]
+# Leaves are kept this long after their batch was signed, to answer audits (7 days).
+audit_window_secs = 604800
+# Bound on stored leaf bytes (1 GiB). When exceeded, the leaves of the oldest batches are
+# deleted first, even inside their audit window. Signed receipts are never deleted.
+max_leaf_bytes = 1073741824
+# How often the count of accepted but not yet journaled leaves is persisted (ms).
+checkpoint_interval_ms = 1000
+
+[agent]
+# Watchers that receive every signed batch receipt (HTTP POST, JSON). Reloaded on SIGHUP.
+watchers = []
+# PEM CA certificates trusted for https:// watchers.
+# ca_file = "/etc/tolldns/watchers-ca.pem"
+# Retry with exponential backoff and jitter, from retry_initial_ms up to retry_max_ms.
+retry_initial_ms = 1000
+retry_max_ms = 300000
+request_timeout_ms = 10000
+
+[api]
+# /metrics, /healthz and the audit API (/v1/...). Loopback by default.
+listen = "127.0.0.1:9153"
+# Base58 ed25519 public keys of auditors allowed to fetch name keys. Reloaded on SIGHUP.
+auditor_keys = []
+# Signed auditor requests older or newer than this are refused (seconds).
+max_request_age_secs = 300
+# Largest number of sampled leaves one audit request may ask for.
+max_audit_k = 1024
+
+# Tuning of the DNS edge (tolldns-ingress). The defaults are shown commented out; uncomment
+# a section header and the keys to change. The upstream servers come from `upstreams` above.
+# [edge]
+# udp_workers = 0               # UDP sockets per address (SO_REUSEPORT); 0 = one per core
+#
+# [edge.streams]
+# idle_timeout_millis = 10000
+# max_connections = 10000
+# max_pipelined = 64
+# tls_handshake_timeout_millis = 5000
+# doh_max_body = 65535
+#
+# [edge.cache]
+# max_bytes = 67108864
+# min_ttl = 0
+# max_ttl = 86400
+# negative_max_ttl = 3600
+# stale_window_secs = 3600
+# stale_ttl = 30
+#
+# [edge.admission]
+# rate_per_prefix = 2000
+# burst_per_prefix = 4000
+# ipv4_prefix_len = 24
+# ipv6_prefix_len = 56
+# max_prefixes = 100000
+# max_in_flight = 10000
+# max_response_size = 65535
+# max_udp_response_size = 1232
+# known_prefix_after_secs = 60
+#
+# [edge.upstream]
+# timeout_millis = 2000
+# max_attempts = 3
+# quorum = 2                    # unset by default: no quorum
+# ca_file = "/etc/tolldns/upstream-ca.pem"
+# health_interval_secs = 5
+#
+# [edge.attack]   thresholds and per-mode knobs: tolldns-ingress `AttackConfig`, docs/OPERATOR.md
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_is_the_defaults() {
+        let c = Config::parse(TEMPLATE, Path::new("config.toml")).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(
+            Config::parse("", Path::new("x")).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn commented_edge_defaults_are_the_defaults() {
+        let start = TEMPLATE.find("# [edge]").unwrap();
+        let uncommented: String = TEMPLATE[start..]
+            .lines()
+            .filter(|l| {
+                !l.contains("quorum") && !l.contains("ca_file") && !l.contains("[edge.attack]")
+            })
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .map(|l| l.split('#').next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let text = format!("{}\n{uncommented}", &TEMPLATE[..start]);
+        let c = Config::parse(&text, Path::new("config.toml")).unwrap();
+        assert_eq!(c, Config::default());
+        assert!(text.contains("[edge.cache]\nmax_bytes = 67108864"));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::parse(
+            "[listen]\nudp = \"127.0.0.1:1\"\nudpp = 3\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("udpp"), "{e}");
+        assert!(e.contains("key `listen.udpp`"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let e = Config::parse("[receipts]\nwindow_secs = \"x\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key `receipts.window_secs`"), "{e}");
+        let e = Config::parse("[agent]\nwatchers = [\"ftp://x\"]\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("agent.watchers"), "{e}");
+        let e = Config::parse("log_level = \"loud\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key `log_level`"), "{e}");
+    }
+
+    #[test]
+    fn resolv_conf_lines() {
+        let text = "# comment\nsearch example\nnameserver 10.0.0.1\nnameserver fe80::1%eth0\n\
+                    nameserver bogus\nnameserver 2001:db8::1 # v6\noptions ndots:1\n";
+        let got = parse_resolv_conf(text);
+        assert_eq!(
+            got,
+            vec![
+                "10.0.0.1:53".parse().unwrap(),
+                "[2001:db8::1]:53".parse().unwrap()
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_upstreams_name_file_and_key() {
+        let dir = std::env::temp_dir().join(format!("tolldns-miner-rc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rc = dir.join("resolv.conf");
+        std::fs::write(&rc, "nameserver not-an-ip\n").unwrap();
+        let e = Config::default()
+            .resolve_upstreams(&rc)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(rc.to_str().unwrap()) && e.contains("upstreams"),
+            "{e}"
+        );
+        let c = Config {
+            upstreams: vec!["192.0.2.1".into(), "192.0.2.2:5300".into()],
+            ..Config::default()
+        };
+        assert_eq!(
+            c.resolve_upstreams(&rc).unwrap(),
+            vec![
+                "192.0.2.1:53".parse().unwrap(),
+                "192.0.2.2:5300".parse().unwrap()
+            ]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,156 @@
+//! The boundary between the node and the DNS edge that serves queries and signs batches.
+//!
+//! The node gives the edge its keys, its name-key source and a sink; the edge answers queries,
+//! records one leaf per answer, closes every window into a signed batch and hands the batch to
+//! the sink (from a blocking thread). [`crate::ingress`] implements it with `tolldns-ingress`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use ed25519_dalek::SigningKey;
+use tolldns_core::{NameKey, WindowId, WindowLen};
+use tolldns_receipts::ClosedBatch;
+
+use crate::journal::Journal;
+
+/// A boxed future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Receives every signed batch, in window order, from a blocking thread.
+pub trait BatchSink: Send + Sync + 'static {
+    /// Takes one signed batch.
+    fn deliver(&self, batch: ClosedBatch);
+}
+
+/// Supplies the name key of the epoch a window belongs to.
+pub trait NameKeys: Send + Sync + 'static {
+    /// The key for leaves of `window`.
+    fn name_key(&self, window: WindowId) -> NameKey;
+}
+
+/// A running edge.
+pub trait RunningEdge: Send + Sync {
+    /// What it listens on: (transport, address).
+    fn local_addrs(&self) -> Vec<(&'static str, SocketAddr)>;
+    /// Leaves recorded since start (the journal counts the ones that never reach a batch).
+    fn leaves_recorded(&self) -> u64;
+    /// Leaves that could not be recorded since start.
+    fn leaves_dropped(&self) -> u64;
+    /// Stops serving, closes the current window into a signed batch delivered to the sink,
+    /// and returns once that is done.
+    /// Later calls return at once.
+    fn shutdown(&self) -> BoxFuture<'_, ()>;
+}
+
+/// Everything an edge needs from the node.
+#[derive(Clone)]
+pub struct EdgeSetup {
+    /// The miner configuration.
+    pub config: crate::config::Config,
+    /// Upstream resolvers.
+    pub upstreams: Vec<SocketAddr>,
+    /// TLS for DoT and DoH.
+    pub tls: Arc<rustls::ServerConfig>,
+    /// The hot receipt-signing key.
+    pub signing_key: SigningKey,
+    /// Name keys per epoch.
+    pub name_keys: Arc<dyn NameKeys>,
+    /// Where signed batches go.
+    pub sink: Arc<dyn BatchSink>,
+}
+
+impl std::fmt::Debug for EdgeSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeSetup")
+            .field("upstreams", &self.upstreams)
+            .field("operator", &self.signing_key.verifying_key())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts an edge.
+pub trait EdgeStarter: Send {
+    /// Starts serving; metrics go into `registry`.
+    fn start<'a>(
+        &'a self,
+        setup: EdgeSetup,
+        registry: &'a mut prometheus_client::registry::Registry,
+    ) -> BoxFuture<'a, anyhow::Result<Box<dyn RunningEdge>>>;
+}
+
+/// Name keys stored in the journal: epoch = window start (s) / `epoch_secs`; a key is created
+/// and stored durably the first time its epoch is used, so that it can be revealed to auditors
+/// later.
+#[derive(Debug)]
+pub struct JournalNameKeys {
+    journal: Arc<Journal>,
+    window_len: WindowLen,
+    epoch_secs: u64,
+    cache: Mutex<HashMap<u64, NameKey>>,
+}
+
+impl JournalNameKeys {
+    /// A source over `journal`.
+    pub fn new(journal: Arc<Journal>, window_len: WindowLen, epoch_secs: u64) -> Self {
+        Self {
+            journal,
+            window_len,
+            epoch_secs: epoch_secs.max(1),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The epoch of a window.
+    pub fn epoch_of(&self, window: WindowId) -> u64 {
+        window.start_ms(self.window_len).unwrap_or(u64::MAX) / 1000 / self.epoch_secs
+    }
+
+    /// The epoch containing a wall-clock time.
+    pub fn epoch_at(&self, unix_ms: u64) -> u64 {
+        unix_ms / 1000 / self.epoch_secs
+    }
+
+    /// The key of an epoch, creating it if needed.
+    ///
+    /// # Errors
+    ///
+    /// The journal's error.
+    pub fn key_for_epoch(&self, epoch: u64) -> Result<NameKey, crate::journal::JournalError> {
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(k) = cache.get(&epoch) {
+            return Ok(k.clone());
+        }
+        let k = self.journal.name_key(epoch)?;
+        cache.retain(|e, _| e.saturating_add(2) >= epoch);
+        cache.insert(epoch, k.clone());
+        Ok(k)
+    }
+}
+
+impl NameKeys for JournalNameKeys {
+    fn name_key(&self, window: WindowId) -> NameKey {
+        let epoch = self.epoch_of(window);
+        match self.key_for_epoch(epoch) {
+            Ok(k) => k,
+            Err(e) => {
+                // Serving goes on; this epoch's key cannot be revealed later, so auditors
+                // cannot check names for it. Logged loudly.
+                tracing::error!(epoch, error = %e, "name key could not be stored; using an unstored key");
+                let mut k = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut k);
+                let key = NameKey(k);
+                self.cache
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(epoch, key.clone());
+                key
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The edge implemented with `tolldns-ingress`.
+
+use std::sync::{Arc, Mutex};
+
+use tolldns_core::{NameKey, WindowId};
+use tolldns_ingress::{
+    Edge, EdgeConfig, EdgeHandle, NameKeyProvider, ReceiptSink, ReceiptsSetup, SignedBatch,
+};
+
+use crate::edge::{BatchSink, BoxFuture, EdgeSetup, EdgeStarter, NameKeys, RunningEdge};
+
+/// Starts the `tolldns-ingress` edge.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IngressStarter;
+
+struct Sink(Arc<dyn BatchSink>);
+
+impl ReceiptSink for Sink {
+    fn deliver(&self, batch: SignedBatch) {
+        self.0.deliver(batch);
+    }
+}
+
+struct Keys(Arc<dyn NameKeys>);
+
+impl NameKeyProvider for Keys {
+    fn name_key(&self, window: WindowId) -> NameKey {
+        self.0.name_key(window)
+    }
+}
+
+/// The ingress configuration for a miner configuration.
+pub fn edge_config(setup: &EdgeSetup) -> EdgeConfig {
+    let c = &setup.config;
+    let mut e = EdgeConfig::default();
+    e.listen.udp = vec![c.listen.udp];
+    e.listen.tcp = vec![c.listen.tcp];
+    e.listen.dot = vec![c.listen.dot];
+    e.listen.doh = vec![c.listen.doh];
+    e.listen.doh_path.clone_from(&c.listen.doh_path);
+    e.listen.udp_workers = c.edge.udp_workers;
+    e.streams = c.edge.streams.clone();
+    e.cache = c.edge.cache.clone();
+    e.admission = c.edge.admission.clone();
+    e.attack = c.edge.attack.clone();
+    e.upstream = c.edge.upstream.clone();
+    e.upstream.servers = setup.upstreams.iter().map(ToString::to_string).collect();
+    e.receipts.enabled = true;
+    e.receipts.window_secs = c.receipts.window_secs;
+    e.receipts.backend_id.clone_from(&c.receipts.backend_id);
+    e.receipts.policy_version = c.receipts.policy_version;
+    e.receipts.max_leaves_per_window = c.receipts.max_leaves_per_window;
+    e.receipts.close_grace_millis = c.receipts.close_grace_ms;
+    e
+}
+
+/// A running ingress edge.
+#[derive(Debug)]
+struct Running {
+    addrs: Vec<(&'static str, std::net::SocketAddr)>,
+    handle: tokio::sync::Mutex<Option<EdgeHandle>>,
+    /// (recorded, dropped) as last seen.
+    counts: Mutex<(u64, u64)>,
+}
+
+impl Running {
+    fn counts(&self) -> (u64, u64) {
+        if let Ok(guard) = self.handle.try_lock() {
+            if let Some(h) = guard.as_ref() {
+                let c = h.leaf_counts();
+                *self
+                    .counts
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = c;
+                return c;
+            }
+        }
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl RunningEdge for Running {
+    fn local_addrs(&self) -> Vec<(&'static str, std::net::SocketAddr)> {
+        self.addrs.clone()
+    }
+
+    fn leaves_recorded(&self) -> u64 {
+        self.counts().0
+    }
+
+    fn leaves_dropped(&self) -> u64 {
+        self.counts().1
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let handle = self.handle.lock().await.take();
+            if let Some(h) = handle {
+                *self
+                    .counts
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = h.leaf_counts();
+                let leaves = h.shutdown().await;
+                tracing::debug!(leaves, "edge stopped; last window closed");
+            }
+        })
+    }
+}
+
+impl EdgeStarter for IngressStarter {
+    fn start<'a>(
+        &'a self,
+        setup: EdgeSetup,
+        registry: &'a mut prometheus_client::registry::Registry,
+    ) -> BoxFuture<'a, anyhow::Result<Box<dyn RunningEdge>>> {
+        Box::pin(async move {
+            let config = edge_config(&setup);
+            let receipts = ReceiptsSetup {
+                signing_key: setup.signing_key.clone(),
+                name_keys: Arc::new(Keys(Arc::clone(&setup.name_keys))),
+                sink: Arc::new(Sink(Arc::clone(&setup.sink))),
+            };
+            let handle = Edge::start(
+                config,
+                Some(Arc::clone(&setup.tls)),
+                Some(receipts),
+                registry,
+            )
+            .await?;
+            let a = handle.local_addrs();
+            let mut addrs = Vec::new();
+            addrs.extend(a.udp.iter().map(|x| ("udp", *x)));
+            addrs.extend(a.tcp.iter().map(|x| ("tcp", *x)));
+            addrs.extend(a.dot.iter().map(|x| ("dot", *x)));
+            addrs.extend(a.doh.iter().map(|x| ("doh", *x)));
+            let counts = handle.leaf_counts();
+            Ok(Box::new(Running {
+                addrs,
+                handle: tokio::sync::Mutex::new(Some(handle)),
+                counts: Mutex::new(counts),
+            }) as Box<dyn RunningEdge>)
+        })
+    }
+}

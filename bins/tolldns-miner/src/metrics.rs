@@ -1,0 +1,278 @@
+//! The miner's own Prometheus metrics (the edge registers its query metrics in the same
+//! registry).
+//!
+//! Privacy (DESIGN §8): no label carries a name, a client address, a ticket, a key or a URL.
+//! Labels are fixed small enums (`reason`, `result`, `endpoint`, `code`). The miner's own metrics
+//! describe batches and the journal, never individual queries, so the minimum-count threshold
+//! for small buckets applies to the edge's query histograms, not to these.
+
+use std::sync::Mutex;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::journal::JournalStats;
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+/// Handles to every miner metric.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Batches journaled and reported as signed.
+    pub batches_signed: Counter,
+    /// Leaves per signed batch.
+    pub batch_leaves: Histogram,
+    leaves_journaled: Counter,
+    leaves_lost: Counter,
+    leaves_pruned: Family<Labels, Counter>,
+    journal_batches: Gauge,
+    journal_leaf_bytes: Gauge,
+    journal_receipt_bytes: Gauge,
+    journal_file_bytes: Gauge,
+    /// The configured leaf-byte bound.
+    pub journal_max_leaf_bytes: Gauge,
+    /// Journal writes that failed.
+    pub journal_errors: Counter,
+    outbox_pending: Gauge,
+    /// Delivery attempts by result (`delivered`, `failed`).
+    pub deliveries: Family<Labels, Counter>,
+    /// API requests by endpoint and status class.
+    pub api_requests: Family<Labels, Counter>,
+    last: Mutex<JournalStats>,
+}
+
+fn gauge(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Self {
+            batches_signed: Counter::default(),
+            batch_leaves: Histogram::new([1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6]),
+            leaves_journaled: Counter::default(),
+            leaves_lost: Counter::default(),
+            leaves_pruned: Family::default(),
+            journal_batches: Gauge::default(),
+            journal_leaf_bytes: Gauge::default(),
+            journal_receipt_bytes: Gauge::default(),
+            journal_file_bytes: Gauge::default(),
+            journal_max_leaf_bytes: Gauge::default(),
+            journal_errors: Counter::default(),
+            outbox_pending: Gauge::default(),
+            deliveries: Family::default(),
+            api_requests: Family::default(),
+            last: Mutex::new(JournalStats::default()),
+        };
+        let build: Family<Labels, Gauge> = Family::default();
+        build
+            .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION"))])
+            .set(1);
+        registry.register(
+            "tolldns_miner_build_info",
+            "Miner version (always 1)",
+            build,
+        );
+        registry.register(
+            "tolldns_receipt_batches_signed",
+            "Signed batch receipts journaled durably",
+            m.batches_signed.clone(),
+        );
+        registry.register(
+            "tolldns_receipt_batch_leaves",
+            "Leaves per signed batch receipt",
+            m.batch_leaves.clone(),
+        );
+        registry.register(
+            "tolldns_receipt_leaves_journaled",
+            "Leaves journaled in signed batches, across restarts",
+            m.leaves_journaled.clone(),
+        );
+        registry.register(
+            "tolldns_receipt_leaves_lost",
+            "Leaves accepted by the edge that never reached a journaled batch, across restarts (a lower bound after a crash)",
+            m.leaves_lost.clone(),
+        );
+        registry.register(
+            "tolldns_journal_leaves_pruned",
+            "Leaves deleted from the journal: reason=expired (audit window over) or evicted (disk bound)",
+            m.leaves_pruned.clone(),
+        );
+        registry.register(
+            "tolldns_journal_batches",
+            "Signed batch receipts stored (never deleted)",
+            m.journal_batches.clone(),
+        );
+        registry.register(
+            "tolldns_journal_leaf_bytes",
+            "Bytes of stored leaves",
+            m.journal_leaf_bytes.clone(),
+        );
+        registry.register(
+            "tolldns_journal_max_leaf_bytes",
+            "Configured bound on stored leaf bytes",
+            m.journal_max_leaf_bytes.clone(),
+        );
+        registry.register(
+            "tolldns_journal_receipt_bytes",
+            "Bytes of stored signed receipts",
+            m.journal_receipt_bytes.clone(),
+        );
+        registry.register(
+            "tolldns_journal_file_bytes",
+            "Size of the journal database file",
+            m.journal_file_bytes.clone(),
+        );
+        registry.register(
+            "tolldns_journal_errors",
+            "Journal writes that failed",
+            m.journal_errors.clone(),
+        );
+        registry.register(
+            "tolldns_outbox_pending",
+            "Batch deliveries to watchers not yet acknowledged",
+            m.outbox_pending.clone(),
+        );
+        registry.register(
+            "tolldns_outbox_deliveries",
+            "Delivery attempts to watchers by result",
+            m.deliveries.clone(),
+        );
+        registry.register(
+            "tolldns_api_requests",
+            "HTTP API requests by endpoint and status class",
+            m.api_requests.clone(),
+        );
+        m
+    }
+
+    /// Brings the journal-derived metrics up to date.
+    pub fn observe_journal(&self, s: &JournalStats) {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let inc = |c: &Counter, now: u64, before: u64| {
+            if now > before {
+                c.inc_by(now - before);
+            }
+        };
+        inc(
+            &self.leaves_journaled,
+            s.leaves_journaled_total,
+            last.leaves_journaled_total,
+        );
+        inc(
+            &self.leaves_lost,
+            s.leaves_lost_total,
+            last.leaves_lost_total,
+        );
+        inc(
+            &self
+                .leaves_pruned
+                .get_or_create(&vec![("reason", "expired")]),
+            s.leaves_expired_total,
+            last.leaves_expired_total,
+        );
+        inc(
+            &self
+                .leaves_pruned
+                .get_or_create(&vec![("reason", "evicted")]),
+            s.leaves_evicted_total,
+            last.leaves_evicted_total,
+        );
+        self.journal_batches.set(gauge(s.batches));
+        self.journal_leaf_bytes.set(gauge(s.leaf_bytes));
+        self.journal_receipt_bytes.set(gauge(s.receipt_bytes));
+        self.journal_file_bytes.set(gauge(s.file_bytes));
+        self.outbox_pending.set(gauge(s.outbox_pending));
+        *last = *s;
+    }
+
+    /// Counts one API request.
+    pub fn api_request(&self, endpoint: &'static str, status: u16) {
+        let class = match status {
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.api_requests
+            .get_or_create(&vec![("endpoint", endpoint), ("code", class)])
+            .inc();
+    }
+
+    /// Counts one delivery attempt.
+    pub fn delivery(&self, delivered: bool) {
+        let result = if delivered { "delivered" } else { "failed" };
+        self.deliveries
+            .get_or_create(&vec![("result", result)])
+            .inc();
+    }
+}
+
+/// The OpenMetrics text exposition of a registry.
+pub fn encode_openmetrics(registry: &Registry) -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, registry);
+    out
+}
+
+/// The Prometheus text exposition (format 0.0.4) of a registry: the OpenMetrics text with
+/// counter families named by their `_total` samples and without the `# EOF` marker, which is
+/// what `promtool check metrics` and older scrapers expect.
+pub fn encode(registry: &Registry) -> String {
+    to_prometheus_text(&encode_openmetrics(registry))
+}
+
+/// Converts OpenMetrics text (as prometheus-client writes it) to Prometheus text format 0.0.4.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let rewritten = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match rewritten {
+            Some(l) => out.push_str(&l),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_names_counters_by_their_samples() {
+        let mut registry = Registry::default();
+        let m = Metrics::register(&mut registry);
+        m.batches_signed.inc();
+        let text = encode(&registry);
+        assert!(text.contains("# HELP tolldns_receipt_batches_signed_total Signed"));
+        assert!(text.contains("# TYPE tolldns_receipt_batches_signed_total counter"));
+        assert!(text.contains("\ntolldns_receipt_batches_signed_total 1\n"));
+        assert!(text.contains("tolldns_miner_build_info{version=\""));
+        assert!(!text.contains("# EOF"));
+        assert!(encode_openmetrics(&registry).ends_with("# EOF\n"));
+    }
+}

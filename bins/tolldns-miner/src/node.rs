@@ -1,0 +1,457 @@
+//! The running miner: wires keys, TLS, the journal, the edge, the agent, the API and signals.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use prometheus_client::registry::Registry;
+use tokio::sync::{Notify, watch};
+use tolldns_core::{WindowId, WindowLen};
+use tolldns_receipts::ClosedBatch;
+
+use crate::agent::{Agent, AgentSettings};
+use crate::audit_api::{ApiState, AuthSettings};
+use crate::config::{Config, RESOLV_CONF};
+use crate::edge::{BatchSink, EdgeSetup, EdgeStarter, JournalNameKeys, RunningEdge};
+use crate::journal::Journal;
+use crate::metrics::Metrics;
+use crate::signals::{Signal, Signals};
+
+/// Applies a new log level (set up by the binary).
+pub type LogControl = Arc<dyn Fn(tracing_subscriber::filter::LevelFilter) + Send + Sync>;
+
+/// How the node was started.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// The configuration.
+    pub config: Config,
+    /// The file it came from, re-read on SIGHUP.
+    pub config_path: Option<PathBuf>,
+    /// A `--data-dir` that overrides the file (kept across reloads).
+    pub data_dir_override: Option<PathBuf>,
+    /// Changes the log level on reload.
+    pub log: Option<LogControl>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("config", &self.config)
+            .field("config_path", &self.config_path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Journals every signed batch before reporting it as signed.
+struct JournalSink {
+    journal: Arc<Journal>,
+    agent: Arc<RwLock<AgentSettings>>,
+    metrics: Arc<Metrics>,
+    wake: Arc<Notify>,
+}
+
+impl BatchSink for JournalSink {
+    fn deliver(&self, batch: ClosedBatch) {
+        let receipt = batch.receipt();
+        let window = receipt.body.window_id.get();
+        let leaves = receipt.body.integrity.leaf_count;
+        let watchers = self
+            .agent
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .watchers
+            .clone();
+        match self
+            .journal
+            .commit_batch(receipt, batch.leaves(), &watchers, crate::now_ms())
+        {
+            Ok((id, true)) => {
+                // The batch is on disk (synced): only now is it reported as signed.
+                self.metrics.batches_signed.inc();
+                #[allow(clippy::cast_precision_loss)]
+                self.metrics.batch_leaves.observe(leaves as f64);
+                tracing::info!(
+                    id = %hex::encode(id),
+                    window,
+                    leaves,
+                    root = %hex::encode(receipt.body.integrity.merkle_root),
+                    "batch signed"
+                );
+                if let Ok(s) = self.journal.stats() {
+                    self.metrics.observe_journal(&s);
+                }
+                self.wake.notify_one();
+            }
+            Ok((id, false)) => {
+                tracing::warn!(id = %hex::encode(id), window, "batch already journaled");
+            }
+            Err(e) => {
+                self.metrics.journal_errors.inc();
+                tracing::error!(window, leaves, error = %e, "batch could not be journaled; its leaves are counted as lost");
+            }
+        }
+    }
+}
+
+/// Runs the miner until SIGTERM or SIGINT.
+///
+/// # Errors
+///
+/// Startup failures (keys, TLS, journal, ports), with context.
+pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Result<()> {
+    let mut signals = Signals::new().context("installing signal handlers")?;
+    let config = options.config.clone();
+    crate::keys::create_private_dir(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+
+    let key_path = config.signing_key_path();
+    let (signing_key, created) = crate::keys::load_or_create_keypair(&key_path)
+        .context("loading the receipt-signing key")?;
+    let operator = signing_key.verifying_key();
+    if created {
+        tracing::info!(path = %key_path.display(), "generated a new receipt-signing key");
+    }
+    tracing::info!(identity = %crate::keys::public_key_string(&operator), "receipt-signing key");
+
+    let tls_files = crate::tls::ensure_files(
+        &config.data_dir,
+        config.tls.cert_file.as_deref(),
+        config.tls.key_file.as_deref(),
+        &config.tls.self_signed_names,
+    )
+    .context("preparing the TLS certificate")?;
+    if tls_files.generated {
+        tracing::info!(cert = %tls_files.cert.display(), "generated a self-signed TLS certificate");
+    }
+    let tls = crate::tls::server_config(&tls_files).context("loading the TLS certificate")?;
+    let upstreams = config
+        .resolve_upstreams(std::path::Path::new(RESOLV_CONF))
+        .context("choosing upstream resolvers")?;
+
+    let journal_path = config.journal_path();
+    let (journal, lost) = Journal::open(&journal_path)
+        .with_context(|| format!("opening the receipt journal {}", journal_path.display()))?;
+    let journal = Arc::new(journal);
+    if lost > 0 {
+        tracing::warn!(
+            leaves_lost = lost,
+            "the previous run stopped without closing its window: leaves accepted but never journaled are counted in tolldns_receipt_leaves_lost_total"
+        );
+    }
+
+    let mut registry = Registry::default();
+    let metrics = Arc::new(Metrics::register(&mut registry));
+    metrics
+        .journal_max_leaf_bytes
+        .set(i64::try_from(config.journal.max_leaf_bytes).unwrap_or(i64::MAX));
+    metrics.observe_journal(&journal.stats()?);
+
+    let api_listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .with_context(|| format!("binding the API to {} (api.listen)", config.api.listen))?;
+
+    // One batch per (operator, backend, window): after a clean stop and a quick restart, wait
+    // for the next window instead of signing a second batch for the same window.
+    let window_len = WindowLen::new(config.receipts.window_secs)
+        .map_err(|_| anyhow::anyhow!("invalid receipts.window_secs"))?;
+    if let Some(last) = journal.last_window()? {
+        let now = WindowId::containing(crate::now_ms(), window_len);
+        if last >= now.get() {
+            let resume = WindowId(last.saturating_add(1))
+                .start_ms(window_len)
+                .unwrap_or(u64::MAX);
+            let wait = resume.saturating_sub(crate::now_ms());
+            tracing::info!(
+                window = last,
+                wait_ms = wait,
+                "a batch for this window is already signed; waiting for the next window"
+            );
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+    }
+
+    let agent_settings = Arc::new(RwLock::new(agent_settings(&config)));
+    let auth = Arc::new(RwLock::new(auth_settings(&config)?));
+    let wake = Arc::new(Notify::new());
+    let name_keys = Arc::new(JournalNameKeys::new(
+        Arc::clone(&journal),
+        window_len,
+        config.receipts.name_key_epoch_secs,
+    ));
+    name_keys
+        .key_for_epoch(name_keys.epoch_at(crate::now_ms()))
+        .context("creating this epoch's name key")?;
+    let sink = Arc::new(JournalSink {
+        journal: Arc::clone(&journal),
+        agent: Arc::clone(&agent_settings),
+        metrics: Arc::clone(&metrics),
+        wake: Arc::clone(&wake),
+    });
+
+    journal.begin_run()?;
+    let edge = starter
+        .start(
+            EdgeSetup {
+                config: config.clone(),
+                upstreams: upstreams.clone(),
+                tls,
+                signing_key,
+                name_keys: Arc::clone(&name_keys) as Arc<dyn crate::edge::NameKeys>,
+                sink,
+            },
+            &mut registry,
+        )
+        .await
+        .context("starting the DNS edge")?;
+    let edge: Arc<dyn RunningEdge> = Arc::from(edge);
+
+    let registry = Arc::new(registry);
+    let healthy = Arc::new(AtomicBool::new(true));
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let api_addr = api_listener.local_addr()?;
+    for (transport, addr) in edge.local_addrs() {
+        println!("listening {transport} {addr}");
+    }
+    println!("listening api http://{api_addr} (/metrics /healthz /v1/batches)");
+    tracing::info!(upstreams = ?upstreams, "forwarding to upstream resolvers");
+
+    let api = tokio::spawn(crate::audit_api::serve(
+        api_listener,
+        Arc::new(ApiState {
+            journal: Arc::clone(&journal),
+            registry: Arc::clone(&registry),
+            metrics: Arc::clone(&metrics),
+            auth: Arc::clone(&auth),
+            operator,
+            max_audit_k: config.api.max_audit_k,
+            healthy: Arc::clone(&healthy),
+        }),
+        stop_rx.clone(),
+    ));
+    let tls_client = match &config.agent.ca_file {
+        Some(f) => Some(
+            crate::agent::client_tls(f)
+                .with_context(|| format!("loading agent.ca_file {}", f.display()))?,
+        ),
+        None => None,
+    };
+    let agent = tokio::spawn(
+        Agent {
+            journal: Arc::clone(&journal),
+            settings: Arc::clone(&agent_settings),
+            tls: tls_client,
+            metrics: Arc::clone(&metrics),
+            wake: Arc::clone(&wake),
+        }
+        .run(stop_rx.clone()),
+    );
+    let housekeeping = tokio::spawn(housekeeping(
+        Arc::clone(&journal),
+        Arc::clone(&edge),
+        Arc::clone(&metrics),
+        Arc::clone(&name_keys),
+        config.clone(),
+        stop_rx.clone(),
+    ));
+
+    loop {
+        match signals.next().await {
+            Signal::Stop(name) => {
+                tracing::info!(signal = name, "stopping: closing the current window");
+                break;
+            }
+            Signal::Reload => reload(&options, &agent_settings, &auth, &journal),
+        }
+    }
+
+    healthy.store(false, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    let _ = housekeeping.await;
+    edge.shutdown().await;
+    let accepted = edge.leaves_recorded().saturating_add(edge.leaves_dropped());
+    let lost = journal.end_run(accepted)?;
+    let _ = agent.await;
+    let _ = api.await;
+    let stats = journal.stats()?;
+    tracing::info!(
+        batches = stats.batches,
+        outbox_pending = stats.outbox_pending,
+        leaves_lost = lost,
+        "stopped"
+    );
+    Ok(())
+}
+
+fn agent_settings(config: &Config) -> AgentSettings {
+    AgentSettings {
+        watchers: config.agent.watchers.clone(),
+        retry_initial_ms: config.agent.retry_initial_ms,
+        retry_max_ms: config.agent.retry_max_ms,
+        request_timeout_ms: config.agent.request_timeout_ms,
+    }
+}
+
+fn auth_settings(config: &Config) -> anyhow::Result<AuthSettings> {
+    Ok(AuthSettings {
+        auditors: config
+            .api
+            .auditor_keys
+            .iter()
+            .map(|k| crate::keys::parse_public_key(k))
+            .collect::<Result<_, _>>()
+            .context("api.auditor_keys")?,
+        max_age_ms: config.api.max_request_age_secs.saturating_mul(1000),
+    })
+}
+
+/// SIGHUP: re-reads the config file and applies what can change safely while serving:
+/// `log_level`, `agent.watchers` (and the retry/timeout knobs), `api.auditor_keys` and
+/// `api.max_request_age_secs`. Everything else needs a restart and is reported when changed.
+fn reload(
+    options: &RunOptions,
+    agent: &RwLock<AgentSettings>,
+    auth: &RwLock<AuthSettings>,
+    journal: &Journal,
+) {
+    let Some(path) = &options.config_path else {
+        tracing::info!("SIGHUP: no --config file; nothing to reload");
+        return;
+    };
+    let mut new = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: config not reloaded");
+            return;
+        }
+    };
+    if let Some(d) = &options.data_dir_override {
+        new.data_dir.clone_from(d);
+    }
+    let new_auth = match auth_settings(&new) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: config not reloaded");
+            return;
+        }
+    };
+    if let Some(log) = &options.log {
+        log(new.log_level.filter());
+    }
+    let settings = agent_settings(&new);
+    *agent
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = settings.clone();
+    *auth
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = new_auth;
+    match journal.outbox_retain(&settings.watchers) {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            dropped = n,
+            "SIGHUP: pending deliveries to removed watchers dropped"
+        ),
+        Err(e) => tracing::error!(error = %e, "SIGHUP: outbox cleanup failed"),
+    }
+    let old = &options.config;
+    let mut frozen = Vec::new();
+    if new.data_dir != old.data_dir {
+        frozen.push("data_dir");
+    }
+    if new.upstreams != old.upstreams {
+        frozen.push("upstreams");
+    }
+    if new.listen != old.listen {
+        frozen.push("listen");
+    }
+    if new.tls != old.tls {
+        frozen.push("tls");
+    }
+    if new.identity != old.identity {
+        frozen.push("identity");
+    }
+    if new.receipts != old.receipts {
+        frozen.push("receipts");
+    }
+    if new.journal != old.journal {
+        frozen.push("journal");
+    }
+    if new.api.listen != old.api.listen || new.api.max_audit_k != old.api.max_audit_k {
+        frozen.push("api.listen/api.max_audit_k");
+    }
+    if new.agent.ca_file != old.agent.ca_file {
+        frozen.push("agent.ca_file");
+    }
+    if !frozen.is_empty() {
+        tracing::warn!(keys = ?frozen, "SIGHUP: these changes need a restart and were not applied");
+    }
+    tracing::info!(
+        watchers = settings.watchers.len(),
+        log_level = ?new.log_level,
+        "SIGHUP: reloaded log_level, agent.watchers, api.auditor_keys"
+    );
+}
+
+/// Periodic work: checkpoint accepted leaves, count dropped leaves, prune, refresh metrics,
+/// create the next epoch's name key ahead of time.
+async fn housekeeping(
+    journal: Arc<Journal>,
+    edge: Arc<dyn RunningEdge>,
+    metrics: Arc<Metrics>,
+    name_keys: Arc<JournalNameKeys>,
+    config: Config,
+    mut stop: watch::Receiver<bool>,
+) {
+    let period = Duration::from_millis(config.journal.checkpoint_interval_ms);
+    let mut last_prune = std::time::Instant::now();
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let recorded = edge.leaves_recorded().saturating_add(edge.leaves_dropped());
+        let journal_c = Arc::clone(&journal);
+        let prune_now = last_prune.elapsed() >= Duration::from_secs(10);
+        if prune_now {
+            last_prune = std::time::Instant::now();
+        }
+        let audit_ms = config.journal.audit_window_secs.saturating_mul(1000);
+        let max = config.journal.max_leaf_bytes;
+        let next_epoch = name_keys.epoch_at(crate::now_ms()).saturating_add(1);
+        let nk = Arc::clone(&name_keys);
+        let result =
+            tokio::task::spawn_blocking(move || -> Result<_, crate::journal::JournalError> {
+                journal_c.checkpoint(recorded)?;
+                let pruned = if prune_now {
+                    journal_c.prune(crate::now_ms(), audit_ms, max)?
+                } else {
+                    (0, 0)
+                };
+                nk.key_for_epoch(next_epoch)?;
+                Ok((pruned, journal_c.stats()?))
+            })
+            .await;
+        match result {
+            Ok(Ok(((expired, evicted), stats))) => {
+                if evicted > 0 {
+                    tracing::warn!(
+                        evicted,
+                        "journal over journal.max_leaf_bytes: oldest leaves deleted before their audit window ended"
+                    );
+                }
+                if expired > 0 {
+                    tracing::debug!(expired, "leaves past their audit window deleted");
+                }
+                metrics.observe_journal(&stats);
+            }
+            Ok(Err(e)) => {
+                metrics.journal_errors.inc();
+                tracing::error!(error = %e, "journal housekeeping failed");
+            }
+            Err(_) => {}
+        }
+    }
+}

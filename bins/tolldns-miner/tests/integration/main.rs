@@ -1,0 +1,7 @@
+//! Integration tests of the `tolldns-miner` binary (one test binary, several modules).
+
+mod cli;
+mod crash;
+mod e2e;
+mod support;
+mod verify;

@@ -1,0 +1,303 @@
+//! Test support: a miner child process, a loopback upstream, raw DNS and HTTP clients.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tolldns_ingress::testkit::{TestServer, TestZone};
+
+pub(crate) const MINER: &str = env!("CARGO_BIN_EXE_tolldns-miner");
+
+/// A fresh directory under the system temp dir.
+pub(crate) fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tolldns-miner-it-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Whether a tool exists; in CI (`CI` set) a missing tool fails the test.
+pub(crate) fn tool(path: &str) -> bool {
+    if Path::new(path).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{path} is required when CI is set"
+    );
+    eprintln!("NOTICE: {path} not found; skipping the part of this test that needs it");
+    false
+}
+
+/// An authoritative upstream for `example.test` on loopback, with its runtime.
+pub(crate) struct Upstream {
+    pub(crate) server: TestServer,
+    _runtime: tokio::runtime::Runtime,
+}
+
+pub(crate) const ANSWER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 53);
+
+impl Upstream {
+    pub(crate) fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let zone = TestZone::empty("example.test").with_a("www.example.test", ANSWER);
+        let server = runtime.block_on(TestServer::start(zone)).unwrap();
+        Self {
+            server,
+            _runtime: runtime,
+        }
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.server.udp_addr
+    }
+}
+
+/// A miner configuration for tests: loopback, ephemeral ports, 2 s windows.
+pub(crate) fn write_config(dir: &Path, upstream: SocketAddr, extra: &str) -> PathBuf {
+    let path = dir.join("config.toml");
+    let text = format!(
+        r#"data_dir = "{data}"
+upstreams = ["{upstream}"]
+log_level = "info"
+
+[listen]
+udp = "127.0.0.1:0"
+tcp = "127.0.0.1:0"
+dot = "127.0.0.1:0"
+doh = "127.0.0.1:0"
+
+[receipts]
+window_secs = 2
+close_grace_ms = 300
+name_key_epoch_secs = 60
+
+[journal]
+checkpoint_interval_ms = 100
+
+[edge.attack]
+enabled = false
+
+{extra}
+"#,
+        data = dir.join("data").display(),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A miner child process whose output lines are collected.
+pub(crate) struct Miner {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Miner {
+    pub(crate) fn spawn(config: &Path) -> Self {
+        let mut child = Command::new(MINER)
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().unwrap();
+        let err = child.stderr.take().unwrap();
+        for reader in [
+            Box::new(out) as Box<dyn std::io::Read + Send>,
+            Box::new(err),
+        ] {
+            let lines = Arc::clone(&lines);
+            std::thread::spawn(move || {
+                for line in BufReader::new(reader).lines() {
+                    let Ok(line) = line else { break };
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
+        let m = Self { child, lines };
+        m.wait_for(Duration::from_secs(30), |l| l.starts_with("listening api "))
+            .unwrap_or_else(|| panic!("miner did not start:\n{}", m.output()));
+        m
+    }
+
+    pub(crate) fn output(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    pub(crate) fn wait_for(&self, timeout: Duration, f: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(l) = self.lines.lock().unwrap().iter().find(|l| f(l)) {
+                return Some(l.clone());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// The address printed for a transport (`udp`, `tcp`, `dot`, `doh`).
+    pub(crate) fn addr(&self, transport: &str) -> SocketAddr {
+        let prefix = format!("listening {transport} ");
+        let line = self
+            .wait_for(Duration::from_secs(1), |l| l.starts_with(&prefix))
+            .unwrap();
+        line[prefix.len()..].parse().unwrap()
+    }
+
+    pub(crate) fn api(&self) -> SocketAddr {
+        let line = self
+            .wait_for(Duration::from_secs(1), |l| l.starts_with("listening api "))
+            .unwrap();
+        let rest = line.trim_start_matches("listening api http://");
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    }
+
+    /// Batches reported as signed: (id, window, leaves).
+    pub(crate) fn signed(&self) -> Vec<(String, u64, u64)> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("batch signed "))
+            .map(|l| {
+                let field = |name: &str| {
+                    l.split_whitespace()
+                        .find_map(|w| w.strip_prefix(name))
+                        .unwrap()
+                        .to_owned()
+                };
+                (
+                    field("id="),
+                    field("window=").parse().unwrap(),
+                    field("leaves=").parse().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    pub(crate) fn wait_signed(
+        &self,
+        timeout: Duration,
+        f: impl Fn(&[(String, u64, u64)]) -> bool,
+    ) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if f(&self.signed()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    pub(crate) fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "miner did not stop:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub(crate) fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Miner {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A DNS query for `name`, type A, with `id`.
+pub(crate) fn query(id: u16, name: &str) -> Vec<u8> {
+    let mut q = Vec::with_capacity(64);
+    q.extend_from_slice(&id.to_be_bytes());
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        q.push(u8::try_from(label.len()).unwrap());
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+/// Sends one UDP query and returns whether an answer with the same id came back.
+pub(crate) fn udp_ask(socket: &UdpSocket, server: SocketAddr, id: u16, name: &str) -> bool {
+    if socket.send_to(&query(id, name), server).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 1500];
+    match socket.recv_from(&mut buf) {
+        Ok((n, _)) => n >= 12 && buf[..2] == id.to_be_bytes(),
+        Err(_) => false,
+    }
+}
+
+/// A minimal HTTP/1.1 exchange: (status, body).
+pub(crate) fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+/// The value of an unlabelled sample in Prometheus text.
+pub(crate) fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (n, v) = l.split_once(' ')?;
+            (n == name).then(|| v.trim().parse::<f64>().ok())?
+        })
+        .map(|v| v as u64)
+}
