@@ -286,3 +286,80 @@ impl core::error::Error for SealError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::leaf::LeafFlags;
+    use crate::tags::{RcodeClass, Transport};
+
+    fn leaf(latency_ms: u64, bytes: u32, rcode: RcodeClass) -> Leaf {
+        Leaf {
+            timestamp_ms: 60_000,
+            transport: Transport::Udp,
+            qtype: 1,
+            rcode_class: rcode,
+            work_class: WorkClass::CacheMiss,
+            flags: LeafFlags::default(),
+            latency: LatencyBucket::from_millis(latency_ms),
+            response_bytes: bytes,
+            name_hash: [0; 16],
+            ticket: [0; 16],
+            response_summary_hash: [0; 16],
+        }
+    }
+
+    #[test]
+    fn p95_is_the_smallest_bucket_holding_95_percent() {
+        let empty = summarize(&[]).unwrap();
+        assert_eq!(empty.latency_p95_bucket, LatencyBucket::Lt25);
+        assert_eq!(empty.response_size_p95_bucket, SizeBucket::Lt256);
+        assert!(empty.error_class_counts.is_empty() && empty.work_class_counts.is_empty());
+
+        // 19 of 20 fast and small: exactly 95 %.
+        let mut leaves: Vec<Leaf> = (0..19).map(|_| leaf(1, 10, RcodeClass::NoError)).collect();
+        leaves.push(leaf(5_000, 5_000, RcodeClass::Servfail));
+        let s = summarize(&leaves).unwrap();
+        assert_eq!(s.latency_p95_bucket, LatencyBucket::Lt25);
+        assert_eq!(s.response_size_p95_bucket, SizeBucket::Lt256);
+        // 19 of 21: below 95 %, so the p95 bucket is the slow one.
+        leaves.push(leaf(300, 600, RcodeClass::Nxdomain));
+        let s = summarize(&leaves).unwrap();
+        assert_eq!(s.latency_p95_bucket, LatencyBucket::Lt500);
+        assert_eq!(s.response_size_p95_bucket, SizeBucket::Lt1024);
+        assert_eq!(
+            (s.request_count, s.success_count, s.error_count),
+            (21, 19, 2)
+        );
+        assert_eq!(s.bytes_served_total, 19 * 10 + 5_000 + 600);
+        assert_eq!(s.error_class_counts.get(ErrorClass::Servfail), 1);
+        assert_eq!(s.error_class_counts.get(ErrorClass::Nxdomain), 1);
+        assert_eq!(s.work_class_counts.get(WorkClass::CacheMiss), 21);
+    }
+
+    #[test]
+    fn seal_refuses_leaves_outside_the_window() {
+        let header = BatchHeader {
+            receipt_type: ReceiptType::Batch,
+            operator_role: Role::EdgeIngress,
+            backend_id: BackendId::new("edge-ingress").unwrap(),
+            policy_version: 1,
+            window_len: WindowLen::new(60).unwrap(),
+            window_id: WindowId(1),
+        };
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let mut late = leaf(1, 1, RcodeClass::NoError);
+        late.timestamp_ms = 120_000;
+        let ok = leaf(1, 1, RcodeClass::NoError);
+        assert_eq!(
+            ClosedBatch::seal(&header, vec![ok, late], [0; 32], 0, &key).err(),
+            Some(SealError::LeafOutsideWindow { index: 1 })
+        );
+        let batch = ClosedBatch::seal(&header, vec![ok, ok], [0; 32], 0, &key).unwrap();
+        assert_eq!(
+            batch.proof(2),
+            Err(ProofError::IndexOutOfRange { index: 2, size: 2 })
+        );
+        assert_eq!(batch.leaf_proof(1).unwrap().leaf, ok);
+    }
+}

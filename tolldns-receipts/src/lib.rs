@@ -21,7 +21,10 @@
 //!
 //! The byte-exact format is specified in `docs/RECEIPTS.md`.
 //!
-//! ```
+//! The whole flow (the example needs the default `std` feature for [`BatchBuilder`]):
+//!
+#![cfg_attr(feature = "std", doc = "```")]
+#![cfg_attr(not(feature = "std"), doc = "```ignore")]
 //! use ed25519_dalek::SigningKey;
 //! use tolldns_core::{BackendId, NameKey, NormalizedName, OperatorId, Role, WindowId, WindowLen};
 //! use tolldns_receipts::*;

@@ -13,14 +13,14 @@ fn sample_size_examples() {
     assert_eq!(sample_size(0.99, 0.10, 30), Ok(30));
 }
 
-/// 2,000 batches of 1,000 leaves, 100 of them fake (at random positions), each audited with
+/// 10,000 batches of 1,000 leaves, 100 of them fake (at random positions), each audited with
 /// k = 44 indices from a fresh seed: at least one fake leaf must be sampled in ≥ 99 % of
 /// batches (asserted ≥ 98.5 % for statistical noise; the exact rate without replacement is
 /// 1 - C(900,44)/C(1000,44) ≈ 99.1 %).
 #[test]
 fn ten_percent_fakes_are_caught_99_percent_of_the_time() {
     let mut rng = StdRng::seed_from_u64(0x0701_1d05);
-    let (batches, leaves, fakes) = (2_000u32, 1_000u64, 100usize);
+    let (batches, leaves, fakes) = (10_000u32, 1_000u64, 100usize);
     let k = sample_size(0.99, 0.10, leaves).unwrap();
     assert_eq!(k, 44);
     let mut caught = 0u32;

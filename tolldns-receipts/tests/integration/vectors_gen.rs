@@ -226,6 +226,7 @@ pub(crate) fn generate() -> Value {
         .map(|&i| {
             let p = batch.proof(i).unwrap();
             json!({
+                "comment": format!("RFC 6962 audit path of leaf {i} in the 7-leaf tree (ClosedBatch::proof), siblings from the leaf level up; proof_hex is its Borsh encoding"),
                 "leaf_index": i,
                 "tree_size": p.tree_size,
                 "path": p.path.iter().map(h).collect::<Vec<_>>(),
