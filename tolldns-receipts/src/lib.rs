@@ -151,5 +151,5 @@ pub use tags::{
 };
 pub use verify::{
     LeafProof, OperatorRegistry, OperatorStatus, PolicyRegistry, ReceiptLedger, Verifier,
-    VerifyError,
+    VerifyError, verify_leaf_proof,
 };

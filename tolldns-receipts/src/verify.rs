@@ -202,6 +202,34 @@ fn check_audit(
             actual: proofs.len(),
         });
     }
+    for (index, lp) in sample.indices().iter().copied().zip(proofs) {
+        if lp.proof.leaf_index != index {
+            return Err(VerifyError::ProofForWrongLeaf { index });
+        }
+        verify_leaf_proof(receipt, lp)?;
+    }
+    Ok(())
+}
+
+/// The audit rules for one proved leaf that need no sample: the proof is for this receipt's
+/// tree (its `tree_size` is the signed `leaf_count`), it verifies against the receipt's root,
+/// and the leaf's timestamp lies in the receipt's window. [`Verifier::verify_with_audit`]
+/// applies this to every sampled proof after checking that the indices are the sample's.
+///
+/// # Errors
+///
+/// [`VerifyError::ProofForWrongLeaf`], [`VerifyError::InvalidProof`],
+/// [`VerifyError::LeafOutsideWindow`], or [`VerifyError::WindowOutOfRange`] when the window's
+/// bounds do not fit in 64-bit milliseconds.
+pub fn verify_leaf_proof(receipt: &Receipt, lp: &LeafProof) -> Result<(), VerifyError> {
+    let b = &receipt.body;
+    let index = lp.proof.leaf_index;
+    if lp.proof.tree_size != b.integrity.leaf_count {
+        return Err(VerifyError::ProofForWrongLeaf { index });
+    }
+    lp.proof
+        .verify(&lp.leaf.hash(), &b.integrity.merkle_root)
+        .map_err(|error| VerifyError::InvalidProof { index, error })?;
     let start = b
         .window_id
         .start_ms(b.window_len)
@@ -210,16 +238,8 @@ fn check_audit(
         .window_id
         .end_ms(b.window_len)
         .map_err(|_| VerifyError::WindowOutOfRange)?;
-    for (index, lp) in sample.indices().iter().copied().zip(proofs) {
-        if lp.proof.leaf_index != index || lp.proof.tree_size != b.integrity.leaf_count {
-            return Err(VerifyError::ProofForWrongLeaf { index });
-        }
-        lp.proof
-            .verify(&lp.leaf.hash(), root)
-            .map_err(|error| VerifyError::InvalidProof { index, error })?;
-        if lp.leaf.timestamp_ms < start || lp.leaf.timestamp_ms >= end {
-            return Err(VerifyError::LeafOutsideWindow { index });
-        }
+    if lp.leaf.timestamp_ms < start || lp.leaf.timestamp_ms >= end {
+        return Err(VerifyError::LeafOutsideWindow { index });
     }
     Ok(())
 }

@@ -416,28 +416,9 @@ pub fn verify(
 /// sample: the proof is for this receipt's tree, verifies against its root, and its leaf lies
 /// in the window.
 fn check_proofs(receipt: &Receipt, proofs: &[LeafProof]) -> Result<(), VerifyError> {
-    let b = &receipt.body;
-    let start = b
-        .window_id
-        .start_ms(b.window_len)
-        .map_err(|_| VerifyError::WindowOutOfRange)?;
-    let end = b
-        .window_id
-        .end_ms(b.window_len)
-        .map_err(|_| VerifyError::WindowOutOfRange)?;
-    for lp in proofs {
-        let index = lp.proof.leaf_index;
-        if lp.proof.tree_size != b.integrity.leaf_count {
-            return Err(VerifyError::ProofForWrongLeaf { index });
-        }
-        lp.proof
-            .verify(&lp.leaf.hash(), &b.integrity.merkle_root)
-            .map_err(|error| VerifyError::InvalidProof { index, error })?;
-        if lp.leaf.timestamp_ms < start || lp.leaf.timestamp_ms >= end {
-            return Err(VerifyError::LeafOutsideWindow { index });
-        }
-    }
-    Ok(())
+    proofs
+        .iter()
+        .try_for_each(|lp| tolldns_receipts::verify_leaf_proof(receipt, lp))
 }
 
 fn receipt_type_name(receipt: &Receipt) -> String {
