@@ -40,7 +40,9 @@ fuzz_target!(|input: Input| {
         .leaves
         .iter()
         .enumerate()
-        .map(|(i, v)| merkle::leaf_hash(&[(i as u32).to_le_bytes().as_slice(), &v.to_le_bytes()].concat()))
+        .map(|(i, v)| {
+            merkle::leaf_hash(&[(i as u32).to_le_bytes().as_slice(), &v.to_le_bytes()].concat())
+        })
         .collect();
     let tree = MerkleTree::from_leaf_hashes(hashes.clone());
     let root = tree.root();
@@ -48,7 +50,10 @@ fuzz_target!(|input: Input| {
     let m = usize::from(input.pick) % n;
     let proof = tree.proof(m as u64).expect("index in range");
     assert_eq!(proof.verify(&hashes[m], &root), Ok(()));
-    assert_eq!(MerkleProof::from_bytes(&proof.to_bytes()).as_ref(), Ok(&proof));
+    assert_eq!(
+        MerkleProof::from_bytes(&proof.to_bytes()).as_ref(),
+        Ok(&proof)
+    );
 
     let bit = usize::from(input.flip);
     let mut proof2 = proof.clone();

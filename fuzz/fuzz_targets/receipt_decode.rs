@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
             let bytes = r.to_bytes();
             assert_eq!(Receipt::from_bytes(&bytes).as_ref(), Ok(&r));
             let json = r.to_json();
-            assert_eq!(Receipt::from_json(&json).expect("re-encoded JSON parses"), r);
+            assert_eq!(
+                Receipt::from_json(&json).expect("re-encoded JSON parses"),
+                r
+            );
         }
     }
 });
