@@ -49,7 +49,7 @@
 //!
 //! # Cargo features
 //!
-//! - `testkit` (off by default): [`testkit`], an in-process authoritative test DNS server on
+//! - `testkit` (off by default): the `testkit` module, an in-process authoritative test DNS server on
 //!   loopback (UDP/TCP, failure modes, query counters) and self-signed certificate helpers,
 //!   for tests of this crate and of crates built on it. Pulls in `rcgen`.
 #![forbid(unsafe_code)]
