@@ -376,10 +376,17 @@ async fn sends_only_to_the_allow_list_with_random_ids_and_ports() {
         let _ = bounded(pool.resolve(&question("a.test.", RecordType::A))).await;
     }
     health.abort();
+    // Let datagrams already on their way land before counting.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(outsider.queries(), 0);
     let stats = pool.stats();
     let sent: u64 = stats.iter().map(|s| s.queries + s.probes).sum();
-    assert_eq!(a.queries() + b.queries(), sent);
+    let received = a.queries() + b.queries();
+    // Aborting the health task can cut one probe between the pool's count and the send.
+    assert!(
+        received.abs_diff(sent) <= 1,
+        "servers received {received}, pool counted {sent}"
+    );
     assert!(a.queries() > 0 && b.queries() > 0);
 
     let udp: Vec<_> = a
