@@ -36,6 +36,15 @@ pub fn tagged_sha256(tag: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 
 /// `HMAC-SHA256(key, parts[0] || parts[1] || ...)` per RFC 2104, for a key of any length.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = keyed_hmac(key);
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// An HMAC-SHA256 state keyed with `key` (RFC 2104), ready for `update`.
+fn keyed_hmac(key: &[u8]) -> Hmac<Sha256> {
     // RFC 2104: a key longer than the block is hashed first; a shorter one is zero-padded.
     // Padding here makes construction infallible for every key length.
     let mut block = [0u8; 64];
@@ -49,11 +58,7 @@ pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
             *dst = *src;
         }
     }
-    let mut mac = <Hmac<Sha256> as Mac>::new(&block.into());
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
+    <Hmac<Sha256> as Mac>::new(&block.into())
 }
 
 /// An operator's per-epoch name key. Name hashes in receipt leaves are keyed with it, so that
@@ -75,17 +80,48 @@ impl NameKey {
 
     /// `HMAC-SHA256(key, canonical_name)[..16]`.
     pub fn name_hash(&self, name: &NormalizedName) -> [u8; NAME_HASH_LEN] {
-        let full = hmac_sha256(&self.0, &[name.as_bytes()]);
+        self.prepare().name_hash(name)
+    }
+
+    /// The key with its HMAC state keyed once, for hashing many names under one key (the
+    /// edge's hot path): each name hash then costs the compressions of the name and the outer
+    /// hash only.
+    pub fn prepare(&self) -> PreparedNameKey {
+        PreparedNameKey {
+            mac: keyed_hmac(&self.0),
+        }
+    }
+
+    /// The raw key, for storage or for revealing to an auditor.
+    pub const fn to_bytes(&self) -> [u8; 32] {
+        self.0
+    }
+}
+
+/// A [`NameKey`] whose HMAC state is keyed once; see [`NameKey::prepare`]. `Debug` never
+/// prints key material.
+#[derive(Clone)]
+pub struct PreparedNameKey {
+    mac: Hmac<Sha256>,
+}
+
+impl PreparedNameKey {
+    /// `HMAC-SHA256(key, canonical_name)[..16]`, equal to [`NameKey::name_hash`].
+    pub fn name_hash(&self, name: &NormalizedName) -> [u8; NAME_HASH_LEN] {
+        let mut mac = self.mac.clone();
+        mac.update(name.as_bytes());
+        let full = mac.finalize().into_bytes();
         let mut out = [0u8; NAME_HASH_LEN];
         for (dst, src) in out.iter_mut().zip(full) {
             *dst = src;
         }
         out
     }
+}
 
-    /// The raw key, for storage or for revealing to an auditor.
-    pub const fn to_bytes(&self) -> [u8; 32] {
-        self.0
+impl fmt::Debug for PreparedNameKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PreparedNameKey(..)")
     }
 }
 
@@ -149,6 +185,14 @@ mod tests {
         let h = key.name_hash(&name);
         assert_eq!(h[..], hmac_sha256(&[7; 32], &[b"example.com"])[..16]);
         assert_ne!(h, other.name_hash(&name));
+        let prepared = key.prepare();
+        assert_eq!(prepared.name_hash(&name), h);
+        let second = NormalizedName::new("b.example").unwrap();
+        assert_eq!(
+            prepared.name_hash(&second)[..],
+            hmac_sha256(&[7; 32], &[b"b.example"])[..16]
+        );
+        assert_eq!(format!("{prepared:?}"), "PreparedNameKey(..)");
         assert_eq!(format!("{key:?}"), "NameKey(..)");
     }
 }

@@ -44,7 +44,7 @@
 )]
 
 pub mod hash;
-pub use hash::NameKey;
+pub use hash::{NameKey, PreparedNameKey};
 mod id;
 mod name;
 mod role;

@@ -142,6 +142,14 @@ pub struct CacheSettings {
     pub stale_window_secs: u64,
     /// TTL of stale answers.
     pub stale_ttl: u32,
+    /// Hits an entry needs before it is refreshed in the background near expiry.
+    pub prefetch_min_hits: u32,
+    /// An entry is refreshed when its remaining TTL is at most this percentage of its TTL;
+    /// 0 turns prefetch off.
+    pub prefetch_fraction_pct: u8,
+    /// Background refreshes running at once at most; due refreshes past it are skipped
+    /// (counted). 0 turns prefetch off.
+    pub max_prefetches: usize,
 }
 
 impl Default for CacheSettings {
@@ -154,6 +162,9 @@ impl Default for CacheSettings {
             negative_max_ttl: d.negative_max_ttl,
             stale_window_secs: d.stale_window.as_secs(),
             stale_ttl: d.stale_ttl,
+            prefetch_min_hits: d.prefetch_min_hits,
+            prefetch_fraction_pct: d.prefetch_fraction_pct,
+            max_prefetches: 16,
         }
     }
 }
@@ -167,7 +178,8 @@ impl CacheSettings {
             negative_max_ttl: self.negative_max_ttl,
             stale_window: Duration::from_secs(self.stale_window_secs),
             stale_ttl: self.stale_ttl,
-            ..CacheConfig::default()
+            prefetch_min_hits: self.prefetch_min_hits,
+            prefetch_fraction_pct: self.prefetch_fraction_pct,
         }
     }
 }

@@ -129,6 +129,7 @@ impl Edge {
             EngineConfig {
                 admission: config.admission.clone(),
                 attack: config.attack.clone(),
+                max_prefetches: config.cache.max_prefetches,
             },
             Arc::clone(&cache),
             metrics,

@@ -12,7 +12,7 @@ use tolldns_receipts::{RcodeClass, Transport};
 
 use crate::admission::{AdmissionConfig, PrefixLimiter};
 use crate::attack::{AttackConfig, AttackFsm, Mode, ModeKnobs, Signals, Transition};
-use crate::metrics::{Decision, Metrics};
+use crate::metrics::{Decision, Metrics, Prefetch};
 use crate::receipts::{Answered, Recorder};
 use crate::upstream::{Question, UpstreamPool};
 use crate::wire::{self, ParseError, Query, Rcode, ResponseWriter};
@@ -56,6 +56,9 @@ pub struct Reply {
     pub truncated: bool,
     /// The parsed query, when the question was readable.
     pub query: Option<Query>,
+    /// A cache hit on a popular entry close to expiry: refresh it in the background
+    /// ([`Engine::prefetch_slot`], [`Engine::prefetch`]) after answering.
+    pub prefetch: bool,
 }
 
 /// A query that must go to an upstream. Holds one slot of the global in-flight limit until
@@ -101,12 +104,34 @@ struct TickCounters {
 }
 
 /// Settings the engine needs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Admission.
     pub admission: AdmissionConfig,
     /// Attack mode.
     pub attack: AttackConfig,
+    /// Background refreshes of cache entries running at once at most (0: no prefetch).
+    pub max_prefetches: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            admission: AdmissionConfig::default(),
+            attack: AttackConfig::default(),
+            max_prefetches: 16,
+        }
+    }
+}
+
+/// One running background refresh; releases its place in the bound when dropped.
+#[derive(Debug)]
+pub struct PrefetchSlot(Arc<AtomicUsize>);
+
+impl Drop for PrefetchSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The sans-IO query pipeline shared by every listener.
@@ -123,6 +148,8 @@ pub struct Engine {
     metrics: Metrics,
     recorder: Option<Arc<Recorder>>,
     ticks: AtomicU64,
+    prefetching: Arc<AtomicUsize>,
+    max_prefetches: usize,
 }
 
 fn rcode_class(rcode: u8, answers: u16) -> RcodeClass {
@@ -158,6 +185,8 @@ impl Engine {
             metrics,
             recorder,
             ticks: AtomicU64::new(0),
+            prefetching: Arc::new(AtomicUsize::new(0)),
+            max_prefetches: config.max_prefetches,
         }
     }
 
@@ -245,6 +274,7 @@ impl Engine {
             stale: false,
             truncated: false,
             query: Some(*q),
+            prefetch: false,
         })
     }
 
@@ -315,6 +345,7 @@ impl Engine {
                     stale: false,
                     truncated: false,
                     query: None,
+                    prefetch: false,
                 });
             }
             Err(ParseError::Malformed(_)) => {
@@ -343,19 +374,17 @@ impl Engine {
         );
         let limit = self.limit_for(req.transport, &q);
         match self.cache.lookup(&key, q.id, now, out) {
-            Lookup::Hit { len, min_ttl, .. } => {
+            Lookup::Hit {
+                len,
+                min_ttl,
+                prefetch,
+            } => {
                 self.metrics.cache(true, false);
                 self.metrics.admission(Decision::Allowed);
+                let (len, info) = Self::fit(out, len, req.query, &q);
                 if len > limit {
                     return self.truncated_reply(req, &q, out);
                 }
-                let info = out
-                    .get_mut(..len)
-                    .and_then(|m| {
-                        wire::restore_question_case(m, req.query, q.question_end);
-                        wire::scan_response(m, None)
-                    })
-                    .unwrap_or_default();
                 return Step::Respond(Reply {
                     len,
                     min_ttl: Some(min_ttl),
@@ -364,6 +393,7 @@ impl Engine {
                     stale: false,
                     truncated: info.truncated,
                     query: Some(q),
+                    prefetch,
                 });
             }
             Lookup::Stale { .. } | Lookup::Miss | Lookup::BufferTooSmall { .. } => {
@@ -409,6 +439,86 @@ impl Engine {
         }))
     }
 
+    /// Finish an answer copied into `out[..len]` for the client of `query`: its question's
+    /// letter case, and EDNS as it asked (RFC 6891 §7: no OPT for a client that sent none).
+    /// Returns the new length and the answer's facts.
+    fn fit(out: &mut [u8], len: usize, query: &[u8], q: &Query) -> (usize, wire::ResponseInfo) {
+        let info = out
+            .get_mut(..len)
+            .and_then(|m| {
+                wire::restore_question_case(m, query, q.question_end);
+                wire::scan_response(m, None)
+            })
+            .unwrap_or_default();
+        let len = wire::fit_edns(out, len, &info, q.edns, EDNS_UDP_SIZE).unwrap_or(len);
+        (len, info)
+    }
+
+    /// A slot for one background refresh, when fewer than the configured number are running;
+    /// `None` (counted as skipped) otherwise.
+    pub fn prefetch_slot(&self) -> Option<PrefetchSlot> {
+        let before = self.prefetching.fetch_add(1, Ordering::Relaxed);
+        let slot = PrefetchSlot(Arc::clone(&self.prefetching));
+        if before >= self.max_prefetches {
+            drop(slot);
+            self.metrics.prefetch(Prefetch::Skipped);
+            return None;
+        }
+        self.metrics.prefetch(Prefetch::Started);
+        Some(slot)
+    }
+
+    /// Background refreshes running now.
+    pub fn prefetches_running(&self) -> usize {
+        self.prefetching.load(Ordering::Relaxed)
+    }
+
+    /// Refresh the cache entry of `query` (the client's packet, answered from a hit that
+    /// reported prefetch due) from the upstream pool, holding `slot` until done. Returns
+    /// whether a new answer was cached; failures are counted, and the old entry stays.
+    pub async fn prefetch(&self, pool: &UpstreamPool, query: &[u8], slot: PrefetchSlot) -> bool {
+        let parsed = wire::parse_query(query).ok();
+        let question = hickory_proto::op::Message::from_vec(query)
+            .ok()
+            .and_then(|m| Question::from_message(&m));
+        let ok = match (parsed, question) {
+            (Some(q), Some(question)) => {
+                let key = CacheKey::new(
+                    q.wire_name(),
+                    q.qtype,
+                    q.qclass,
+                    q.dnssec_ok(),
+                    q.checking_disabled(),
+                );
+                self.counters.upstream.fetch_add(1, Ordering::Relaxed);
+                match pool.resolve(&question).await {
+                    Ok(answer) => {
+                        self.metrics.upstream(true, answer.rtt.as_secs_f64());
+                        let mut message = answer.message;
+                        if answer.ttl_cap.is_some() {
+                            let _ = wire::scan_response(&mut message, answer.ttl_cap);
+                        }
+                        self.cache.insert(&key, &message, Instant::now()).is_ok()
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "prefetch failed");
+                        self.counters
+                            .upstream_failures
+                            .fetch_add(1, Ordering::Relaxed);
+                        self.metrics.upstream(false, 0.0);
+                        false
+                    }
+                }
+            }
+            _ => false,
+        };
+        if !ok {
+            self.metrics.prefetch(Prefetch::Failed);
+        }
+        drop(slot);
+        ok
+    }
+
     fn header_only(
         &self,
         id: u16,
@@ -426,6 +536,7 @@ impl Engine {
                 stale: false,
                 truncated: false,
                 query: None,
+                prefetch: false,
             }),
             None => Step::Drop,
         }
@@ -448,10 +559,7 @@ impl Engine {
             {
                 Lookup::Stale { len } | Lookup::Hit { len, .. } => {
                     engine.metrics.cache(false, true);
-                    let info = out
-                        .get_mut(..len)
-                        .and_then(|m| wire::scan_response(m, None))
-                        .unwrap_or_default();
+                    let (len, info) = Self::fit(out, len, req.query, &q);
                     if len <= fwd.limit {
                         return Reply {
                             len,
@@ -461,6 +569,7 @@ impl Engine {
                             stale: true,
                             truncated: false,
                             query: Some(q),
+                            prefetch: false,
                         };
                     }
                 }
@@ -475,6 +584,7 @@ impl Engine {
                 stale: false,
                 truncated: false,
                 query: Some(q),
+                prefetch: false,
             }
         };
         // Full parse on the miss path.
@@ -491,6 +601,7 @@ impl Engine {
                 stale: false,
                 truncated: false,
                 query: Some(q),
+                prefetch: false,
             };
         };
         self.counters.upstream.fetch_add(1, Ordering::Relaxed);
@@ -515,7 +626,13 @@ impl Engine {
             tracing::trace!(error = %e, "answer not cached");
         }
         let clamp = self.knobs().ttl_clamp;
-        let len = message.len();
+        let Some(dst) = out.get_mut(..message.len()) else {
+            return fail(self, out);
+        };
+        dst.copy_from_slice(&message);
+        wire::set_id(dst, q.id);
+        let info = wire::scan_response(dst, clamp).unwrap_or_default();
+        let (len, _) = Self::fit(out, message.len(), req.query, &q);
         if len > fwd.limit {
             let len =
                 Self::local(req.query, &q, Rcode::NoError, out, |w| w.truncated()).unwrap_or(0);
@@ -528,15 +645,9 @@ impl Engine {
                 stale: false,
                 truncated: true,
                 query: Some(q),
+                prefetch: false,
             };
         }
-        let Some(dst) = out.get_mut(..len) else {
-            return fail(self, out);
-        };
-        dst.copy_from_slice(&message);
-        wire::set_id(dst, q.id);
-        wire::restore_question_case(dst, req.query, q.question_end);
-        let info = wire::scan_response(dst, clamp).unwrap_or_default();
         Reply {
             len,
             min_ttl: info.min_ttl,
@@ -545,6 +656,7 @@ impl Engine {
             stale: false,
             truncated: info.truncated,
             query: Some(q),
+            prefetch: false,
         }
     }
 

@@ -80,7 +80,8 @@ pub use config::{
 };
 pub use edge::{Edge, EdgeHandle, LocalAddrs};
 pub use engine::{
-    ANY_TTL, EDNS_UDP_SIZE, Engine, EngineConfig, Forward, MAX_MESSAGE, Reply, Request, Step,
+    ANY_TTL, EDNS_UDP_SIZE, Engine, EngineConfig, Forward, MAX_MESSAGE, PrefetchSlot, Reply,
+    Request, Step,
 };
 pub use error::EdgeError;
 pub use metrics::{Decision, Metrics};

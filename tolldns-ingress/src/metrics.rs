@@ -3,6 +3,12 @@
 //! Labels are closed sets (transport, outcome class, decision, mode): never names, addresses,
 //! tickets or keys. Histograms use fixed buckets. Handles for every label value are created up
 //! front so that the hot path only bumps atomics.
+//!
+//! Privacy (DESIGN.md §8): label values come from the closed sets above, never from who asked or
+//! what for, so every series aggregates all clients and the set of series is fixed. A small count says that some query of a class
+//! happened, never whose. There is no minimum-count suppression of small buckets; see
+//! `docs/INGRESS.md` ("Metrics") for the reasoning and the residual case of an edge with very
+//! few clients.
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -74,6 +80,18 @@ pub enum Decision {
     Refused = 8,
 }
 
+/// Outcomes of a prefetch, as counted in `tolldns_ingress_cache_prefetches`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub(crate) enum Prefetch {
+    /// A refresh was started.
+    Started = 0,
+    /// A started refresh got no usable answer.
+    Failed = 1,
+    /// Due, but the bound on concurrent refreshes was reached (or prefetch is off).
+    Skipped = 2,
+}
+
 const DECISIONS: [&str; 9] = [
     "allowed",
     "rate_limited",
@@ -128,6 +146,7 @@ pub struct Metrics {
     responses: Vec<[Counter; 11]>,
     latency: [Histogram; 4],
     cache: [Counter; 3],
+    prefetches: [Counter; 3],
     upstream: [Counter; 2],
     upstream_rtt: Histogram,
     admission: [Counter; 9],
@@ -165,6 +184,13 @@ impl Metrics {
         );
         let cache_f = Family::<ResultSet, Counter>::default();
         reg.register("cache_lookups", "Cache lookups by result", cache_f.clone());
+        let prefetch_f = Family::<ResultSet, Counter>::default();
+        reg.register(
+            "cache_prefetches",
+            "Background refreshes of popular entries near expiry: started, failed, or skipped \
+             because the concurrency bound was reached",
+            prefetch_f.clone(),
+        );
         let upstream_f = Family::<ResultSet, Counter>::default();
         reg.register(
             "upstream_queries",
@@ -241,6 +267,8 @@ impl Metrics {
             .collect();
         let cache = ["hit", "stale", "miss"]
             .map(|r| cache_f.get_or_create(&ResultSet { result: r }).clone());
+        let prefetches = ["started", "failed", "skipped"]
+            .map(|r| prefetch_f.get_or_create(&ResultSet { result: r }).clone());
         let upstream =
             ["ok", "error"].map(|r| upstream_f.get_or_create(&ResultSet { result: r }).clone());
         let admission = DECISIONS.map(|d| {
@@ -258,6 +286,7 @@ impl Metrics {
             responses,
             latency,
             cache,
+            prefetches,
             upstream,
             upstream_rtt,
             admission,
@@ -304,6 +333,12 @@ impl Metrics {
             2
         };
         if let Some(c) = self.cache.get(i) {
+            c.inc();
+        }
+    }
+
+    pub(crate) fn prefetch(&self, outcome: Prefetch) {
+        if let Some(c) = self.prefetches.get(outcome as usize) {
             c.inc();
         }
     }

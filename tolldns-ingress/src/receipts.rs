@@ -13,7 +13,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ed25519_dalek::SigningKey;
 use serde::Deserialize;
 use tokio::sync::mpsc;
-use tolldns_core::{BackendId, NameKey, NormalizedName, Role, WindowId, WindowLen};
+use tolldns_core::{
+    BackendId, NameKey, NormalizedName, PreparedNameKey, Role, WindowId, WindowLen,
+};
 use tolldns_receipts::{
     BatchBuilder, BuilderConfig, ClosedBatch, LatencyBucket, Leaf, LeafFlags, RcodeClass,
     SealError, Transport, WorkClass,
@@ -166,6 +168,68 @@ pub struct Answered<'a> {
 }
 
 /// Wall-clock milliseconds since the Unix epoch.
+/// A window's name key with its HMAC state keyed once: a name hash then costs the two
+/// compressions of the name and the outer hash instead of four.
+struct WindowKey {
+    key: NameKey,
+    prepared: PreparedNameKey,
+}
+
+impl WindowKey {
+    fn new(key: NameKey) -> Self {
+        let prepared = key.prepare();
+        Self { key, prepared }
+    }
+
+    /// Equal to `NameKey::name_hash`: the first 16 bytes of HMAC-SHA256(key, name).
+    fn name_hash(&self, name: &NormalizedName) -> [u8; 16] {
+        self.prepared.name_hash(name)
+    }
+}
+
+/// Names at most this long (dotted) are remembered by the per-thread name-hash memo.
+const MEMO_NAME_MAX: usize = 62;
+/// Slots of the per-thread memo (a power of two; about 90 KiB per thread).
+const MEMO_SLOTS: usize = 1024;
+
+static NEXT_RECORDER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One remembered name hash: valid for one recorder, one window (hence one key) and one name.
+#[derive(Clone, Copy)]
+struct MemoSlot {
+    owner: u64,
+    window: u64,
+    len: u8,
+    name: [u8; MEMO_NAME_MAX],
+    hash: [u8; 16],
+}
+
+impl MemoSlot {
+    /// Owner 0 is never a recorder's id.
+    const EMPTY: Self = Self {
+        owner: 0,
+        window: 0,
+        len: 0,
+        name: [0; MEMO_NAME_MAX],
+        hash: [0; 16],
+    };
+}
+
+thread_local! {
+    static NAME_MEMO: std::cell::RefCell<Vec<MemoSlot>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Slot of `name` (FNV-1a).
+fn memo_index(name: &[u8]) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in name {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // Truncation intended: only the low bits select the slot.
+    (h as usize) & (MEMO_SLOTS - 1)
+}
+
 pub(crate) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -176,10 +240,12 @@ pub(crate) fn unix_ms() -> u64 {
 pub struct Recorder {
     builder: BatchBuilder,
     setup: ReceiptsSetup,
-    current_key: RwLock<Option<(WindowId, Arc<NameKey>)>>,
+    current_key: RwLock<Option<(WindowId, Arc<WindowKey>)>>,
     window_len: WindowLen,
     recorded: AtomicU64,
     refused: AtomicU64,
+    /// Tells this recorder's entries in the per-thread name-hash memo from another's.
+    id: u64,
 }
 
 impl fmt::Debug for Recorder {
@@ -234,6 +300,7 @@ impl Recorder {
             window_len,
             recorded: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            id: NEXT_RECORDER_ID.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -242,7 +309,7 @@ impl Recorder {
         self.window_len
     }
 
-    fn key_for(&self, window: WindowId) -> Arc<NameKey> {
+    fn key_for(&self, window: WindowId) -> Arc<WindowKey> {
         if let Ok(g) = self.current_key.read() {
             if let Some((w, k)) = g.as_ref() {
                 if *w == window {
@@ -250,11 +317,55 @@ impl Recorder {
                 }
             }
         }
-        let key = Arc::new(self.setup.name_keys.name_key(window));
+        let key = Arc::new(WindowKey::new(self.setup.name_keys.name_key(window)));
         if let Ok(mut g) = self.current_key.write() {
             *g = Some((window, Arc::clone(&key)));
         }
         key
+    }
+
+    /// The leaf name hash of `name` (dotted) under `window`'s key; all zeros for a name that
+    /// does not normalize. Remembered per thread: popular names skip normalization and HMAC.
+    fn name_hash(&self, window: WindowId, key: &WindowKey, name: &[u8]) -> [u8; 16] {
+        let compute = || {
+            NormalizedName::from_bytes(name)
+                .ok()
+                .map_or([0u8; 16], |n| key.name_hash(&n))
+        };
+        let Some(len) = u8::try_from(name.len())
+            .ok()
+            .filter(|&l| usize::from(l) <= MEMO_NAME_MAX)
+        else {
+            return compute();
+        };
+        let window = window.get();
+        NAME_MEMO.with(|memo| {
+            let Ok(mut memo) = memo.try_borrow_mut() else {
+                return compute();
+            };
+            if memo.is_empty() {
+                memo.resize(MEMO_SLOTS, MemoSlot::EMPTY);
+            }
+            let Some(slot) = memo.get_mut(memo_index(name)) else {
+                return compute();
+            };
+            if slot.owner == self.id
+                && slot.window == window
+                && slot.len == len
+                && slot.name.get(..name.len()) == Some(name)
+            {
+                return slot.hash;
+            }
+            let hash = compute();
+            if let Some(dst) = slot.name.get_mut(..name.len()) {
+                dst.copy_from_slice(name);
+                slot.owner = self.id;
+                slot.window = window;
+                slot.len = len;
+                slot.hash = hash;
+            }
+            hash
+        })
     }
 
     /// Record one answered query. Returns whether the leaf was kept; a refused leaf is counted
@@ -265,8 +376,7 @@ impl Recorder {
         let key = self.key_for(window);
         let name_hash = a
             .name
-            .and_then(|n| NormalizedName::from_bytes(n).ok())
-            .map_or([0u8; 16], |n| key.name_hash(&n));
+            .map_or([0u8; 16], |n| self.name_hash(window, &key, n));
         // The summary hash commits to the response bytes after the ID (which the client chose).
         let response_summary_hash = Leaf::response_summary_hash(a.response.get(2..).unwrap_or(&[]));
         let work_class = match (a.cache_hit, a.rcode_class) {
@@ -329,11 +439,81 @@ impl Recorder {
         let key = self.key_for(window);
         let batch = self
             .builder
-            .close(window, key.commitment(), unix_ms(), &self.setup.signing_key)
+            .close(
+                window,
+                key.key.commitment(),
+                unix_ms(),
+                &self.setup.signing_key,
+            )
             .map_err(ReceiptsError::Seal)?;
         let leaves = batch.receipt().body.integrity.leaf_count;
         tracing::info!(%window, leaves, "receipt window closed");
         self.setup.sink.deliver(batch);
         Ok(leaves)
+    }
+}
+
+#[cfg(test)]
+mod window_key_tests {
+    use super::*;
+
+    fn recorder(key: [u8; 32]) -> Recorder {
+        let (sink, _rx) = ChannelSink::new(1);
+        let setup = ReceiptsSetup {
+            signing_key: SigningKey::from_bytes(&[3; 32]),
+            name_keys: Arc::new(StaticNameKey(NameKey(key))),
+            sink: Arc::new(sink),
+        };
+        Recorder::new(&ReceiptsConfig::default(), setup, 2).unwrap()
+    }
+
+    #[test]
+    fn memoized_name_hashes_match_per_recorder_window_and_name() {
+        let (a, b) = (recorder([1; 32]), recorder([2; 32]));
+        let long = "x".repeat(70) + ".test";
+        let names = [
+            "a.test",
+            "b.test",
+            "A.TEST",
+            "xn--bcher-kva.example",
+            long.as_str(),
+            "bad..name",
+        ];
+        let w1 = WindowId::containing(unix_ms(), a.window_len());
+        let w2 = w1.next().unwrap();
+        // Repeat so that the second and third rounds are served from the memo.
+        for _ in 0..3 {
+            for (rec, seed) in [(&a, 1u8), (&b, 2)] {
+                for w in [w1, w2] {
+                    let key = rec.key_for(w);
+                    for name in names {
+                        let want = NormalizedName::from_bytes(name.as_bytes())
+                            .ok()
+                            .map_or([0u8; 16], |n| NameKey([seed; 32]).name_hash(&n));
+                        assert_eq!(rec.name_hash(w, &key, name.as_bytes()), want, "{name}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn prekeyed_name_hash_equals_the_core_definition() {
+        for seed in [0u8, 1, 0x5A, 0xFF] {
+            let key = NameKey([seed; 32]);
+            let wk = WindowKey::new(key.clone());
+            for name in [
+                "example.com",
+                "a.b.c.d.e.f.g.test",
+                ".",
+                "xn--bcher-kva.example",
+            ] {
+                let n = NormalizedName::from_bytes(name.as_bytes()).unwrap();
+                assert_eq!(wk.name_hash(&n), key.name_hash(&n), "{name}");
+            }
+            let long = "a".repeat(63) + "." + &"b".repeat(63) + "." + &"c".repeat(60);
+            let n = NormalizedName::from_bytes(long.as_bytes()).unwrap();
+            assert_eq!(wk.name_hash(&n), key.name_hash(&n));
+        }
     }
 }

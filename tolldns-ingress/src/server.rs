@@ -19,7 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use tolldns_receipts::Transport;
 
 use crate::config::StreamConfig;
-use crate::engine::{Engine, MAX_MESSAGE, Request, Step};
+use crate::engine::{Engine, MAX_MESSAGE, Reply, Request, Step};
 use crate::upstream::UpstreamPool;
 
 /// Name of the DoH request header carrying a client's toll ticket (16 bytes, hex or base64).
@@ -37,7 +37,27 @@ pub(crate) struct Shared {
     pub(crate) drain: mpsc::Sender<()>,
 }
 
-/// Serve one UDP socket until shutdown.
+/// After answering from a hit that reported prefetch due: refresh the entry in the background
+/// (bounded by the engine's prefetch slots).
+fn spawn_prefetch(shared: &Arc<Shared>, query: &[u8], reply: &Reply) {
+    if !reply.prefetch {
+        return;
+    }
+    let Some(slot) = shared.engine.prefetch_slot() else {
+        return;
+    };
+    let shared = Arc::clone(shared);
+    let query = query.to_vec();
+    tokio::spawn(async move {
+        shared.engine.prefetch(&shared.pool, &query, slot).await;
+    });
+}
+
+/// Datagrams served in a row before the worker yields to other tasks.
+const UDP_BURST: usize = 64;
+
+/// Serve one UDP socket until shutdown: wait for readability, then read and answer datagrams
+/// with non-blocking calls until the socket is drained (no future or timer per datagram).
 pub(crate) async fn udp_worker(
     shared: Arc<Shared>,
     socket: Arc<UdpSocket>,
@@ -47,59 +67,87 @@ pub(crate) async fn udp_worker(
     let mut inbuf = vec![0u8; MAX_MESSAGE];
     let mut out = vec![0u8; MAX_MESSAGE];
     loop {
-        let (n, peer) = tokio::select! {
+        tokio::select! {
+            biased;
             _ = stop.changed() => break,
-            r = socket.recv_from(&mut inbuf) => match r {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::debug!(error = %e, "udp receive error");
+            r = socket.readable() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "udp socket error");
                     continue;
-                }
-            },
-        };
-        let received = Instant::now();
-        let Some(query) = inbuf.get(..n) else {
-            continue;
-        };
-        let req = Request {
-            transport: Transport::Udp,
-            source: peer.ip(),
-            query,
-            ticket: None,
-            received,
-        };
-        match shared.engine.handle(&req, received, &mut out) {
-            Step::Drop => {}
-            Step::Respond(reply) => {
-                let Some(resp) = out.get(..reply.len) else {
-                    continue;
-                };
-                if socket.send_to(resp, peer).await.is_ok() {
-                    shared.engine.complete(&req, &reply, resp);
                 }
             }
-            Step::Forward(fwd) => {
-                let shared = Arc::clone(&shared);
-                let socket = Arc::clone(&socket);
-                let query = query.to_vec();
-                let guard = drain.clone();
-                tokio::spawn(async move {
-                    let req = Request {
-                        query: &query,
-                        ..req_owned(peer.ip(), Transport::Udp, received)
+        }
+        let mut served = 0usize;
+        loop {
+            if served >= UDP_BURST {
+                if stop.has_changed().unwrap_or(true) {
+                    break;
+                }
+                served = 0;
+                tokio::task::yield_now().await;
+            }
+            let (n, peer) = match socket.try_recv_from(&mut inbuf) {
+                Ok(v) => v,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "udp receive error");
+                    served = served.saturating_add(1);
+                    continue;
+                }
+            };
+            served = served.saturating_add(1);
+            let received = Instant::now();
+            let Some(query) = inbuf.get(..n) else {
+                continue;
+            };
+            let req = Request {
+                transport: Transport::Udp,
+                source: peer.ip(),
+                query,
+                ticket: None,
+                received,
+            };
+            match shared.engine.handle(&req, received, &mut out) {
+                Step::Drop => {}
+                Step::Respond(reply) => {
+                    let Some(resp) = out.get(..reply.len) else {
+                        continue;
                     };
-                    let mut out = vec![0u8; MAX_MESSAGE];
-                    let reply = shared
-                        .engine
-                        .resolve(&shared.pool, &req, fwd, &mut out)
-                        .await;
-                    if let Some(resp) = out.get(..reply.len).filter(|r| !r.is_empty()) {
-                        if socket.send_to(resp, peer).await.is_ok() {
-                            shared.engine.complete(&req, &reply, resp);
+                    let sent = match socket.try_send_to(resp, peer) {
+                        Ok(_) => true,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            socket.send_to(resp, peer).await.is_ok()
                         }
+                        Err(_) => false,
+                    };
+                    if sent {
+                        shared.engine.complete(&req, &reply, resp);
                     }
-                    drop(guard);
-                });
+                    spawn_prefetch(&shared, query, &reply);
+                }
+                Step::Forward(fwd) => {
+                    let shared = Arc::clone(&shared);
+                    let socket = Arc::clone(&socket);
+                    let query = query.to_vec();
+                    let guard = drain.clone();
+                    tokio::spawn(async move {
+                        let req = Request {
+                            query: &query,
+                            ..req_owned(peer.ip(), Transport::Udp, received)
+                        };
+                        let mut out = vec![0u8; MAX_MESSAGE];
+                        let reply = shared
+                            .engine
+                            .resolve(&shared.pool, &req, fwd, &mut out)
+                            .await;
+                        if let Some(resp) = out.get(..reply.len).filter(|r| !r.is_empty()) {
+                            if socket.send_to(resp, peer).await.is_ok() {
+                                shared.engine.complete(&req, &reply, resp);
+                            }
+                        }
+                        drop(guard);
+                    });
+                }
             }
         }
     }
@@ -175,8 +223,27 @@ async fn write_frame<S: AsyncWrite>(
     }
 }
 
+/// Room for one largest framed message plus a read chunk: a connection's input buffer.
+const STREAM_INBUF: usize = MAX_MESSAGE + 2 + 16 * 1024;
+
+/// Batched answers are written as soon as they reach this many bytes.
+const STREAM_BATCH_FLUSH: usize = 32 * 1024;
+
+/// An answer written into a connection's output batch, completed once the batch is sent.
+struct Batched {
+    query: std::ops::Range<usize>,
+    received: Instant,
+    reply: Reply,
+    frame: std::ops::Range<usize>,
+}
+
 /// Serve one RFC 7766 connection: pipelined queries, answers written as they complete (out of
 /// order), an idle timeout, and a bound on queries in progress per connection.
+///
+/// Every complete query already read is handled before the next read, and the answers decided
+/// at once (cache hits, errors) leave in one write: one segment (one TLS record) per batch of
+/// pipelined queries rather than one per answer. A partial message must be completed within
+/// the idle timeout of its first byte.
 async fn serve_stream<S>(
     shared: &Arc<Shared>,
     stream: S,
@@ -190,94 +257,192 @@ async fn serve_stream<S>(
     let wr = Arc::new(Mutex::new(wr));
     let idle = shared.streams.idle();
     let pipeline = Arc::new(Semaphore::new(shared.streams.max_pipelined.max(1)));
-    let mut inbuf = vec![0u8; MAX_MESSAGE];
-    let mut out = vec![0u8; MAX_MESSAGE.saturating_add(2)];
-    loop {
-        let mut len_buf = [0u8; 2];
-        let read = tokio::select! {
-            _ = stop.changed() => break,
-            r = tokio::time::timeout(idle, rd.read_exact(&mut len_buf)) => r,
-        };
-        if !matches!(read, Ok(Ok(_))) {
-            break;
-        }
-        let len = usize::from(u16::from_be_bytes(len_buf));
-        let Some(msg) = inbuf.get_mut(..len) else {
-            break;
-        };
-        // A slow client gets `idle` to deliver the whole message.
-        if !matches!(
-            tokio::time::timeout(idle, rd.read_exact(msg)).await,
-            Ok(Ok(_))
-        ) {
-            break;
-        }
-        let received = Instant::now();
-        let Some(query) = inbuf.get(..len) else { break };
-        let req = Request {
-            transport,
-            source: peer.ip(),
-            query,
-            ticket: None,
-            received,
-        };
-        let Some(body) = out.get_mut(2..) else { break };
-        match shared.engine.handle(&req, received, body) {
-            Step::Drop => {
-                // Nothing answerable (not even a header): RFC 7766 lets us close.
+    let mut inbuf = vec![0u8; STREAM_INBUF];
+    let (mut start, mut end) = (0usize, 0usize);
+    let mut partial_since: Option<tokio::time::Instant> = None;
+    let mut out = vec![0u8; MAX_MESSAGE];
+    let mut batch: Vec<u8> = Vec::with_capacity(4096);
+    let mut done: Vec<Batched> = Vec::new();
+    'conn: loop {
+        // Handle every complete message in inbuf[start..end].
+        let mut close = false;
+        let mut consumed = false;
+        while let Some(&[hi, lo]) = inbuf
+            .get(start..start.saturating_add(2))
+            .filter(|_| end >= start + 2)
+        {
+            let len = usize::from(u16::from_be_bytes([hi, lo]));
+            let q_start = start.saturating_add(2);
+            let q_end = q_start.saturating_add(len);
+            if q_end > end {
                 break;
             }
-            Step::Respond(reply) => {
-                let Ok(n) = u16::try_from(reply.len) else {
-                    break;
-                };
-                let Some(frame) = out.get_mut(..reply.len.saturating_add(2)) else {
-                    break;
-                };
-                frame[..2].copy_from_slice(&n.to_be_bytes());
-                if write_frame(&wr, frame, idle).await.is_err() {
+            start = q_end;
+            consumed = true;
+            let received = Instant::now();
+            let Some(query) = inbuf.get(q_start..q_end) else {
+                close = true;
+                break;
+            };
+            let req = Request {
+                transport,
+                source: peer.ip(),
+                query,
+                ticket: None,
+                received,
+            };
+            match shared.engine.handle(&req, received, &mut out) {
+                Step::Drop => {
+                    // Nothing answerable (not even a header): RFC 7766 lets us close.
+                    close = true;
                     break;
                 }
-                if let Some(resp) = frame.get(2..) {
-                    shared.engine.complete(&req, &reply, resp);
-                }
-            }
-            Step::Forward(fwd) => {
-                let Ok(permit) = Arc::clone(&pipeline).acquire_owned().await else {
-                    break;
-                };
-                let shared = Arc::clone(shared);
-                let wr = Arc::clone(&wr);
-                let query = query.to_vec();
-                let guard = shared.drain.clone();
-                tokio::spawn(async move {
-                    let req = Request {
-                        query: &query,
-                        ..req_owned(peer.ip(), transport, received)
+                Step::Respond(reply) => {
+                    let (Ok(n), Some(body)) = (u16::try_from(reply.len), out.get(..reply.len))
+                    else {
+                        close = true;
+                        break;
                     };
-                    let mut out = vec![0u8; MAX_MESSAGE.saturating_add(2)];
-                    let Some(body) = out.get_mut(2..) else { return };
-                    let reply = shared.engine.resolve(&shared.pool, &req, fwd, body).await;
-                    if let (Ok(n), Some(frame)) = (
-                        u16::try_from(reply.len),
-                        out.get_mut(..reply.len.saturating_add(2)),
-                    ) {
-                        frame[..2].copy_from_slice(&n.to_be_bytes());
-                        if n > 0 && write_frame(&wr, frame, idle).await.is_ok() {
-                            if let Some(resp) = frame.get(2..) {
-                                shared.engine.complete(&req, &reply, resp);
+                    let f_start = batch.len();
+                    batch.extend_from_slice(&n.to_be_bytes());
+                    batch.extend_from_slice(body);
+                    done.push(Batched {
+                        query: q_start..q_end,
+                        received,
+                        reply,
+                        frame: f_start.saturating_add(2)..batch.len(),
+                    });
+                    // Bound the memory one connection's pipelined queries can pin.
+                    if batch.len() >= STREAM_BATCH_FLUSH
+                        && !flush(
+                            shared, &wr, &inbuf, &mut batch, &mut done, peer, transport, idle,
+                        )
+                        .await
+                    {
+                        break 'conn;
+                    }
+                }
+                Step::Forward(fwd) => {
+                    let permit = match Arc::clone(&pipeline).try_acquire_owned() {
+                        Ok(p) => p,
+                        Err(_) => {
+                            // At the bound: send what is ready, then wait for a slot.
+                            if !flush(
+                                shared, &wr, &inbuf, &mut batch, &mut done, peer, transport, idle,
+                            )
+                            .await
+                            {
+                                break 'conn;
+                            }
+                            let Ok(p) = Arc::clone(&pipeline).acquire_owned().await else {
+                                break 'conn;
+                            };
+                            p
+                        }
+                    };
+                    let shared = Arc::clone(shared);
+                    let wr = Arc::clone(&wr);
+                    let query = query.to_vec();
+                    let guard = shared.drain.clone();
+                    tokio::spawn(async move {
+                        let req = Request {
+                            query: &query,
+                            ..req_owned(peer.ip(), transport, received)
+                        };
+                        let mut out = vec![0u8; MAX_MESSAGE.saturating_add(2)];
+                        let Some(body) = out.get_mut(2..) else { return };
+                        let reply = shared.engine.resolve(&shared.pool, &req, fwd, body).await;
+                        if let (Ok(n), Some(frame)) = (
+                            u16::try_from(reply.len),
+                            out.get_mut(..reply.len.saturating_add(2)),
+                        ) {
+                            frame[..2].copy_from_slice(&n.to_be_bytes());
+                            if n > 0 && write_frame(&wr, frame, idle).await.is_ok() {
+                                if let Some(resp) = frame.get(2..) {
+                                    shared.engine.complete(&req, &reply, resp);
+                                }
                             }
                         }
-                    }
-                    drop(permit);
-                    drop(guard);
-                });
+                        drop(permit);
+                        drop(guard);
+                    });
+                }
             }
+        }
+        if !flush(
+            shared, &wr, &inbuf, &mut batch, &mut done, peer, transport, idle,
+        )
+        .await
+            || close
+        {
+            break;
+        }
+        // Keep only the partial message, at the front.
+        if start == end {
+            (start, end) = (0, 0);
+            partial_since = None;
+        } else {
+            inbuf.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+            if consumed || partial_since.is_none() {
+                partial_since = Some(tokio::time::Instant::now());
+            }
+        }
+        let deadline = partial_since.unwrap_or_else(tokio::time::Instant::now) + idle;
+        let Some(room) = inbuf.get_mut(end..) else {
+            break;
+        };
+        let read = tokio::select! {
+            _ = stop.changed() => break,
+            r = tokio::time::timeout_at(deadline, rd.read(room)) => r,
+        };
+        match read {
+            Ok(Ok(n)) if n > 0 => end = end.saturating_add(n),
+            _ => break,
         }
     }
     // Let answers in progress finish before the write half goes away with the last task.
     let mut w = wr.lock().await;
     let _ = tokio::time::timeout(Duration::from_millis(100), w.flush()).await;
+}
+
+/// Write the batched answers in one go, then complete them (metrics, receipts, prefetch).
+/// Returns false when the write failed (the connection is done).
+#[allow(clippy::too_many_arguments)]
+async fn flush<W: AsyncWrite>(
+    shared: &Arc<Shared>,
+    wr: &Mutex<WriteHalf<W>>,
+    inbuf: &[u8],
+    batch: &mut Vec<u8>,
+    done: &mut Vec<Batched>,
+    peer: SocketAddr,
+    transport: Transport,
+    idle: Duration,
+) -> bool {
+    if batch.is_empty() {
+        return true;
+    }
+    let ok = write_frame(wr, batch, idle).await.is_ok();
+    if ok {
+        for b in done.iter() {
+            let query = inbuf.get(b.query.clone()).unwrap_or(&[]);
+            let req = Request {
+                transport,
+                source: peer.ip(),
+                query,
+                ticket: None,
+                received: b.received,
+            };
+            if let Some(resp) = batch.get(b.frame.clone()) {
+                shared.engine.complete(&req, &b.reply, resp);
+            }
+            spawn_prefetch(shared, query, &b.reply);
+        }
+    }
+    batch.clear();
+    done.clear();
+    ok
 }
 
 /// Accept DoH connections until shutdown.
@@ -367,6 +532,11 @@ fn plain(status: StatusCode, msg: &'static str) -> hyper::Response<Full<Bytes>> 
             .insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
     }
     r
+}
+
+thread_local! {
+    /// Per-thread response buffer for DoH answers decided without I/O.
+    static DOH_SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; MAX_MESSAGE]);
 }
 
 /// Decode a ticket given as 32 hex digits or base64 (standard or URL-safe, padded or not).
@@ -471,24 +641,43 @@ async fn doh_request(
         ticket,
         received,
     };
-    let mut out = vec![0u8; MAX_MESSAGE];
-    let reply = match shared.engine.handle(&r, received, &mut out) {
-        Step::Drop => return plain(StatusCode::BAD_REQUEST, "not a DNS query\n"),
-        Step::Respond(reply) => reply,
-        Step::Forward(fwd) => {
+    // Decided at once (hits, errors): written into this thread's scratch buffer and copied out,
+    // so that no 64 KiB buffer is allocated and zeroed per request.
+    let decided = DOH_SCRATCH.with(|scratch| {
+        let mut buf = scratch.borrow_mut();
+        match shared.engine.handle(&r, received, &mut buf) {
+            Step::Drop => None,
+            Step::Respond(reply) => Some(Ok((
+                reply,
+                Bytes::copy_from_slice(buf.get(..reply.len).unwrap_or(&[])),
+            ))),
+            Step::Forward(fwd) => Some(Err(fwd)),
+        }
+    });
+    let (reply, body) = match decided {
+        None => return plain(StatusCode::BAD_REQUEST, "not a DNS query\n"),
+        Some(Ok((reply, body))) => {
+            spawn_prefetch(shared, &query, &reply);
+            (reply, body)
+        }
+        Some(Err(fwd)) => {
             let _guard = shared.drain.clone();
-            shared.engine.resolve(&shared.pool, &r, fwd, &mut out).await
+            let mut out = vec![0u8; MAX_MESSAGE];
+            let reply = shared.engine.resolve(&shared.pool, &r, fwd, &mut out).await;
+            (
+                reply,
+                Bytes::copy_from_slice(out.get(..reply.len).unwrap_or(&[])),
+            )
         }
     };
-    out.truncate(reply.len);
-    shared.engine.complete(&r, &reply, &out);
+    shared.engine.complete(&r, &reply, &body);
     let max_age = match reply.rcode {
         tolldns_receipts::RcodeClass::NoError
         | tolldns_receipts::RcodeClass::Nodata
         | tolldns_receipts::RcodeClass::Nxdomain => reply.min_ttl.unwrap_or(0),
         _ => 0,
     };
-    let mut resp = hyper::Response::new(Full::new(Bytes::from(out)));
+    let mut resp = hyper::Response::new(Full::new(body));
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

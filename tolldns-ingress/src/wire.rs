@@ -344,6 +344,19 @@ pub struct ResponseInfo {
     pub min_ttl: Option<u32>,
     /// The TC bit.
     pub truncated: bool,
+    /// Where the OPT record sits, when the response carries one.
+    pub opt: Option<OptSpan>,
+}
+
+/// Position of a response's OPT record, found by [`scan_response`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OptSpan {
+    /// Offset of the record's owner name (the root label).
+    pub start: usize,
+    /// Offset just after its RDATA.
+    pub end: usize,
+    /// Records of the additional section that follow it.
+    pub records_after: u16,
 }
 
 /// Walk a response: collect [`ResponseInfo`] and, when `clamp` is set, lower every TTL above
@@ -370,9 +383,11 @@ pub fn scan_response(buf: &mut [u8], clamp: Option<u32>) -> Option<ResponseInfo>
         answers: an,
         min_ttl: None,
         truncated: flags & 0x0200 != 0,
+        opt: None,
     };
     let records = u32::from(an) + u32::from(ns) + u32::from(ar);
-    for _ in 0..records {
+    for i in 0..records {
+        let start = pos;
         pos = skip_name(buf, pos)?;
         let rtype = u16_at(buf, pos)?;
         let ttl_at = pos.checked_add(4)?;
@@ -393,10 +408,67 @@ pub fn scan_response(buf: &mut [u8], clamp: Option<u32>) -> Option<ResponseInfo>
                 put_u32(buf, ttl_at, max)?;
             }
             info.min_ttl = Some(info.min_ttl.map_or(ttl, |m| m.min(ttl)));
+        } else if info.opt.is_none() {
+            info.opt = Some(OptSpan {
+                start,
+                end,
+                records_after: u16::try_from(records - i - 1).unwrap_or(0),
+            });
         }
         pos = end;
     }
     Some(info)
+}
+
+/// Make the EDNS part of a response in `buf[..len]` fit the client (RFC 6891 §7), given the
+/// `info` [`scan_response`] gathered from it: a client that sent no OPT gets none (the OPT and,
+/// if it was not the last record, the additional records after it are cut, which leaves every
+/// compression pointer valid); a client that sent one gets one advertising `udp_size`, appended
+/// when the response had none and `buf` has room. Returns the new length.
+///
+/// # Errors
+///
+/// `None` when `info` does not describe `buf[..len]` (nothing is changed then).
+pub fn fit_edns(
+    buf: &mut [u8],
+    len: usize,
+    info: &ResponseInfo,
+    client: Option<Edns>,
+    udp_size: u16,
+) -> Option<usize> {
+    match (client, info.opt) {
+        (None, None) => Some(len),
+        (None, Some(opt)) => {
+            if opt.end > len || opt.start >= opt.end {
+                return None;
+            }
+            let ar = u16_at(buf, 10)?.checked_sub(opt.records_after.checked_add(1)?)?;
+            put_u16(buf, 10, ar)?;
+            Some(opt.start)
+        }
+        (Some(_), Some(opt)) => {
+            // CLASS of the OPT record: the responder's UDP payload size.
+            let class_at = opt.start.checked_add(3)?;
+            if class_at.checked_add(2)? > len.min(opt.end) {
+                return None;
+            }
+            put_u16(buf, class_at, udp_size)?;
+            Some(len)
+        }
+        (Some(e), None) => {
+            let end = len.checked_add(11)?;
+            let Some(rr) = buf.get_mut(len..end) else {
+                // No room: answering without OPT is still a valid response.
+                return Some(len);
+            };
+            rr.copy_from_slice(&[0, 0, 41, 0, 0, 0, 0, 0, 0, 0, 0]);
+            rr[3..5].copy_from_slice(&udp_size.to_be_bytes());
+            rr[7] = if e.dnssec_ok { 0x80 } else { 0 };
+            let ar = u16_at(buf, 10)?.checked_add(1)?;
+            put_u16(buf, 10, ar)?;
+            Some(end)
+        }
+    }
 }
 
 /// Set the ID of a message in place.
@@ -564,6 +636,78 @@ mod tests {
         let mut b = [0u8; 512];
         let n = build_query(&mut b, 0x1234, name, qtype).unwrap();
         b[..n].to_vec()
+    }
+
+    /// A response to `query("a.test", 1)`: one A record, then `extra` additional records
+    /// (an OPT at index `opt_at`, A glue otherwise).
+    fn response(extra: usize, opt_at: Option<usize>) -> Vec<u8> {
+        let mut m = query("a.test", 1);
+        m[2] |= 0x80;
+        m[7] = 1;
+        m[11] = u8::try_from(extra).unwrap();
+        m.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+        for i in 0..extra {
+            if Some(i) == opt_at {
+                m.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0x80, 0, 0, 0]);
+            } else {
+                m.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 9]);
+            }
+        }
+        m
+    }
+
+    #[test]
+    fn fit_edns_strips_rewrites_and_adds_opt() {
+        let client = Some(Edns {
+            udp_size: 4096,
+            dnssec_ok: true,
+        });
+        // Trailing OPT, client without EDNS: removed.
+        let mut m = response(1, Some(0));
+        let info = scan_response(&mut m, None).unwrap();
+        assert!(info.opt.is_some());
+        let len = m.len();
+        let n = fit_edns(&mut m, len, &info, None, 1232).unwrap();
+        assert_eq!(n, len - 11);
+        assert_eq!(u16_at(&m, 10), Some(0));
+        assert!(
+            scan_response(&mut m[..n].to_vec(), None)
+                .unwrap()
+                .opt
+                .is_none()
+        );
+        // OPT before a glue record: both cut, the rest still parses.
+        let mut m = response(3, Some(1));
+        let info = scan_response(&mut m, None).unwrap();
+        let len = m.len();
+        let n = fit_edns(&mut m, len, &info, None, 1232).unwrap();
+        assert_eq!(u16_at(&m, 10), Some(1));
+        let mut cut = m[..n].to_vec();
+        let info = scan_response(&mut cut, None).unwrap();
+        assert!(info.opt.is_none());
+        // Client with EDNS: the OPT advertises our size.
+        let mut m = response(1, Some(0));
+        let info = scan_response(&mut m, None).unwrap();
+        let len = m.len();
+        let n = fit_edns(&mut m, len, &info, client, 1232).unwrap();
+        assert_eq!(n, len);
+        assert_eq!(u16_at(&m, n - 8), Some(1232));
+        // Client with EDNS, answer without: one is appended, DO echoed.
+        let mut m = response(0, None);
+        let len = m.len();
+        m.resize(len + 64, 0);
+        let info = scan_response(&mut m[..len], None).unwrap();
+        let n = fit_edns(&mut m, len, &info, client, 1232).unwrap();
+        assert_eq!(n, len + 11);
+        assert_eq!(u16_at(&m, 10), Some(1));
+        let info = scan_response(&mut m[..n], None).unwrap();
+        assert_eq!(info.opt.map(|o| o.end), Some(n));
+        assert_eq!(m[n - 4], 0x80);
+        // Neither: unchanged.
+        let mut m = response(1, None);
+        let info = scan_response(&mut m, None).unwrap();
+        let len = m.len();
+        assert_eq!(fit_edns(&mut m, len, &info, None, 1232), Some(len));
     }
 
     #[test]

@@ -643,6 +643,9 @@ max_audit_k = 1024
 # negative_max_ttl = 3600
 # stale_window_secs = 3600
 # stale_ttl = 30
+# prefetch_min_hits = 5
+# prefetch_fraction_pct = 10
+# max_prefetches = 16
 #
 # [edge.admission]
 # rate_per_prefix = 2000

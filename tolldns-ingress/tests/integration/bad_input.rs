@@ -302,3 +302,36 @@ async fn bad_doh_requests() {
     assert_eq!(st, 200, "{text}");
     h.edge.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_many_pipelined_large_answers_all_arrive() {
+    // 60 queries for big.test (≈ 4 kB answers each) in one write: the answers exceed the
+    // connection's write batch several times over and must all arrive, each exactly once.
+    let h = Harness::start(|_| {}).await;
+    let mut s = TcpStream::connect(h.tcp()).await.unwrap();
+    let mut batch = Vec::new();
+    for id in 1..=60u16 {
+        let q = query(id, "big.test", 16);
+        batch.extend_from_slice(&u16::try_from(q.len()).unwrap().to_be_bytes());
+        batch.extend_from_slice(&q);
+    }
+    s.write_all(&batch).await.unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..60 {
+        let mut len = [0u8; 2];
+        tokio::time::timeout(WAIT, s.read_exact(&mut len))
+            .await
+            .expect("answer in time")
+            .unwrap();
+        let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        s.read_exact(&mut msg).await.unwrap();
+        assert_eq!(rcode(&msg), 0);
+        assert!(msg.len() > 4000);
+        assert!(
+            seen.insert(u16::from_be_bytes([msg[0], msg[1]])),
+            "duplicate answer"
+        );
+    }
+    assert_eq!(seen.len(), 60);
+    h.edge.shutdown().await;
+}

@@ -4,6 +4,7 @@
 mod bad_input;
 mod clients;
 mod common;
+mod edns_prefetch;
 mod flood;
 mod receipts;
 mod tools;

@@ -102,10 +102,12 @@ fn check_all_sizes(data: &[Vec<u8>]) {
                 "path m = {m}, n = {n}"
             );
             assert_eq!(proof.verify(&hashes[m], &expected_root), Ok(()));
-            if n > 1 {
-                // The right leaf at another index never verifies.
+            let next = (m + 1) % n;
+            if n > 1 && hashes[next] != hashes[m] {
+                // The leaf never verifies at another index whose leaf differs (identical
+                // leaves, e.g. two empty ones side by side, rightly verify at either index).
                 let other = MerkleProof {
-                    leaf_index: ((m + 1) % n) as u64,
+                    leaf_index: next as u64,
                     ..proof.clone()
                 };
                 assert!(other.verify(&hashes[m], &expected_root).is_err());
@@ -119,6 +121,13 @@ fn check_all_sizes(data: &[Vec<u8>]) {
             })
         );
     }
+}
+
+#[test]
+fn identical_leaves_match_the_reference() {
+    // Every leaf the same: proofs are still exact, and a proof verifies at any index.
+    check_all_sizes(&vec![Vec::new(); 40]);
+    check_all_sizes(&vec![vec![0xab; 3]; 17]);
 }
 
 #[test]
