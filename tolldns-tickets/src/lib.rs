@@ -58,6 +58,7 @@ pub mod client;
 mod codec;
 mod issuer;
 mod key;
+pub mod protocol;
 mod session;
 mod verify;
 
