@@ -161,8 +161,8 @@ fn rotation_renews_then_expires_sessions() {
     r.rotate([3; 32], NOW_MS + 3);
     assert_eq!(
         r.rotate([4; 32], NOW_MS + 4),
-        1,
-        "the idle session is dropped"
+        2,
+        "both sessions of the retired generation are dropped"
     );
     assert_eq!(
         r.charge(&idle.session, NOW_MS + 5),
