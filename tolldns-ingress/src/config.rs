@@ -12,6 +12,7 @@ use crate::admission::AdmissionConfig;
 use crate::attack::AttackConfig;
 use crate::error::EdgeError;
 use crate::receipts::ReceiptsConfig;
+use crate::tickets::TicketsConfig;
 use crate::upstream::{UpstreamConfig, UpstreamSpec};
 
 /// Configuration of an [`Edge`](crate::Edge).
@@ -47,6 +48,8 @@ pub struct EdgeConfig {
     pub upstream: UpstreamSettings,
     /// Receipt recording.
     pub receipts: ReceiptsConfig,
+    /// Toll tickets: per-listener policy, accepted issuer keys, quotas.
+    pub tickets: TicketsConfig,
 }
 
 /// Listening addresses. Port 0 picks a free port (see

@@ -20,6 +20,7 @@ use crate::error::EdgeError;
 use crate::metrics::Metrics;
 use crate::receipts::{ReceiptsSetup, Recorder, unix_ms};
 use crate::server::{Shared, doh_listener, stream_listener, udp_worker};
+use crate::tickets::TicketGate;
 use crate::tls;
 use crate::upstream::UpstreamPool;
 
@@ -125,7 +126,7 @@ impl Edge {
         };
         let cache = Arc::new(Cache::new(config.cache.to_cache_config()));
         let now = Instant::now();
-        let engine = Engine::new(
+        let mut engine = Engine::new(
             EngineConfig {
                 admission: config.admission.clone(),
                 attack: config.attack.clone(),
@@ -136,6 +137,15 @@ impl Edge {
             recorder.clone(),
             now,
         );
+        if config.tickets.enabled() {
+            let gate = TicketGate::new(&config.tickets, now)?;
+            if let Some(r) = &recorder {
+                for (id, not_after) in r.redeemed_before() {
+                    gate.redeemer().restore_redeemed(id, not_after);
+                }
+            }
+            engine = engine.with_tickets(Arc::new(gate));
+        }
         let (drain_tx, drain_rx) = mpsc::channel(1);
         let shared = Arc::new(Shared {
             engine,

@@ -10,10 +10,11 @@ use std::time::Instant;
 use tolldns_cache::{Cache, CacheKey, Lookup};
 use tolldns_receipts::{RcodeClass, Transport};
 
-use crate::admission::{AdmissionConfig, PrefixLimiter};
+use crate::admission::{AdmissionConfig, PrefixLimiter, Verdict};
 use crate::attack::{AttackConfig, AttackFsm, Mode, ModeKnobs, Signals, Transition};
 use crate::metrics::{Decision, Metrics, Prefetch};
 use crate::receipts::{Answered, Recorder};
+use crate::tickets::{Credential, TicketGate, TicketOutcome, TicketPolicy, unix_ms};
 use crate::upstream::{Question, UpstreamPool};
 use crate::wire::{self, ParseError, Query, Rcode, ResponseWriter};
 
@@ -33,8 +34,9 @@ pub struct Request<'a> {
     pub source: IpAddr,
     /// The query bytes.
     pub query: &'a [u8],
-    /// Ticket from the transport (the DoH `TollDNS-Ticket` header), if any.
-    pub ticket: Option<[u8; 16]>,
+    /// Ticket credential from the transport (DoH headers). Over UDP, TCP and DoT the
+    /// credential travels in the query's EDNS options and this is [`Credential::None`].
+    pub credential: Credential<'a>,
     /// When it was received.
     pub received: Instant,
 }
@@ -59,6 +61,31 @@ pub struct Reply {
     /// A cache hit on a popular entry close to expiry: refresh it in the background
     /// ([`Engine::prefetch_slot`], [`Engine::prefetch`]) after answering.
     pub prefetch: bool,
+    /// The ticket id this query was charged to (what its leaf carries).
+    pub ticket: Option<[u8; 16]>,
+    /// A session ticket for the client (over UDP, TCP and DoT it is already in the response's
+    /// EDNS options; DoH sends it as a header).
+    pub session: Option<[u8; 16]>,
+    /// The query was refused for its ticket (DoH answers `401` with a challenge).
+    pub refusal: Option<tolldns_tickets::Refusal>,
+}
+
+impl Reply {
+    fn plain(len: usize, rcode: RcodeClass, query: Option<Query>) -> Self {
+        Self {
+            len,
+            min_ttl: None,
+            rcode,
+            cache_hit: false,
+            stale: false,
+            truncated: false,
+            query,
+            prefetch: false,
+            ticket: None,
+            session: None,
+            refusal: None,
+        }
+    }
 }
 
 /// A query that must go to an upstream. Holds one slot of the global in-flight limit until
@@ -69,6 +96,7 @@ pub struct Forward {
     pub query: Query,
     key: CacheKey,
     limit: usize,
+    ticket: TicketOutcome,
     _slot: InFlightSlot,
 }
 
@@ -147,6 +175,7 @@ pub struct Engine {
     in_flight: Arc<AtomicUsize>,
     metrics: Metrics,
     recorder: Option<Arc<Recorder>>,
+    tickets: Option<Arc<TicketGate>>,
     ticks: AtomicU64,
     prefetching: Arc<AtomicUsize>,
     max_prefetches: usize,
@@ -184,10 +213,29 @@ impl Engine {
             in_flight: Arc::new(AtomicUsize::new(0)),
             metrics,
             recorder,
+            tickets: None,
             ticks: AtomicU64::new(0),
             prefetching: Arc::new(AtomicUsize::new(0)),
             max_prefetches: config.max_prefetches,
         }
+    }
+
+    /// Redeem toll tickets with `gate` (see [`crate::TicketsConfig`]).
+    #[must_use]
+    pub fn with_tickets(mut self, gate: Arc<TicketGate>) -> Self {
+        self.tickets = Some(gate);
+        self
+    }
+
+    /// Count a ticket refusal decided outside the engine (a DoH credential header that does
+    /// not decode).
+    pub fn count_ticket_refusal(&self, refusal: tolldns_tickets::Refusal) {
+        self.metrics.ticket_refused(refusal);
+    }
+
+    /// The ticket gate, when tickets are on.
+    pub fn tickets(&self) -> Option<&Arc<TicketGate>> {
+        self.tickets.as_ref()
     }
 
     /// Current attack mode.
@@ -266,16 +314,7 @@ impl Engine {
             self.metrics.admission(Decision::Dropped);
             return Step::Drop;
         };
-        Step::Respond(Reply {
-            len,
-            min_ttl: None,
-            rcode: class,
-            cache_hit: false,
-            stale: false,
-            truncated: false,
-            query: Some(*q),
-            prefetch: false,
-        })
+        Step::Respond(Reply::plain(len, class, Some(*q)))
     }
 
     fn truncated_reply(&self, req: &Request<'_>, q: &Query, out: &mut [u8]) -> Step {
@@ -295,6 +334,174 @@ impl Engine {
     /// `out` should be [`MAX_MESSAGE`] bytes; a smaller buffer only makes more answers fail
     /// (dropped, counted). Never panics, whatever the bytes.
     pub fn handle(&self, req: &Request<'_>, now: Instant, out: &mut [u8]) -> Step {
+        let mut ticket = TicketOutcome::Unticketed;
+        match self.decide(req, now, out, &mut ticket) {
+            Step::Respond(mut reply) => {
+                self.attach_ticket(req.transport, &mut reply, ticket, out);
+                Step::Respond(reply)
+            }
+            Step::Forward(mut fwd) => {
+                fwd.ticket = ticket;
+                Step::Forward(fwd)
+            }
+            Step::Drop => Step::Drop,
+        }
+    }
+
+    /// Put what ticketing decided into a reply (and, over DNS transports, a new session ticket
+    /// into the response's EDNS options).
+    fn attach_ticket(
+        &self,
+        transport: Transport,
+        reply: &mut Reply,
+        ticket: TicketOutcome,
+        out: &mut [u8],
+    ) {
+        let TicketOutcome::Ticketed {
+            ticket_id,
+            session_out,
+        } = ticket
+        else {
+            return;
+        };
+        reply.ticket = Some(ticket_id);
+        reply.session = session_out;
+        if let (Some(session), false) = (session_out, transport == Transport::Doh) {
+            match wire::add_edns_option(out, reply.len, wire::TICKET_OPTION_CODE, &session) {
+                Some(len) => reply.len = len,
+                None => tracing::debug!("no room for the session ticket in the response"),
+            }
+        }
+    }
+
+    /// Ticketing of one query, before admission. `pre` is the parsed query. Returns the
+    /// outcome and, when the token path already asked the prefix limiter, its verdict.
+    fn ticketing(
+        &self,
+        gate: &TicketGate,
+        req: &Request<'_>,
+        q: &Query,
+        now: Instant,
+    ) -> (TicketOutcome, Option<Verdict>) {
+        let policy = gate.policy(req.transport);
+        let credential = match req.credential {
+            Credential::None => match (q.token, q.ticket) {
+                (Some((at, n)), _) => {
+                    let at = usize::from(at);
+                    match req.query.get(at..at.saturating_add(usize::from(n))) {
+                        Some(bytes) => Credential::Token(bytes),
+                        None => {
+                            return (
+                                TicketOutcome::Refused(tolldns_tickets::Refusal::Malformed),
+                                None,
+                            );
+                        }
+                    }
+                }
+                (None, Some(session)) => Credential::Session(session),
+                (None, None) => Credential::None,
+            },
+            c => c,
+        };
+        match credential {
+            Credential::None if policy == TicketPolicy::Required => (
+                TicketOutcome::Refused(tolldns_tickets::Refusal::TicketRequired),
+                None,
+            ),
+            Credential::None => (TicketOutcome::Unticketed, None),
+            Credential::Session(session) => match gate.redeemer().charge(&session, unix_ms()) {
+                Ok(c) => {
+                    self.metrics.ticketed_query();
+                    (
+                        TicketOutcome::Ticketed {
+                            ticket_id: c.ticket_id,
+                            session_out: c.renewed,
+                        },
+                        None,
+                    )
+                }
+                Err(r) => (TicketOutcome::Refused(r), None),
+            },
+            Credential::Token(bytes) => {
+                // A redemption costs one RSA verification: it passes the prefix's admission
+                // first, like an unticketed query.
+                let verdict = self.prefix_verdict(req, now);
+                if !verdict.allowed {
+                    return (TicketOutcome::Unticketed, Some(verdict));
+                }
+                match gate.redeemer().redeem(bytes, unix_ms()) {
+                    Ok(r) => {
+                        self.metrics.ticket_redeemed();
+                        self.metrics.ticketed_query();
+                        self.metrics.ticket_sessions(gate.redeemer().sessions());
+                        if let Some(recorder) = &self.recorder
+                            && !recorder.redeemed(&r.token)
+                        {
+                            self.metrics.token_lost();
+                        }
+                        (
+                            TicketOutcome::Ticketed {
+                                ticket_id: r.token.ticket_id,
+                                session_out: Some(r.session),
+                            },
+                            Some(verdict),
+                        )
+                    }
+                    Err(r) => (TicketOutcome::Refused(r), Some(verdict)),
+                }
+            }
+        }
+    }
+
+    fn prefix_verdict(&self, req: &Request<'_>, now: Instant) -> Verdict {
+        let knobs = *self.knobs();
+        let rate = scale(self.admission.rate_per_prefix, knobs.rate_permille);
+        let burst = scale(self.admission.burst_per_prefix, knobs.rate_permille);
+        self.limiter.check(req.source, now, rate, burst)
+    }
+
+    /// A `REFUSED` answer with an RFC 8914 extended error naming the ticket refusal.
+    fn ticket_refusal(
+        &self,
+        req: &Request<'_>,
+        q: &Query,
+        refusal: tolldns_tickets::Refusal,
+        out: &mut [u8],
+    ) -> Step {
+        self.metrics.ticket_refused(refusal);
+        let mut step = self.local_reply(
+            req,
+            q,
+            Rcode::Refused,
+            RcodeClass::PolicyBlocked,
+            out,
+            |_| Some(()),
+        );
+        if let Step::Respond(reply) = &mut step {
+            reply.refusal = Some(refusal);
+            let ede = tolldns_tickets::protocol::ede_data(
+                tolldns_tickets::protocol::EDE_INFO_PROHIBITED,
+                &refusal.client_text(),
+            );
+            if let Some(len) = wire::add_edns_option(
+                out,
+                reply.len,
+                tolldns_tickets::protocol::EDE_OPTION_CODE,
+                &ede,
+            ) {
+                reply.len = len;
+            }
+        }
+        step
+    }
+
+    fn decide(
+        &self,
+        req: &Request<'_>,
+        now: Instant,
+        out: &mut [u8],
+        ticket: &mut TicketOutcome,
+    ) -> Step {
         self.metrics.query(req.transport);
         self.counters.queries.fetch_add(1, Ordering::Relaxed);
         let Some((id, flags)) = wire::header(req.query) else {
@@ -305,11 +512,37 @@ impl Engine {
             self.metrics.admission(Decision::Dropped);
             return Step::Drop;
         }
-        // Admission before any further parsing.
+        // Tickets first where a listener looks at them (a ticketed query has its session's own
+        // budget); otherwise admission before any further parsing.
         let knobs = *self.knobs();
-        let rate = scale(self.admission.rate_per_prefix, knobs.rate_permille);
-        let burst = scale(self.admission.burst_per_prefix, knobs.rate_permille);
-        let verdict = self.limiter.check(req.source, now, rate, burst);
+        let mut pre = None;
+        let mut checked = None;
+        if let Some(gate) = self.tickets.as_deref()
+            && gate.policy(req.transport) != TicketPolicy::Off
+            && let Ok(q) = wire::parse_query(req.query)
+        {
+            let (outcome, verdict) = self.ticketing(gate, req, &q, now);
+            if let TicketOutcome::Refused(r) = outcome {
+                if verdict.is_none_or(|v| v.allowed) {
+                    return self.ticket_refusal(req, &q, r, out);
+                }
+            } else {
+                *ticket = outcome;
+            }
+            checked = verdict;
+            pre = Some(q);
+        }
+        let ticketed = matches!(ticket, TicketOutcome::Ticketed { .. });
+        let verdict = if ticketed {
+            Verdict {
+                allowed: true,
+                known: true,
+            }
+        } else if let Some(v) = checked {
+            v
+        } else {
+            self.prefix_verdict(req, now)
+        };
         if !verdict.allowed {
             self.counters.limited.fetch_add(1, Ordering::Relaxed);
             self.metrics.admission(Decision::RateLimited);
@@ -318,7 +551,11 @@ impl Engine {
             }
             return self.header_only(id, flags, Rcode::Refused, RcodeClass::PolicyBlocked, out);
         }
-        let q = match wire::parse_query(req.query) {
+        let parsed = match pre {
+            Some(q) => Ok(q),
+            None => wire::parse_query(req.query),
+        };
+        let q = match parsed {
             Ok(q) => q,
             Err(ParseError::NoHeader | ParseError::Response) => {
                 self.metrics.admission(Decision::Dropped);
@@ -337,16 +574,7 @@ impl Engine {
                 if w.opt(EDNS_UDP_SIZE, 1, false).is_none() {
                     return Step::Drop;
                 }
-                return Step::Respond(Reply {
-                    len: w.finish(),
-                    min_ttl: None,
-                    rcode: RcodeClass::Malformed,
-                    cache_hit: false,
-                    stale: false,
-                    truncated: false,
-                    query: None,
-                    prefetch: false,
-                });
+                return Step::Respond(Reply::plain(w.finish(), RcodeClass::Malformed, None));
             }
             Err(ParseError::Malformed(_)) => {
                 self.metrics.admission(Decision::Malformed);
@@ -386,14 +614,11 @@ impl Engine {
                     return self.truncated_reply(req, &q, out);
                 }
                 return Step::Respond(Reply {
-                    len,
                     min_ttl: Some(min_ttl),
-                    rcode: rcode_class(info.rcode, info.answers),
                     cache_hit: true,
-                    stale: false,
                     truncated: info.truncated,
-                    query: Some(q),
                     prefetch,
+                    ..Reply::plain(len, rcode_class(info.rcode, info.answers), Some(q))
                 });
             }
             Lookup::Stale { .. } | Lookup::Miss | Lookup::BufferTooSmall { .. } => {
@@ -418,7 +643,13 @@ impl Engine {
         }
         let before = self.in_flight.fetch_add(1, Ordering::Relaxed);
         let slot = InFlightSlot(Arc::clone(&self.in_flight));
-        if before >= self.admission.max_in_flight {
+        // With tickets on, a quarter of the in-flight slots is kept for ticketed queries.
+        let in_flight_limit = if self.tickets.is_some() && !ticketed {
+            self.admission.max_in_flight - self.admission.max_in_flight / 4
+        } else {
+            self.admission.max_in_flight
+        };
+        if before >= in_flight_limit {
             drop(slot);
             self.counters.limited.fetch_add(1, Ordering::Relaxed);
             self.metrics.admission(Decision::InFlightLimited);
@@ -435,6 +666,7 @@ impl Engine {
             query: q,
             key,
             limit,
+            ticket: TicketOutcome::Unticketed,
             _slot: slot,
         }))
     }
@@ -528,16 +760,7 @@ impl Engine {
         out: &mut [u8],
     ) -> Step {
         match ResponseWriter::new(out, id, flags, None, rcode as u8) {
-            Some(w) => Step::Respond(Reply {
-                len: w.finish(),
-                min_ttl: None,
-                rcode: class,
-                cache_hit: false,
-                stale: false,
-                truncated: false,
-                query: None,
-                prefetch: false,
-            }),
+            Some(w) => Step::Respond(Reply::plain(w.finish(), class, None)),
             None => Step::Drop,
         }
     }
@@ -545,6 +768,19 @@ impl Engine {
     /// Resolve a forwarded query upstream and write the answer (or SERVFAIL, or a stale answer
     /// when every upstream failed) into `out`.
     pub async fn resolve(
+        &self,
+        pool: &UpstreamPool,
+        req: &Request<'_>,
+        fwd: Box<Forward>,
+        out: &mut [u8],
+    ) -> Reply {
+        let ticket = fwd.ticket;
+        let mut reply = self.resolve_inner(pool, req, fwd, out).await;
+        self.attach_ticket(req.transport, &mut reply, ticket, out);
+        reply
+    }
+
+    async fn resolve_inner(
         &self,
         pool: &UpstreamPool,
         req: &Request<'_>,
@@ -562,30 +798,17 @@ impl Engine {
                     let (len, info) = Self::fit(out, len, req.query, &q);
                     if len <= fwd.limit {
                         return Reply {
-                            len,
                             min_ttl: info.min_ttl,
-                            rcode: rcode_class(info.rcode, info.answers),
                             cache_hit: true,
                             stale: true,
-                            truncated: false,
-                            query: Some(q),
-                            prefetch: false,
+                            ..Reply::plain(len, rcode_class(info.rcode, info.answers), Some(q))
                         };
                     }
                 }
                 _ => {}
             }
             let len = Self::local(req.query, &q, Rcode::ServFail, out, |_| Some(())).unwrap_or(0);
-            Reply {
-                len,
-                min_ttl: None,
-                rcode: RcodeClass::UpstreamFail,
-                cache_hit: false,
-                stale: false,
-                truncated: false,
-                query: Some(q),
-                prefetch: false,
-            }
+            Reply::plain(len, RcodeClass::UpstreamFail, Some(q))
         };
         // Full parse on the miss path.
         let question = hickory_proto::op::Message::from_vec(req.query)
@@ -593,16 +816,7 @@ impl Engine {
             .and_then(|m| Question::from_message(&m));
         let Some(question) = question else {
             let len = Self::local(req.query, &q, Rcode::FormErr, out, |_| Some(())).unwrap_or(0);
-            return Reply {
-                len,
-                min_ttl: None,
-                rcode: RcodeClass::Malformed,
-                cache_hit: false,
-                stale: false,
-                truncated: false,
-                query: Some(q),
-                prefetch: false,
-            };
+            return Reply::plain(len, RcodeClass::Malformed, Some(q));
         };
         self.counters.upstream.fetch_add(1, Ordering::Relaxed);
         let answer = match pool.resolve(&question).await {
@@ -638,25 +852,14 @@ impl Engine {
                 Self::local(req.query, &q, Rcode::NoError, out, |w| w.truncated()).unwrap_or(0);
             self.metrics.admission(Decision::Truncated);
             return Reply {
-                len,
-                min_ttl: None,
-                rcode: RcodeClass::NoError,
-                cache_hit: false,
-                stale: false,
                 truncated: true,
-                query: Some(q),
-                prefetch: false,
+                ..Reply::plain(len, RcodeClass::NoError, Some(q))
             };
         }
         Reply {
-            len,
             min_ttl: info.min_ttl,
-            rcode: rcode_class(info.rcode, info.answers),
-            cache_hit: false,
-            stale: false,
             truncated: info.truncated,
-            query: Some(q),
-            prefetch: false,
+            ..Reply::plain(len, rcode_class(info.rcode, info.answers), Some(q))
         }
     }
 
@@ -671,10 +874,7 @@ impl Engine {
         };
         let mut name_buf = [0u8; wire::MAX_WIRE_NAME];
         let name = reply.query.as_ref().map(|q| q.dotted_name(&mut name_buf));
-        let ticket = req
-            .ticket
-            .or_else(|| reply.query.and_then(|q| q.ticket))
-            .unwrap_or([0; 16]);
+        let ticket = reply.ticket.unwrap_or([0; 16]);
         let recorded = recorder.record(&Answered {
             transport: req.transport,
             qtype: reply.query.map_or(0, |q| q.qtype),
@@ -718,6 +918,12 @@ impl Engine {
                 to = t.to.as_str(),
                 "attack mode changed"
             );
+        }
+        if let Some(gate) = &self.tickets
+            && let Some(dropped) = gate.maybe_rotate(now)
+        {
+            tracing::info!(dropped, "session key rotated");
+            self.metrics.ticket_sessions(gate.redeemer().sessions());
         }
         let n = self.ticks.fetch_add(1, Ordering::Relaxed);
         if n % 30 == 29 {

@@ -26,6 +26,9 @@ pub enum EdgeError {
     /// TLS material is missing or unusable.
     #[error("TLS: {0}")]
     Tls(&'static str),
+    /// The toll-ticket settings are unusable (the message names the setting).
+    #[error("tickets: {0}")]
+    Tickets(String),
     /// rustls refused the certificate or key.
     #[error(transparent)]
     Rustls(#[from] rustls::Error),

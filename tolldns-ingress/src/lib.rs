@@ -15,9 +15,13 @@
 //! configured allow-list, so the edge is never an open relay. After the response is sent,
 //! [`Engine::complete`] records metrics and appends the fixed-size leaf.
 //!
-//! Tickets: a client may attach a 16-byte toll ticket with the DoH header `TollDNS-Ticket`
-//! (32 hex digits or base64) or, over any transport, the EDNS option
-//! [`wire::TICKET_OPTION_CODE`] (65001, from the local/experimental range of RFC 6891).
+//! Toll tickets ([`TicketsConfig`], `docs/TICKETS.md`): a client presents a Privacy Pass token
+//! once (DoH `Authorization: PrivateToken token=…`, or the EDNS option
+//! [`wire::TOKEN_OPTION_CODE`] over UDP, TCP and DoT); the edge verifies it, opens a session
+//! with the deployment's query quota and answers with a 16-byte session ticket (DoH header
+//! `TollDNS-Session`, or the EDNS option [`wire::TICKET_OPTION_CODE`]) that later queries carry
+//! (DoH header `TollDNS-Ticket`, or the same option). Every leaf of a ticketed query carries
+//! the token's ticket id. Each listener's [`TicketPolicy`] is `off`, `optional` or `required`.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -64,6 +68,7 @@ mod error;
 mod metrics;
 mod receipts;
 mod server;
+mod tickets;
 mod tls;
 pub mod upstream;
 pub mod wire;
@@ -87,7 +92,8 @@ pub use error::EdgeError;
 pub use metrics::{Decision, Metrics};
 pub use receipts::{
     Answered, ChannelSink, NameKeyProvider, ReceiptSink, ReceiptsConfig, ReceiptsError,
-    ReceiptsSetup, Recorder, SignedBatch, StaticNameKey,
+    ReceiptsSetup, Recorder, RedeemedToken, SignedBatch, StaticNameKey,
 };
 pub use server::{TICKET_HEADER, parse_ticket};
+pub use tickets::{Credential, TicketGate, TicketPolicy, TicketsConfig};
 pub use tls::{DOH_ALPN, DOT_ALPN, server_config_from_files, server_config_from_pem};

@@ -52,6 +52,11 @@ struct DecisionSet {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReasonSet {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ModeSet {
     mode: &'static str,
 }
@@ -156,6 +161,11 @@ pub struct Metrics {
     leaves_dropped: Counter,
     batches: Counter,
     tcp_connections: Gauge,
+    ticket_refusals: [Counter; 12],
+    tickets_redeemed: Counter,
+    ticketed_queries: Counter,
+    ticket_sessions: Gauge,
+    tokens_lost: Counter,
 }
 
 impl Metrics {
@@ -242,6 +252,41 @@ impl Metrics {
             tcp_connections.clone(),
         );
 
+        let refusals_f = Family::<ReasonSet, Counter>::default();
+        reg.register(
+            "ticket_refusals",
+            "Toll tickets and session tickets refused, by reason",
+            refusals_f.clone(),
+        );
+        let tickets_redeemed = Counter::default();
+        reg.register(
+            "tickets_redeemed",
+            "Toll-ticket tokens verified and redeemed",
+            tickets_redeemed.clone(),
+        );
+        let ticketed_queries = Counter::default();
+        reg.register(
+            "ticketed_queries",
+            "Queries charged to a toll-ticket session",
+            ticketed_queries.clone(),
+        );
+        let ticket_sessions = Gauge::default();
+        reg.register(
+            "ticket_sessions",
+            "Open toll-ticket sessions",
+            ticket_sessions.clone(),
+        );
+        let tokens_lost = Counter::default();
+        reg.register(
+            "tickets_tokens_lost",
+            "Redeemed tokens that could not be handed to the receipt store",
+            tokens_lost.clone(),
+        );
+        let ticket_refusals = tolldns_tickets::Refusal::ALL.map(|r| {
+            refusals_f
+                .get_or_create(&ReasonSet { reason: r.name() })
+                .clone()
+        });
         let queries = TRANSPORTS.map(|t| {
             queries_f
                 .get_or_create(&TransportSet { transport: t })
@@ -296,6 +341,11 @@ impl Metrics {
             leaves_dropped,
             batches,
             tcp_connections,
+            ticket_refusals,
+            tickets_redeemed,
+            ticketed_queries,
+            ticket_sessions,
+            tokens_lost,
         }
     }
 
@@ -375,6 +425,32 @@ impl Metrics {
 
     pub(crate) fn batch(&self) {
         self.batches.inc();
+    }
+
+    pub(crate) fn ticket_refused(&self, reason: tolldns_tickets::Refusal) {
+        if let Some(c) = self
+            .ticket_refusals
+            .get(usize::from(reason.code()).saturating_sub(1))
+        {
+            c.inc();
+        }
+    }
+
+    pub(crate) fn ticket_redeemed(&self) {
+        self.tickets_redeemed.inc();
+    }
+
+    pub(crate) fn ticketed_query(&self) {
+        self.ticketed_queries.inc();
+    }
+
+    pub(crate) fn ticket_sessions(&self, n: usize) {
+        self.ticket_sessions
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub(crate) fn token_lost(&self) {
+        self.tokens_lost.inc();
     }
 
     pub(crate) fn connection(&self, open: bool) {

@@ -24,12 +24,39 @@ use tolldns_receipts::{
 /// A signed batch receipt with its leaves (what a window closes into).
 pub type SignedBatch = ClosedBatch;
 
-/// Where closed, signed batches go (a queue to a submitter, a disk store, …).
-///
-/// `deliver` is called from a blocking thread, once per closed window, in window order.
+/// A toll-ticket token redeemed at the edge: kept with the window's leaves for the audit
+/// window, so that an auditor can fetch the token behind a leaf's ticket id and verify it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedeemedToken {
+    /// The ticket id (what the leaves carry).
+    pub ticket_id: [u8; 16],
+    /// The token's bytes.
+    pub token: Vec<u8>,
+    /// The window it was redeemed in.
+    pub window: WindowId,
+    /// When (unix milliseconds).
+    pub redeemed_ms: u64,
+    /// When its issuer key expires (unix seconds), if it does: until then it must stay
+    /// remembered as redeemed.
+    pub key_not_after: Option<u64>,
+}
+
+/// Where closed, signed batches and redeemed tokens go (a queue to a submitter, a disk
+/// store, …).
 pub trait ReceiptSink: Send + Sync + 'static {
-    /// Take ownership of one signed batch.
+    /// Take ownership of one signed batch. Called from a blocking thread, once per closed
+    /// window, in window order.
     fn deliver(&self, batch: SignedBatch);
+
+    /// Take a redeemed token. Called on the serving path, once per token: must not block
+    /// (queue it). Returns `false` when the token could not be taken (counted as lost).
+    fn redeemed(&self, token: RedeemedToken) -> bool;
+
+    /// Tokens this sink already holds as redeemed (ticket id, issuer key expiry), read once
+    /// when the edge starts so that a restart does not make them redeemable again.
+    fn redeemed_before(&self) -> Vec<([u8; 16], Option<u64>)> {
+        Vec::new()
+    }
 }
 
 /// A [`ReceiptSink`] that forwards batches into a bounded channel.
@@ -68,6 +95,12 @@ impl ReceiptSink for ChannelSink {
             self.lost.fetch_add(1, Ordering::Relaxed);
             tracing::error!(%window, "receipt channel full or closed: batch lost");
         }
+    }
+
+    /// A channel of batches keeps no tokens: an edge that needs them (audits of ticketed
+    /// leaves) uses a sink that stores them. Counted as not taken.
+    fn redeemed(&self, _token: RedeemedToken) -> bool {
+        false
     }
 }
 
@@ -301,6 +334,23 @@ impl Recorder {
             recorded: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             id: NEXT_RECORDER_ID.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    /// The tokens the sink already holds as redeemed.
+    pub fn redeemed_before(&self) -> Vec<([u8; 16], Option<u64>)> {
+        self.setup.sink.redeemed_before()
+    }
+
+    /// Hand a token just redeemed to the sink; `false` when it was not taken.
+    pub fn redeemed(&self, token: &tolldns_tickets::VerifiedToken) -> bool {
+        let now_ms = unix_ms();
+        self.setup.sink.redeemed(RedeemedToken {
+            ticket_id: token.ticket_id,
+            token: token.bytes.clone(),
+            window: WindowId::containing(now_ms, self.window_len),
+            redeemed_ms: now_ms,
+            key_not_after: token.key_not_after,
         })
     }
 

@@ -20,10 +20,12 @@ use tolldns_receipts::Transport;
 
 use crate::config::StreamConfig;
 use crate::engine::{Engine, MAX_MESSAGE, Reply, Request, Step};
+use crate::tickets::Credential;
 use crate::upstream::UpstreamPool;
 
-/// Name of the DoH request header carrying a client's toll ticket (16 bytes, hex or base64).
-pub const TICKET_HEADER: &str = "tolldns-ticket";
+/// Name of the DoH request header carrying a client's session ticket (16 bytes, hex or
+/// base64).
+pub const TICKET_HEADER: &str = tolldns_tickets::protocol::TICKET_HEADER;
 
 /// State shared by every listener task.
 #[derive(Debug)]
@@ -104,7 +106,7 @@ pub(crate) async fn udp_worker(
                 transport: Transport::Udp,
                 source: peer.ip(),
                 query,
-                ticket: None,
+                credential: Credential::None,
                 received,
             };
             match shared.engine.handle(&req, received, &mut out) {
@@ -158,7 +160,7 @@ fn req_owned(source: IpAddr, transport: Transport, received: Instant) -> Request
         transport,
         source,
         query: &[],
-        ticket: None,
+        credential: Credential::None,
         received,
     }
 }
@@ -288,7 +290,7 @@ async fn serve_stream<S>(
                 transport,
                 source: peer.ip(),
                 query,
-                ticket: None,
+                credential: Credential::None,
                 received,
             };
             match shared.engine.handle(&req, received, &mut out) {
@@ -431,7 +433,7 @@ async fn flush<W: AsyncWrite>(
                 transport,
                 source: peer.ip(),
                 query,
-                ticket: None,
+                credential: Credential::None,
                 received: b.received,
             };
             if let Some(resp) = batch.get(b.frame.clone()) {
@@ -520,8 +522,8 @@ async fn serve_doh(
     }
 }
 
-fn plain(status: StatusCode, msg: &'static str) -> hyper::Response<Full<Bytes>> {
-    let mut r = hyper::Response::new(Full::new(Bytes::from_static(msg.as_bytes())));
+fn plain(status: StatusCode, msg: impl Into<Bytes>) -> hyper::Response<Full<Bytes>> {
+    let mut r = hyper::Response::new(Full::new(msg.into()));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -566,11 +568,26 @@ async fn doh_request(
     if req.uri().path() != shared.doh_path {
         return plain(StatusCode::NOT_FOUND, "not found\n");
     }
-    let ticket = req
-        .headers()
-        .get(TICKET_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_ticket);
+    // Ticket credentials: a token (RFC 9577 `Authorization: PrivateToken`) or a session
+    // ticket. One that does not even decode is refused like a bad token.
+    let token = match req.headers().get(header::AUTHORIZATION) {
+        None => None,
+        Some(v) => match v
+            .to_str()
+            .ok()
+            .and_then(|v| tolldns_tickets::auth::parse_authorization(v).ok())
+        {
+            Some(t) => Some(t),
+            None => return ticket_refused(shared, tolldns_tickets::Refusal::Malformed),
+        },
+    };
+    let session = match req.headers().get(TICKET_HEADER) {
+        None => None,
+        Some(v) => match v.to_str().ok().and_then(parse_ticket) {
+            Some(t) => Some(t),
+            None => return ticket_refused(shared, tolldns_tickets::Refusal::Malformed),
+        },
+    };
     let max_body = shared.streams.doh_max_body.min(MAX_MESSAGE);
     let query: Vec<u8> = match *req.method() {
         Method::GET => {
@@ -634,11 +651,16 @@ async fn doh_request(
         return plain(StatusCode::PAYLOAD_TOO_LARGE, "query too large\n");
     }
     let received = Instant::now();
+    let credential = match (&token, session) {
+        (Some(t), _) => Credential::Token(t),
+        (None, Some(s)) => Credential::Session(s),
+        (None, None) => Credential::None,
+    };
     let r = Request {
         transport: Transport::Doh,
         source,
         query: &query,
-        ticket,
+        credential,
         received,
     };
     // Decided at once (hits, errors): written into this thread's scratch buffer and copied out,
@@ -671,6 +693,9 @@ async fn doh_request(
         }
     };
     shared.engine.complete(&r, &reply, &body);
+    if let Some(refusal) = reply.refusal {
+        return challenge(shared, refusal);
+    }
     let max_age = match reply.rcode {
         tolldns_receipts::RcodeClass::NoError
         | tolldns_receipts::RcodeClass::Nodata
@@ -683,8 +708,49 @@ async fn doh_request(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/dns-message"),
     );
-    if let Ok(v) = header::HeaderValue::from_str(&format!("max-age={max_age}")) {
+    // An answer to a ticketed request is the client's own: no shared cache may keep it.
+    let private = if reply.ticket.is_some() {
+        "private, "
+    } else {
+        ""
+    };
+    if let Ok(v) = header::HeaderValue::from_str(&format!("{private}max-age={max_age}")) {
         h.insert(header::CACHE_CONTROL, v);
+    }
+    if let Some(session) = reply.session {
+        let v = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(session);
+        if let Ok(v) = header::HeaderValue::from_str(&v) {
+            h.insert(tolldns_tickets::protocol::SESSION_HEADER, v);
+        }
+    }
+    resp
+}
+
+/// A ticket refusal before the query was read: counted, then answered like any other.
+fn ticket_refused(
+    shared: &Arc<Shared>,
+    refusal: tolldns_tickets::Refusal,
+) -> hyper::Response<Full<Bytes>> {
+    shared.engine.count_ticket_refusal(refusal);
+    challenge(shared, refusal)
+}
+
+/// `401 Unauthorized` with the deployment's `PrivateToken` challenge (RFC 9577 §2.1) and the
+/// refusal as text.
+fn challenge(
+    shared: &Arc<Shared>,
+    refusal: tolldns_tickets::Refusal,
+) -> hyper::Response<Full<Bytes>> {
+    let mut resp = plain(
+        StatusCode::UNAUTHORIZED,
+        format!("{}\n", refusal.client_text()),
+    );
+    if let Some(v) = shared
+        .engine
+        .tickets()
+        .and_then(|g| header::HeaderValue::from_str(g.challenge_header()).ok())
+    {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     resp
 }

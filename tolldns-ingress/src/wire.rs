@@ -1,13 +1,15 @@
 //! Minimal DNS wire handling for the hot path.
 //!
 //! Only what the edge needs is parsed: the header, the single question and the EDNS OPT record
-//! (UDP payload size, DO bit, version, and the ticket option). Responses the edge writes itself
+//! (UDP payload size, DO bit, version, and the ticket options). Responses the edge writes itself
 //! (errors, RFC 8482 answers, truncation) are built straight into the caller's buffer. Every
 //! read is bounds-checked: malformed input is an error value, never a panic.
 
-/// EDNS option code that carries a client's 16-byte toll ticket. 65001 lies in the range
-/// RFC 6891 reserves for local/experimental use (65001–65534).
-pub const TICKET_OPTION_CODE: u16 = 65001;
+/// EDNS option code that carries a 16-byte session ticket (in queries and responses). 65001
+/// lies in the range RFC 6891 reserves for local/experimental use (65001–65534).
+pub const TICKET_OPTION_CODE: u16 = tolldns_tickets::protocol::SESSION_OPTION_CODE;
+/// EDNS option code that carries a whole toll-ticket token (queries only).
+pub const TOKEN_OPTION_CODE: u16 = tolldns_tickets::protocol::TOKEN_OPTION_CODE;
 
 /// Length of a DNS header.
 pub const HEADER_LEN: usize = 12;
@@ -87,8 +89,10 @@ pub struct Query {
     pub question_end: usize,
     /// The EDNS OPT record, when present.
     pub edns: Option<Edns>,
-    /// The ticket option, when present and exactly 16 bytes.
+    /// The session-ticket option, when present and exactly 16 bytes.
     pub ticket: Option<[u8; 16]>,
+    /// Where the token option's data lies in the packet (offset, length), when present.
+    pub token: Option<(u16, u16)>,
 }
 
 impl core::fmt::Debug for Query {
@@ -283,6 +287,7 @@ pub fn parse_query(buf: &[u8]) -> Result<Query, ParseError> {
         question_end,
         edns: None,
         ticket: None,
+        token: None,
     };
     // Additional section: find OPT, skip anything else.
     let mut pos = question_end;
@@ -324,6 +329,9 @@ pub fn parse_query(buf: &[u8]) -> Result<Query, ParseError> {
                 let value = rdata.get(ostart..oend).ok_or(malformed("EDNS option"))?;
                 if code == TICKET_OPTION_CODE {
                     q.ticket = <[u8; 16]>::try_from(value).ok();
+                } else if code == TOKEN_OPTION_CODE {
+                    let at = rdata_start.saturating_add(ostart);
+                    q.token = u16::try_from(at).ok().zip(u16::try_from(value.len()).ok());
                 }
                 o = oend;
             }
@@ -469,6 +477,33 @@ pub fn fit_edns(
             Some(end)
         }
     }
+}
+
+/// Append an EDNS option (`code`, `data`) to the OPT record of the response in `buf[..len]`
+/// and return the new length. Additional records after the OPT record, if any, are cut first
+/// (the additional section is advisory; nothing can point into the records after it). `None`
+/// when the response has no OPT record (a client that sent none gets none), is malformed, or
+/// `buf` has no room; nothing is changed then.
+pub fn add_edns_option(buf: &mut [u8], len: usize, code: u16, data: &[u8]) -> Option<usize> {
+    let info = scan_response(buf.get_mut(..len)?, None)?;
+    let opt = info.opt?;
+    let data_len = u16::try_from(data.len()).ok()?;
+    let rdlen_at = opt.start.checked_add(9)?;
+    let rdlen = u16_at(buf, rdlen_at)?.checked_add(data_len.checked_add(4)?)?;
+    let end = opt.end.checked_add(4)?.checked_add(data.len())?;
+    if end > buf.len() {
+        return None;
+    }
+    if opt.records_after > 0 {
+        let ar = u16_at(buf, 10)?.checked_sub(opt.records_after)?;
+        put_u16(buf, 10, ar)?;
+    }
+    put_u16(buf, rdlen_at, rdlen)?;
+    put_u16(buf, opt.end, code)?;
+    put_u16(buf, opt.end.checked_add(2)?, data_len)?;
+    buf.get_mut(opt.end.checked_add(4)?..end)?
+        .copy_from_slice(data);
+    Some(end)
 }
 
 /// Set the ID of a message in place.
@@ -741,6 +776,55 @@ mod tests {
             })
         );
         assert_eq!(q.ticket, Some([7; 16]));
+        assert_eq!(q.token, None);
+        // A token option next to it: its data's place in the packet.
+        let mut p2 = query("a.b", 28);
+        p2[11] = 1;
+        let mut opt = vec![0u8, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 9];
+        opt.extend_from_slice(&TOKEN_OPTION_CODE.to_be_bytes());
+        opt.extend_from_slice(&5u16.to_be_bytes());
+        opt.extend_from_slice(b"token");
+        p2.extend_from_slice(&opt);
+        let q = parse_query(&p2).unwrap();
+        let (at, n) = q.token.unwrap();
+        assert_eq!(
+            &p2[usize::from(at)..usize::from(at) + usize::from(n)],
+            b"token"
+        );
+    }
+
+    #[test]
+    fn adds_options_to_the_opt_record() {
+        let p = query("x.test", 1);
+        let q = parse_query(&p).unwrap();
+        let mut out = [0u8; 512];
+        let mut w =
+            ResponseWriter::new(&mut out, q.id, q.flags, p.get(12..q.question_end), 5).unwrap();
+        w.opt(1232, 0, false).unwrap();
+        // A record after the OPT: cut when an option is added.
+        w.push(&[0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4, 1, 2, 3, 4])
+            .unwrap();
+        w.bump(10).unwrap();
+        let n = w.finish();
+        let n2 = add_edns_option(&mut out, n, 15, &[0, 18, b'x']).unwrap();
+        let info = scan_response(&mut out[..n2], None).unwrap();
+        let opt = info.opt.unwrap();
+        assert_eq!(opt.end, n2);
+        assert_eq!(opt.records_after, 0);
+        assert_eq!(u16_at(&out, 10), Some(1));
+        assert_eq!(&out[n2 - 7..n2], &[0, 15, 0, 3, 0, 18, b'x']);
+        // Two options in a row.
+        let n3 = add_edns_option(&mut out, n2, TICKET_OPTION_CODE, &[9; 16]).unwrap();
+        assert_eq!(n3, n2 + 20);
+        let m = hickory_proto::op::Message::from_vec(&out[..n3]).unwrap();
+        let edns = m.extensions().as_ref().unwrap();
+        assert_eq!(edns.options().as_ref().len(), 2);
+        // No OPT, no room: refused, unchanged.
+        let mut plain = [0u8; 512];
+        let w = ResponseWriter::new(&mut plain, 1, 0, p.get(12..q.question_end), 0).unwrap();
+        let n = w.finish();
+        assert_eq!(add_edns_option(&mut plain, n, 15, &[0, 0]), None);
+        assert_eq!(add_edns_option(&mut out[..n3 + 3], n3, 15, &[0, 0]), None);
     }
 
     #[test]

@@ -79,10 +79,13 @@ pub fn authorization(token: &[u8]) -> String {
     format!("{SCHEME} token=\"{}\"", URL_SAFE.encode(token))
 }
 
+/// One scheme of an authentication header with its `(lower-cased name, value)` parameters.
+type Group = (String, Vec<(String, String)>);
+
 /// Split `name=value` pairs (values optionally quoted) separated by commas; a bare word
 /// starts a new scheme. Returns `(scheme, params)` groups.
-fn groups(value: &str) -> Result<Vec<(String, Vec<(String, String)>)>, AuthError> {
-    let mut out: Vec<(String, Vec<(String, String)>)> = Vec::new();
+fn groups(value: &str) -> Result<Vec<Group>, AuthError> {
+    let mut out: Vec<Group> = Vec::new();
     let mut rest = value.trim();
     while !rest.is_empty() {
         rest = rest.trim_start_matches([',', ' ', '\t']);

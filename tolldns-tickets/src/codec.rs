@@ -403,7 +403,7 @@ mod tests {
             TokenChallenge::from_bytes(&long),
             Err(DecodeError::TrailingBytes("TokenChallenge"))
         );
-        let mut bad = c.clone();
+        let mut bad = c;
         bad.redemption_context = vec![1; 5];
         assert!(matches!(
             bad.to_bytes(),

@@ -210,7 +210,7 @@ async fn http1(h: &Harness, request: Vec<u8>) -> (u16, String) {
     (status, text)
 }
 
-fn req(method: &str, path: &str, headers: &str, body: &[u8]) -> Vec<u8> {
+pub(crate) fn req(method: &str, path: &str, headers: &str, body: &[u8]) -> Vec<u8> {
     let mut r = format!(
         "{method} {path} HTTP/1.1\r\nHost: dns.test\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
         body.len()

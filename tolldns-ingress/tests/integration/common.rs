@@ -20,6 +20,7 @@ pub(crate) struct Harness {
     pub(crate) edge: EdgeHandle,
     pub(crate) cert: TestCert,
     pub(crate) batches: mpsc::Receiver<SignedBatch>,
+    pub(crate) registry: prometheus_client::registry::Registry,
 }
 
 pub(crate) fn loopback0() -> SocketAddr {
@@ -58,6 +59,7 @@ impl Harness {
             edge,
             cert,
             batches,
+            registry,
         }
     }
 
@@ -72,6 +74,15 @@ impl Harness {
     }
     pub(crate) fn doh(&self) -> SocketAddr {
         self.edge.local_addrs().doh[0]
+    }
+
+    /// The value of a metric sample line `name{labels}` in the text exposition, 0 if absent.
+    pub(crate) fn metric(&self, sample: &str) -> u64 {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0)
     }
 }
 

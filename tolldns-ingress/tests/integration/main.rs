@@ -7,4 +7,5 @@ mod common;
 mod edns_prefetch;
 mod flood;
 mod receipts;
+mod tickets;
 mod tools;

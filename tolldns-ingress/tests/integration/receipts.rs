@@ -79,9 +79,12 @@ async fn window_closes_into_a_verifiable_batch() {
             .iter()
             .any(|l| l.name_hash == nope && l.rcode_class == RcodeClass::Nxdomain)
     );
-    let ticketed: Vec<_> = leaves.iter().filter(|l| l.ticket == [0xEE; 16]).collect();
-    assert_eq!(ticketed.len(), 1);
-    assert_eq!(ticketed[0].qtype, 16);
+    // A session ticket the edge never issued earns nothing: refused, and its leaf carries no
+    // ticket (the client's bytes never reach a leaf).
+    assert!(leaves.iter().all(|l| l.ticket == [0; 16]));
+    let txt: Vec<_> = leaves.iter().filter(|l| l.qtype == 16).collect();
+    assert_eq!(txt.len(), 1);
+    assert_eq!(txt[0].rcode_class, RcodeClass::PolicyBlocked);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,8 +4,7 @@
 use blind_rsa_signatures::reexports::crypto_bigint::BoxedUint;
 use blind_rsa_signatures::reexports::rsa;
 use blind_rsa_signatures::{
-    BlindSignature, Deterministic, MessagePrepare, PSS, PSSZero, Randomized, SaltMode, SecretKey,
-    Sha384,
+    Deterministic, MessagePrepare, PSS, PSSZero, Randomized, SaltMode, SecretKey, Sha384,
 };
 use rand_core_010::{TryCryptoRng, TryRng};
 use serde_json::Value;
@@ -141,9 +140,7 @@ fn run_9474<S: SaltMode, M: MessagePrepare>(v: &Value) {
     );
     let blind_sig = sk.blind_sign(&blinded.blind_message).unwrap();
     assert_eq!(blind_sig.0, hx(v, "blind_sig"), "{}", v["name"]);
-    let sig = pk
-        .finalize(&BlindSignature(blind_sig.0.clone()), &blinded, &msg)
-        .unwrap();
+    let sig = pk.finalize(&blind_sig, &blinded, &msg).unwrap();
     assert_eq!(sig.0, hx(v, "sig"), "{}", v["name"]);
     pk.verify(&sig, blinded.msg_randomizer, &msg).unwrap();
 }
