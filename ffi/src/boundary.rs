@@ -98,6 +98,24 @@ pub(crate) unsafe fn input_ref<'a, T>(ptr: *const T) -> Result<&'a T, tolldns_re
     Ok(unsafe { &*ptr })
 }
 
+/// Borrows a handle for exclusive use (a call that changes it).
+///
+/// # Safety
+///
+/// If `ptr` is not NULL it must point to an initialized `T` that stays valid for `'a` and that
+/// nothing else accesses during `'a`.
+pub(crate) unsafe fn input_mut<'a, T>(ptr: *mut T) -> Result<&'a mut T, tolldns_result> {
+    if ptr.is_null() {
+        return Err(tolldns_result::NullParameter);
+    }
+    if !ptr.is_aligned() {
+        return Err(tolldns_result::InvalidParameter);
+    }
+    // SAFETY: non-NULL and aligned (checked above); the caller guarantees an initialized `T`
+    // with no other access for `'a`.
+    Ok(unsafe { &mut *ptr })
+}
+
 /// A checked out-parameter, written at most once, at the end of a successful call.
 pub(crate) struct Out<T>(NonNull<T>);
 
@@ -212,6 +230,13 @@ mod tests {
                 input_ref::<u64>(core::ptr::null()),
                 Err(tolldns_result::NullParameter)
             );
+            assert_eq!(
+                input_mut::<u64>(core::ptr::null_mut()),
+                Err(tolldns_result::NullParameter)
+            );
+            let mut word = 7u64;
+            *input_mut(&mut word).unwrap() += 1;
+            assert_eq!(word, 8);
         }
     }
 

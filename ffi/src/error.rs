@@ -7,6 +7,7 @@ use tolldns_receipts::{
     AddError, DecodeError, ProofError, SampleError, SealError, SignatureError, VerifyError,
 };
 use tolldns_score::ScoreError;
+use tolldns_tickets::{KeyError, Refusal};
 
 use crate::boundary::{FfiResult, Out, OutBytes, guard};
 
@@ -15,8 +16,9 @@ use crate::boundary::{FfiResult, Out, OutBytes, guard};
 /// The numbers are part of the ABI: they are explicit, append-only and never reused. Ranges:
 /// 0–99 calling errors, 100–199 names, 200–299 scores, 300–399 leaf/receipt/proof decoding,
 /// 400–499 Merkle proofs, 500–599 receipt verification, 600–699 the batch builder, 700–799
-/// audit sampling. Each range ends with a catch-all (`…_INVALID`, x99) for reasons added to
-/// the Rust crates after this header was generated.
+/// audit sampling, 800–899 toll tickets (a token refusal is 800 + its `tolldns-tickets` code).
+/// Each range ends with a catch-all (`…_INVALID`, x99) for reasons added to the Rust crates
+/// after this header was generated.
 ///
 /// Retired values (none yet) are listed here and stay reserved.
 #[repr(u32)]
@@ -178,6 +180,22 @@ pub enum tolldns_result {
     AuditFakeFraction = 701,
     /// The sample size could not be computed for a reason this version does not name.
     AuditInvalid = 799,
+
+    /// The token does not decode: wrong token type, or a length no supported key gives.
+    TicketMalformed = 801,
+    /// The token names an issuer key the verifier was not given.
+    TicketWrongIssuer = 802,
+    /// The token's issuer key is not valid at the given time (retired, or not valid yet).
+    TicketExpiredKey = 803,
+    /// The token is bound to another challenge (another issuer name or deployment).
+    TicketWrongChallenge = 804,
+    /// The token's RSA signature does not verify: a forged or corrupted token.
+    TicketBadSignature = 805,
+    /// The issuer key is not a canonical RSASSA-PSS (SHA-384, 48-byte salt)
+    /// SubjectPublicKeyInfo of 2048, 3072 or 4096 bits.
+    TicketBadKey = 850,
+    /// The token was refused for a reason this version does not name.
+    TicketInvalid = 899,
 }
 
 impl tolldns_result {
@@ -256,6 +274,13 @@ impl tolldns_result {
         Self::AuditConfidence,
         Self::AuditFakeFraction,
         Self::AuditInvalid,
+        Self::TicketMalformed,
+        Self::TicketWrongIssuer,
+        Self::TicketExpiredKey,
+        Self::TicketWrongChallenge,
+        Self::TicketBadSignature,
+        Self::TicketBadKey,
+        Self::TicketInvalid,
     ];
 
     /// The code for a number, if it is defined.
@@ -355,6 +380,15 @@ impl tolldns_result {
             Self::AuditConfidence => "confidence must be strictly between 0 and 1",
             Self::AuditFakeFraction => "fake_fraction must be strictly between 0 and 1",
             Self::AuditInvalid => "the audit sample size could not be computed",
+            Self::TicketMalformed => "token does not decode (wrong token type or length)",
+            Self::TicketWrongIssuer => "token is from an issuer key the verifier does not accept",
+            Self::TicketExpiredKey => "token's issuer key is not valid at this time",
+            Self::TicketWrongChallenge => "token is bound to another issuer or deployment",
+            Self::TicketBadSignature => "token signature does not verify",
+            Self::TicketBadKey => {
+                "issuer key is not a canonical RSASSA-PSS SHA-384 SPKI of 2048, 3072 or 4096 bits"
+            }
+            Self::TicketInvalid => "the token was refused",
         }
     }
 }
@@ -498,6 +532,29 @@ impl From<SampleError> for tolldns_result {
     }
 }
 
+impl From<Refusal> for tolldns_result {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Malformed => Self::TicketMalformed,
+            Refusal::WrongIssuer => Self::TicketWrongIssuer,
+            Refusal::ExpiredKey => Self::TicketExpiredKey,
+            Refusal::WrongChallenge => Self::TicketWrongChallenge,
+            Refusal::BadSignature => Self::TicketBadSignature,
+            // Redemption-side reasons (replay, sessions, quotas) are not produced by token
+            // verification; they would get codes of their own if a redeemer crossed the ABI.
+            _ => Self::TicketInvalid,
+        }
+    }
+}
+
+impl From<KeyError> for tolldns_result {
+    /// The ABI only reads issuer public keys, so every key error (not a canonical PSS SPKI, an
+    /// unsupported modulus, or the RSA library refusing it) is a bad key.
+    fn from(_: KeyError) -> Self {
+        Self::TicketBadKey
+    }
+}
+
 /// The longest message [`tolldns_result_message`] writes, including its terminating NUL. A
 /// buffer of this size is always large enough.
 pub const TOLLDNS_RESULT_MESSAGE_MAX_LEN: usize = 128;
@@ -580,6 +637,32 @@ mod tests {
         for e in errors {
             assert_eq!(tolldns_result::from(e) as u32, 200 + e.code());
         }
+    }
+
+    #[test]
+    fn ticket_codes_follow_the_refusal_codes() {
+        // Token-verification refusals are 800 + `Refusal::code()`, like the score codes.
+        for r in [
+            Refusal::Malformed,
+            Refusal::WrongIssuer,
+            Refusal::ExpiredKey,
+            Refusal::WrongChallenge,
+            Refusal::BadSignature,
+        ] {
+            assert_eq!(tolldns_result::from(r) as u32, 800 + u32::from(r.code()));
+        }
+        assert_eq!(
+            tolldns_result::from(Refusal::Replayed),
+            tolldns_result::TicketInvalid
+        );
+        assert_eq!(
+            tolldns_result::from(KeyError::BadPublicKey),
+            tolldns_result::TicketBadKey
+        );
+        assert_eq!(
+            tolldns_result::from(KeyError::UnsupportedSize(1024)),
+            tolldns_result::TicketBadKey
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The TollDNS C ABI, for appliance and router-firmware vendors.
 //!
 //! `tolldns-ffi` wraps `tolldns-core` (name normalization and name hashing),
-//! `tolldns-receipts` (receipt leaves, signed batch receipts, Merkle proofs, audit sampling) and
-//! `tolldns-score` (miner scoring and reward allocation) in `extern "C"` functions. The C header
+//! `tolldns-receipts` (receipt leaves, signed batch receipts, Merkle proofs, audit sampling),
+//! `tolldns-score` (miner scoring and reward allocation) and `tolldns-tickets` (toll-ticket
+//! verification and ticket ids) in `extern "C"` functions. The C header
 //! `include/tolldns.h` is generated from this crate by cbindgen and committed; `ffi/README.md`
 //! shows how to build and link the static or shared library.
 //!
@@ -46,6 +47,7 @@ pub mod error;
 pub mod name;
 pub mod receipts;
 pub mod score;
+pub mod tickets;
 
 pub use error::{tolldns_result, tolldns_result_message};
 

@@ -15,11 +15,19 @@
 //!   keys get `403`, bad signatures and timestamps further than `api.max_request_age_secs` from
 //!   the miner's clock get `401`; an epoch without a key gets `404`. The answer is
 //!   `{"epoch":E,"name_key":HEX,"commitment":HEX}`.
+//! - `GET /v1/tokens/{ticket_id}`: the toll-ticket token behind a leaf's ticket id (32 hex
+//!   digits), kept as long as the leaves of the window it was redeemed in:
+//!   `{"ticket_id":HEX,"token":BASE64URL,"window_id":N,"redeemed_ms":N}`, `token` the RFC 9578
+//!   token bytes in base64url without padding (an auditor checks the issuer's signature and
+//!   that `ticket_id` is `SHA256("TOLLDNS-TICKET-V1\0" || token)[..16]`). `404` when no such
+//!   token is kept, `400` for a malformed id. Like the batch endpoints, it needs no
+//!   authentication: tokens are unlinkable to their buyers by construction (blind issuance).
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
+use base64::Engine as _;
 use bytes::Bytes;
 use ed25519_dalek::{Signature, VerifyingKey};
 use http::{Method, Response, StatusCode};
@@ -180,6 +188,7 @@ pub async fn handle(state: &ApiState, req: http::Request<Incoming>) -> Reply {
         (&Method::GET, ["v1", "batches", id]) => ("batch", one_batch(state, id).await),
         (&Method::GET, ["v1", "batches", id, "audit"]) => ("audit", audit(state, id, &query).await),
         (&Method::POST, ["v1", "name-key"]) => ("name_key", name_key(state, req).await),
+        (&Method::GET, ["v1", "tokens", id]) => ("token", token(state, id).await),
         _ => ("other", error(StatusCode::NOT_FOUND, "not found")),
     };
     state.metrics.api_request(endpoint, reply.status().as_u16());
@@ -221,6 +230,27 @@ async fn one_batch(state: &ApiState, id: &str) -> Reply {
     match blocking(move || journal.batch(&id)).await {
         Some(Ok(Some(r))) => reply(StatusCode::OK, "application/json", r.to_json()),
         Some(Ok(None)) => error(StatusCode::NOT_FOUND, "no such batch"),
+        _ => error(StatusCode::INTERNAL_SERVER_ERROR, "journal read failed"),
+    }
+}
+
+async fn token(state: &ApiState, id: &str) -> Reply {
+    let mut ticket_id = [0u8; 16];
+    if hex::decode_to_slice(id, &mut ticket_id).is_err() {
+        return error(StatusCode::BAD_REQUEST, "ticket id must be 32 hex digits");
+    }
+    let journal = Arc::clone(&state.journal);
+    match blocking(move || journal.token(&ticket_id)).await {
+        Some(Ok(Some(t))) => json_reply(
+            StatusCode::OK,
+            &json!({
+                "ticket_id": hex::encode(t.ticket_id),
+                "token": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&t.token),
+                "window_id": t.window_id,
+                "redeemed_ms": t.redeemed_ms,
+            }),
+        ),
+        Some(Ok(None)) => error(StatusCode::NOT_FOUND, "no such token"),
         _ => error(StatusCode::INTERNAL_SERVER_ERROR, "journal read failed"),
     }
 }

@@ -41,6 +41,10 @@ pub struct Config {
     /// Tuning of the DNS edge (tolldns-ingress): streams, cache, admission, attack mode,
     /// upstream exchanges.
     pub edge: EdgeTuning,
+    /// `[tickets]`: toll tickets (Privacy Pass tokens): per-transport policy, accepted issuer
+    /// keys, the query quota of a token and the session limits (tolldns-ingress
+    /// `TicketsConfig`, passed through unchanged).
+    pub tickets: tolldns_ingress::TicketsConfig,
 }
 
 /// `[edge]`: the tolldns-ingress settings the miner passes through unchanged.
@@ -203,6 +207,7 @@ impl Default for Config {
             agent: AgentConfig::default(),
             api: ApiConfig::default(),
             edge: EdgeTuning::default(),
+            tickets: tolldns_ingress::TicketsConfig::default(),
         }
     }
 }
@@ -451,6 +456,56 @@ impl Config {
                 });
             }
         }
+        self.validate_tickets()
+    }
+
+    /// `[tickets]`: the issuer keys and the issuer directory must read, and a `required`
+    /// listener needs at least one of them (the edge checks the same at start; here the
+    /// error comes before anything is started, and on SIGHUP).
+    fn validate_tickets(&self) -> Result<(), ConfigError> {
+        let t = &self.tickets;
+        if !t.enabled() {
+            return Ok(());
+        }
+        // Each source on its own, so that the error names the key it comes from.
+        let keys_only = tolldns_ingress::TicketsConfig {
+            issuer_directory: None,
+            ..t.clone()
+        };
+        let directory_only = tolldns_ingress::TicketsConfig {
+            issuer_keys: Vec::new(),
+            ..t.clone()
+        };
+        let mut keys = keys_only
+            .accepted_keys()
+            .map_err(|e| ConfigError::Invalid {
+                key: "tickets.issuer_keys",
+                reason: e.to_string(),
+            })?;
+        keys.extend(
+            directory_only
+                .accepted_keys()
+                .map_err(|e| ConfigError::Invalid {
+                    key: "tickets.issuer_directory",
+                    reason: e.to_string(),
+                })?,
+        );
+        let required =
+            [t.udp, t.tcp, t.dot, t.doh].contains(&tolldns_ingress::TicketPolicy::Required);
+        if keys.is_empty() && required {
+            return Err(ConfigError::Invalid {
+                key: "tickets.issuer_keys",
+                reason: "a listener requires tickets but no issuer key is configured \
+                         (tickets.issuer_keys or tickets.issuer_directory)"
+                    .to_owned(),
+            });
+        }
+        if t.queries_per_token == 0 {
+            return Err(ConfigError::Invalid {
+                key: "tickets.queries_per_token",
+                reason: "must be positive".to_owned(),
+            });
+        }
         Ok(())
     }
 
@@ -624,6 +679,40 @@ max_request_age_secs = 300
 # Largest number of sampled leaves one audit request may ask for.
 max_audit_k = 1024
 
+[tickets]
+# Toll tickets: Privacy Pass tokens (RFC 9578 type 2) that pay for queries. A client presents
+# a token once (EDNS option 65002, or DoH `Authorization: PrivateToken`), gets a 16-byte
+# session ticket (EDNS option 65001, DoH header TollDNS-Session) and sends it with later
+# queries; their leaves carry the token's ticket id and earn. Redeemed tokens are journaled
+# (served at /v1/tokens/{ticket_id}); a token is never accepted twice, across restarts too.
+# Policy per transport: "off" (tickets ignored), "optional" (unticketed queries are answered
+# per admission and earn nothing), "required" (unticketed queries are REFUSED, DoH 401).
+udp = "optional"
+tcp = "optional"
+dot = "optional"
+doh = "optional"
+# The deployment's token challenge: tokens must be issued for this issuer name and
+# deployment (origin info); others are refused as wrong_challenge.
+issuer_name = "issuer.tolldns.invalid"
+deployment = "tolldns-local"
+# Accepted issuer public keys: base64url of the RSASSA-PSS SPKI (the `token-key` of the
+# issuer directory). With no key at all every token is refused as wrong_issuer.
+issuer_keys = []
+# An issuer directory JSON file (RFC 9578 section 4) whose keys are accepted too.
+# issuer_directory = "/etc/tolldns/issuer-directory.json"
+# Queries one token pays for, the redeeming query included (a deployment parameter).
+queries_per_token = 1000
+# Most tokens remembered as redeemed; when full, redemptions are refused (capacity).
+max_redeemed = 1000000
+# Most open sessions.
+max_sessions = 262144
+# Sustained queries per second, and burst, of one session.
+session_rate = 200
+session_burst = 400
+# Seconds between session-key rotations; a session ticket of the previous key is renewed,
+# older ones expire.
+session_key_rotation_secs = 3600
+
 # Tuning of the DNS edge (tolldns-ingress). The defaults are shown commented out; uncomment
 # a section header and the keys to change. The upstream servers come from `upstreams` above.
 # [edge]
@@ -698,6 +787,73 @@ mod tests {
         let c = Config::parse(&text, Path::new("config.toml")).unwrap();
         assert_eq!(c, Config::default());
         assert!(text.contains("[edge.cache]\nmax_bytes = 67108864"));
+    }
+
+    #[test]
+    fn template_tickets_section_is_the_ingress_defaults() {
+        let c = Config::parse(TEMPLATE, Path::new("config.toml")).unwrap();
+        assert_eq!(c.tickets, tolldns_ingress::TicketsConfig::default());
+        // Every key is shown, each under a comment.
+        let start = TEMPLATE.find("\n[tickets]\n").unwrap();
+        let end = TEMPLATE.find("# [edge]").unwrap();
+        let section = &TEMPLATE[start..end];
+        for key in [
+            "udp",
+            "tcp",
+            "dot",
+            "doh",
+            "issuer_name",
+            "deployment",
+            "issuer_keys",
+            "issuer_directory",
+            "queries_per_token",
+            "max_redeemed",
+            "max_sessions",
+            "session_rate",
+            "session_burst",
+            "session_key_rotation_secs",
+        ] {
+            assert!(
+                section
+                    .lines()
+                    .any(|l| l.trim_start_matches("# ").starts_with(&format!("{key} = "))),
+                "{key} missing from the template's [tickets]"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_ticket_settings_are_named() {
+        let e = Config::parse("[tickets]\nudp = \"maybe\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key `tickets.udp`"), "{e}");
+        let e = Config::parse("[tickets]\nudpp = \"off\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key `tickets.udpp`"), "{e}");
+        let e = Config::parse("[tickets]\nissuer_keys = [\"!!\"]\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tickets.issuer_keys"), "{e}");
+        let e = Config::parse(
+            "[tickets]\nissuer_directory = \"/nonexistent/dir.json\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("tickets.issuer_directory"), "{e}");
+        let e = Config::parse("[tickets]\ndoh = \"required\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tickets.issuer_keys"), "{e}");
+        // Keys are not checked when every listener ignores tickets.
+        let c = Config::parse(
+            "[tickets]\nudp = \"off\"\ntcp = \"off\"\ndot = \"off\"\ndoh = \"off\"\nissuer_keys = [\"!!\"]\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert!(!c.tickets.enabled());
     }
 
     #[test]

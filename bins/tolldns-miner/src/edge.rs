@@ -2,7 +2,9 @@
 //!
 //! The node gives the edge its keys, its name-key source and a sink; the edge answers queries,
 //! records one leaf per answer, closes every window into a signed batch and hands the batch to
-//! the sink (from a blocking thread). [`crate::ingress`] implements it with `tolldns-ingress`.
+//! the sink (from a blocking thread). It also hands every toll-ticket token it redeems to the
+//! sink (from the serving path), and reads the sink's redeemed set once when it starts.
+//! [`crate::ingress`] implements it with `tolldns-ingress`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,15 +16,24 @@ use ed25519_dalek::SigningKey;
 use tolldns_core::{NameKey, WindowId, WindowLen};
 use tolldns_receipts::ClosedBatch;
 
-use crate::journal::Journal;
+use crate::journal::{Journal, Redeemed, TokenRecord};
 
 /// A boxed future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Receives every signed batch, in window order, from a blocking thread.
+/// Receives every signed batch, in window order, from a blocking thread, and every redeemed
+/// toll-ticket token from the serving path.
 pub trait BatchSink: Send + Sync + 'static {
     /// Takes one signed batch.
     fn deliver(&self, batch: ClosedBatch);
+
+    /// Takes one redeemed token. Called on the serving path: must not block (queue it).
+    /// Returns `false` when the token could not be taken (the edge counts it as lost).
+    fn redeemed(&self, token: TokenRecord) -> bool;
+
+    /// The ticket ids already redeemed (with their issuer key's expiry, unix seconds), read
+    /// once when the edge starts so that a restart never makes a token redeemable again.
+    fn redeemed_before(&self) -> Vec<Redeemed>;
 }
 
 /// Supplies the name key of the epoch a window belongs to.

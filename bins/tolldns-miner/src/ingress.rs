@@ -4,10 +4,12 @@ use std::sync::{Arc, Mutex};
 
 use tolldns_core::{NameKey, WindowId};
 use tolldns_ingress::{
-    Edge, EdgeConfig, EdgeHandle, NameKeyProvider, ReceiptSink, ReceiptsSetup, SignedBatch,
+    Edge, EdgeConfig, EdgeHandle, NameKeyProvider, ReceiptSink, ReceiptsSetup, RedeemedToken,
+    SignedBatch,
 };
 
 use crate::edge::{BatchSink, BoxFuture, EdgeSetup, EdgeStarter, NameKeys, RunningEdge};
+use crate::journal::{Redeemed, TokenRecord};
 
 /// Starts the `tolldns-ingress` edge.
 #[derive(Debug, Clone, Copy, Default)]
@@ -18,6 +20,20 @@ struct Sink(Arc<dyn BatchSink>);
 impl ReceiptSink for Sink {
     fn deliver(&self, batch: SignedBatch) {
         self.0.deliver(batch);
+    }
+
+    fn redeemed(&self, token: RedeemedToken) -> bool {
+        self.0.redeemed(TokenRecord {
+            ticket_id: token.ticket_id,
+            token: token.token,
+            window_id: token.window.get(),
+            redeemed_ms: token.redeemed_ms,
+            key_not_after: token.key_not_after,
+        })
+    }
+
+    fn redeemed_before(&self) -> Vec<Redeemed> {
+        self.0.redeemed_before()
     }
 }
 
@@ -51,6 +67,7 @@ pub fn edge_config(setup: &EdgeSetup) -> EdgeConfig {
     e.receipts.policy_version = c.receipts.policy_version;
     e.receipts.max_leaves_per_window = c.receipts.max_leaves_per_window;
     e.receipts.close_grace_millis = c.receipts.close_grace_ms;
+    e.tickets = c.tickets.clone();
     e
 }
 

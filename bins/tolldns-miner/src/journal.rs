@@ -1,7 +1,8 @@
 //! The receipt journal: one redb database (`<data_dir>/journal.redb`) holding every signed batch
 //! receipt (forever), the leaves of each batch (for the audit window, bounded in bytes), the
-//! outbox of pending watcher deliveries, the per-epoch name keys, and the counters that make
-//! lost leaves visible.
+//! toll-ticket tokens redeemed in each window (as long as that window's leaves), the set of
+//! redeemed ticket ids (until their issuer key expires), the outbox of pending watcher
+//! deliveries, the per-epoch name keys, and the counters that make lost leaves visible.
 //!
 //! Every write is one transaction committed with redb's default `Durability::Immediate` (the
 //! file is synced before `commit` returns), so a batch is on disk, with its outbox entries,
@@ -24,6 +25,22 @@
 //! exceed `journal.max_leaf_bytes`, the leaves of the oldest batches are deleted first, even
 //! inside their audit window (counted as `evicted`); audits of those batches then answer
 //! `410 Gone`.
+//!
+//! # Redeemed tokens
+//!
+//! Every token the edge redeems is stored once (deduplicated by ticket id) with the window it
+//! was redeemed in, so that an auditor of a ticketed leaf can fetch the token behind its
+//! ticket id and verify the issuer's signature. A window's tokens are deleted when the leaves
+//! of that window are (audit window over, or evicted by the disk bound: `journal.max_leaf_bytes`
+//! counts leaf and token bytes together). Tokens of a window that never got a batch (its
+//! leaves were lost, or none were recorded in it) are deleted once `audit_window` has passed
+//! since their redemption.
+//!
+//! The *redeemed set* outlives the tokens: a ticket id stays in it, with its issuer key's
+//! expiry, until that key expires (a key without expiry: forever). The edge reads it once at
+//! start ([`Journal::redeemed_tickets`]) so that a restart never makes a token redeemable
+//! again. Its size is bounded by the edge's `tickets.max_redeemed` (the edge refuses further
+//! redemptions when its set is full) and exported as `tolldns_journal_redeemed_tickets`.
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +60,23 @@ const LEAVES: TableDefinition<'_, BatchId, &[u8]> = TableDefinition::new("leaves
 const OUTBOX: TableDefinition<'_, (BatchId, &str), (u32, u64)> = TableDefinition::new("outbox");
 const NAME_KEYS: TableDefinition<'_, u64, [u8; 32]> = TableDefinition::new("name_keys");
 const COUNTERS: TableDefinition<'_, &str, u64> = TableDefinition::new("counters");
+/// A ticket id: `SHA256("TOLLDNS-TICKET-V1\0" || token)[..16]`.
+pub type TicketId = [u8; 16];
+/// A ticket id in the redeemed set, with its issuer key's expiry (unix seconds, exclusive).
+pub type Redeemed = (TicketId, Option<u64>);
+/// A stored token: (window id, redeemed_ms, issuer key not_after, token bytes).
+type TokenRow<'a> = (u64, u64, Option<u64>, &'a [u8]);
+
+/// ticket id -> (window id, redeemed_ms, issuer key not_after (unix s), token bytes).
+const TOKENS: TableDefinition<'_, TicketId, TokenRow<'_>> = TableDefinition::new("tokens");
+/// (window id, ticket id) -> stored bytes of the token.
+const TOKENS_BY_WINDOW: TableDefinition<'_, (u64, TicketId), u64> =
+    TableDefinition::new("tokens_by_window");
+/// ticket id -> issuer key not_after (unix s; `None`: the key does not expire).
+const REDEEMED: TableDefinition<'_, TicketId, Option<u64>> = TableDefinition::new("redeemed");
+/// (issuer key not_after, ticket id) -> (), for the redeemed ids whose key expires.
+const REDEEMED_EXPIRY: TableDefinition<'_, (u64, TicketId), ()> =
+    TableDefinition::new("redeemed_expiry");
 /// "open" -> (accepted at last checkpoint, journaled this run).
 const RUN: TableDefinition<'_, &str, (u64, u64)> = TableDefinition::new("run");
 
@@ -52,6 +86,9 @@ const C_EXPIRED: &str = "leaves_expired_total";
 const C_EVICTED: &str = "leaves_evicted_total";
 const C_LEAF_BYTES: &str = "leaf_bytes";
 const C_RECEIPT_BYTES: &str = "receipt_bytes";
+const C_TOKEN_BYTES: &str = "token_bytes";
+const C_TOKENS_EXPIRED: &str = "tokens_expired_total";
+const C_TOKENS_EVICTED: &str = "tokens_evicted_total";
 const OPEN: &str = "open";
 
 /// Why a journal operation failed.
@@ -123,6 +160,46 @@ pub struct JournalStats {
     pub outbox_pending: u64,
     /// Size of the database file.
     pub file_bytes: u64,
+    /// Redeemed tokens stored (for audits).
+    pub tokens: u64,
+    /// Bytes of stored tokens.
+    pub token_bytes: u64,
+    /// Tokens deleted with the leaves of their window (audit window over).
+    pub tokens_expired_total: u64,
+    /// Tokens deleted early because of the disk bound.
+    pub tokens_evicted_total: u64,
+    /// Ticket ids in the redeemed set (kept until their issuer key expires).
+    pub redeemed_tickets: u64,
+}
+
+/// A redeemed toll-ticket token as the journal stores and serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// The ticket id: `SHA256("TOLLDNS-TICKET-V1\0" || token)[..16]`, what leaves carry.
+    pub ticket_id: TicketId,
+    /// The token's bytes (RFC 9578 `Token` encoding).
+    pub token: Vec<u8>,
+    /// The window it was redeemed in.
+    pub window_id: u64,
+    /// When it was redeemed (unix milliseconds).
+    pub redeemed_ms: u64,
+    /// When its issuer key expires (unix seconds, exclusive), if it does.
+    pub key_not_after: Option<u64>,
+}
+
+/// What one [`Journal::prune`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Leaves deleted because their audit window passed.
+    pub leaves_expired: u64,
+    /// Leaves deleted early because of the disk bound.
+    pub leaves_evicted: u64,
+    /// Tokens deleted with their window's leaves, or past the audit window without a batch.
+    pub tokens_expired: u64,
+    /// Tokens deleted early because of the disk bound.
+    pub tokens_evicted: u64,
+    /// Ticket ids dropped from the redeemed set because their issuer key expired.
+    pub redeemed_expired: u64,
 }
 
 /// One pending delivery.
@@ -159,6 +236,48 @@ fn add(table: &mut redb::Table<'_, &str, u64>, key: &str, n: u64) -> Result<(), 
     Ok(())
 }
 
+/// Whether some batch of `window` still has its leaves.
+fn window_has_leaves(
+    by_window: &redb::Table<'_, (u64, BatchId), ()>,
+    leaves: &redb::Table<'_, BatchId, &[u8]>,
+    window: u64,
+) -> Result<bool, JournalError> {
+    for entry in by_window.range((window, [0u8; 32])..=(window, [0xff; 32]))? {
+        let (key, _) = entry?;
+        if leaves.get(key.value().1)?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Deletes the tokens of `window` whose `redeemed_ms` satisfies `delete`; returns (count,
+/// bytes).
+fn remove_window_tokens(
+    tokens: &mut redb::Table<'_, TicketId, TokenRow<'_>>,
+    by_window: &mut redb::Table<'_, (u64, TicketId), u64>,
+    window: u64,
+    delete: impl Fn(u64) -> bool,
+) -> Result<(u64, u64), JournalError> {
+    let mut gone = Vec::new();
+    for entry in by_window.range((window, [0u8; 16])..=(window, [0xff; 16]))? {
+        let (key, stored) = entry?;
+        let id = key.value().1;
+        let redeemed_ms = tokens.get(id)?.map_or(0, |g| g.value().1);
+        if delete(redeemed_ms) {
+            gone.push((id, stored.value()));
+        }
+    }
+    let (mut count, mut bytes) = (0u64, 0u64);
+    for (id, stored) in gone {
+        by_window.remove((window, id))?;
+        tokens.remove(id)?;
+        count = count.saturating_add(1);
+        bytes = bytes.saturating_add(stored);
+    }
+    Ok((count, bytes))
+}
+
 impl Journal {
     /// Opens (or creates) the journal and settles a previous run that did not stop cleanly.
     /// Returns the journal and the number of leaves found lost by that settlement.
@@ -188,6 +307,10 @@ impl Journal {
             tx.open_table(LEAVES)?;
             tx.open_table(OUTBOX)?;
             tx.open_table(NAME_KEYS)?;
+            tx.open_table(TOKENS)?;
+            tx.open_table(TOKENS_BY_WINDOW)?;
+            tx.open_table(REDEEMED)?;
+            tx.open_table(REDEEMED_EXPIRY)?;
             let mut run = tx.open_table(RUN)?;
             let mut counters = tx.open_table(COUNTERS)?;
             let marker = run.remove(OPEN)?.map(|g| g.value());
@@ -455,8 +578,100 @@ impl Journal {
         Ok(table.get(epoch)?.map(|g| NameKey(g.value())))
     }
 
+    /// Stores redeemed tokens in one durable transaction: each token once (a ticket id already
+    /// stored is left as it is), and its ticket id in the redeemed set. Returns how many were
+    /// new.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Db`].
+    pub fn record_tokens(&self, records: &[TokenRecord]) -> Result<u64, JournalError> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let tx = self.db.begin_write()?;
+        let mut new = 0u64;
+        {
+            let mut tokens = tx.open_table(TOKENS)?;
+            let mut by_window = tx.open_table(TOKENS_BY_WINDOW)?;
+            let mut redeemed = tx.open_table(REDEEMED)?;
+            let mut expiry = tx.open_table(REDEEMED_EXPIRY)?;
+            let mut bytes = 0u64;
+            for r in records {
+                if redeemed.get(r.ticket_id)?.is_none() {
+                    redeemed.insert(r.ticket_id, r.key_not_after)?;
+                    if let Some(t) = r.key_not_after {
+                        expiry.insert((t, r.ticket_id), ())?;
+                    }
+                }
+                if tokens.get(r.ticket_id)?.is_some() {
+                    continue;
+                }
+                tokens.insert(
+                    r.ticket_id,
+                    (
+                        r.window_id,
+                        r.redeemed_ms,
+                        r.key_not_after,
+                        r.token.as_slice(),
+                    ),
+                )?;
+                let stored = u64::try_from(r.token.len()).unwrap_or(u64::MAX);
+                by_window.insert((r.window_id, r.ticket_id), stored)?;
+                bytes = bytes.saturating_add(stored);
+                new = new.saturating_add(1);
+            }
+            add(&mut tx.open_table(COUNTERS)?, C_TOKEN_BYTES, bytes)?;
+        }
+        tx.commit()?;
+        Ok(new)
+    }
+
+    /// A stored token.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Db`].
+    pub fn token(&self, ticket_id: &TicketId) -> Result<Option<TokenRecord>, JournalError> {
+        let tx = self.db.begin_read()?;
+        let tokens = tx.open_table(TOKENS)?;
+        Ok(tokens.get(ticket_id)?.map(|g| {
+            let (window_id, redeemed_ms, key_not_after, token) = g.value();
+            TokenRecord {
+                ticket_id: *ticket_id,
+                token: token.to_vec(),
+                window_id,
+                redeemed_ms,
+                key_not_after,
+            }
+        }))
+    }
+
+    /// The redeemed set at `now_ms`: every ticket id whose issuer key has not expired, with
+    /// that key's expiry (unix seconds).
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Db`].
+    pub fn redeemed_tickets(&self, now_ms: u64) -> Result<Vec<Redeemed>, JournalError> {
+        let now_s = now_ms / 1000;
+        let tx = self.db.begin_read()?;
+        let redeemed = tx.open_table(REDEEMED)?;
+        let mut out = Vec::new();
+        for entry in redeemed.iter()? {
+            let (k, v) = entry?;
+            let not_after = v.value();
+            if not_after.is_none_or(|t| t > now_s) {
+                out.push((k.value(), not_after));
+            }
+        }
+        Ok(out)
+    }
+
     /// Deletes the leaves whose audit window has passed, then the oldest leaves until at most
-    /// `max_leaf_bytes` remain. Returns (expired, evicted) leaf counts.
+    /// `max_bytes` of leaves and tokens remain; the tokens of a window go with the last of
+    /// its leaves (see the module docs). Drops the ticket ids whose issuer key has expired
+    /// from the redeemed set.
     ///
     /// # Errors
     ///
@@ -465,20 +680,23 @@ impl Journal {
         &self,
         now_ms: u64,
         audit_window_ms: u64,
-        max_leaf_bytes: u64,
-    ) -> Result<(u64, u64), JournalError> {
+        max_bytes: u64,
+    ) -> Result<Pruned, JournalError> {
         let tx = self.db.begin_write()?;
-        let (mut expired, mut evicted) = (0u64, 0u64);
+        let mut p = Pruned::default();
         {
             let by_window = tx.open_table(BY_WINDOW)?;
             let mut meta = tx.open_table(META)?;
             let mut leaves = tx.open_table(LEAVES)?;
+            let mut tokens = tx.open_table(TOKENS)?;
+            let mut tokens_by_window = tx.open_table(TOKENS_BY_WINDOW)?;
             let mut counters = tx.open_table(COUNTERS)?;
-            let mut total = counters.get(C_LEAF_BYTES)?.map_or(0, |g| g.value());
+            let mut leaf_total = counters.get(C_LEAF_BYTES)?.map_or(0, |g| g.value());
+            let mut token_total = counters.get(C_TOKEN_BYTES)?.map_or(0, |g| g.value());
             // Oldest windows first.
             for entry in by_window.iter()? {
                 let (key, _) = entry?;
-                let id = key.value().1;
+                let (window, id) = key.value();
                 let Some((at, n, stored)) = meta.get(id)?.map(|g| g.value()) else {
                     continue;
                 };
@@ -486,26 +704,102 @@ impl Journal {
                     continue;
                 }
                 let is_expired = at.saturating_add(audit_window_ms) <= now_ms;
-                if !is_expired && total <= max_leaf_bytes {
+                if !is_expired && leaf_total.saturating_add(token_total) <= max_bytes {
                     continue;
                 }
                 if leaves.remove(id)?.is_none() {
                     continue;
                 }
                 meta.insert(id, (at, n, 0))?;
-                total = total.saturating_sub(stored);
+                leaf_total = leaf_total.saturating_sub(stored);
                 if is_expired {
-                    expired = expired.saturating_add(n);
+                    p.leaves_expired = p.leaves_expired.saturating_add(n);
                 } else {
-                    evicted = evicted.saturating_add(n);
+                    p.leaves_evicted = p.leaves_evicted.saturating_add(n);
+                }
+                // The window's tokens go with the last of its leaves.
+                if !window_has_leaves(&by_window, &leaves, window)? {
+                    let (count, bytes) =
+                        remove_window_tokens(&mut tokens, &mut tokens_by_window, window, |_| true)?;
+                    token_total = token_total.saturating_sub(bytes);
+                    if is_expired {
+                        p.tokens_expired = p.tokens_expired.saturating_add(count);
+                    } else {
+                        p.tokens_evicted = p.tokens_evicted.saturating_add(count);
+                    }
                 }
             }
-            counters.insert(C_LEAF_BYTES, total)?;
-            add(&mut counters, C_EXPIRED, expired)?;
-            add(&mut counters, C_EVICTED, evicted)?;
+            // Windows whose tokens are still here though their leaves are gone (a batch
+            // journaled after an earlier prune), or that never got a batch.
+            let mut next = tokens_by_window.first()?.map(|(k, _)| k.value().0);
+            while let Some(window) = next {
+                let has_batch = by_window
+                    .range((window, [0u8; 32])..=(window, [0xff; 32]))?
+                    .next()
+                    .is_some();
+                let (count, bytes, evicted) = if has_batch {
+                    if window_has_leaves(&by_window, &leaves, window)? {
+                        (0, 0, false)
+                    } else {
+                        let (c, b) = remove_window_tokens(
+                            &mut tokens,
+                            &mut tokens_by_window,
+                            window,
+                            |_| true,
+                        )?;
+                        (c, b, false)
+                    }
+                } else if leaf_total.saturating_add(token_total) > max_bytes {
+                    let (c, b) =
+                        remove_window_tokens(&mut tokens, &mut tokens_by_window, window, |_| true)?;
+                    (c, b, true)
+                } else {
+                    let (c, b) = remove_window_tokens(
+                        &mut tokens,
+                        &mut tokens_by_window,
+                        window,
+                        |redeemed_ms| redeemed_ms.saturating_add(audit_window_ms) <= now_ms,
+                    )?;
+                    (c, b, false)
+                };
+                token_total = token_total.saturating_sub(bytes);
+                if evicted {
+                    p.tokens_evicted = p.tokens_evicted.saturating_add(count);
+                } else {
+                    p.tokens_expired = p.tokens_expired.saturating_add(count);
+                }
+                next = match window.checked_add(1) {
+                    Some(w) => tokens_by_window
+                        .range((w, [0u8; 16])..)?
+                        .next()
+                        .transpose()?
+                        .map(|(k, _)| k.value().0),
+                    None => None,
+                };
+            }
+            counters.insert(C_LEAF_BYTES, leaf_total)?;
+            counters.insert(C_TOKEN_BYTES, token_total)?;
+            add(&mut counters, C_EXPIRED, p.leaves_expired)?;
+            add(&mut counters, C_EVICTED, p.leaves_evicted)?;
+            add(&mut counters, C_TOKENS_EXPIRED, p.tokens_expired)?;
+            add(&mut counters, C_TOKENS_EVICTED, p.tokens_evicted)?;
+
+            // The redeemed set: a ticket id is kept until its issuer key expires.
+            let now_s = now_ms / 1000;
+            let mut redeemed = tx.open_table(REDEEMED)?;
+            let mut expiry = tx.open_table(REDEEMED_EXPIRY)?;
+            let mut gone = Vec::new();
+            for entry in expiry.range(..=(now_s, [0xff; 16]))? {
+                gone.push(entry?.0.value());
+            }
+            for (t, id) in gone {
+                expiry.remove((t, id))?;
+                redeemed.remove(id)?;
+                p.redeemed_expired = p.redeemed_expired.saturating_add(1);
+            }
         }
         tx.commit()?;
-        Ok((expired, evicted))
+        Ok(p)
     }
 
     /// Outbox entries due at `now_ms`, at most `limit`.
@@ -636,6 +930,11 @@ impl Journal {
             leaves_evicted_total: c(C_EVICTED)?,
             outbox_pending: tx.open_table(OUTBOX)?.len()?,
             file_bytes: std::fs::metadata(&self.path).map_or(0, |m| m.len()),
+            tokens: tx.open_table(TOKENS)?.len()?,
+            token_bytes: c(C_TOKEN_BYTES)?,
+            tokens_expired_total: c(C_TOKENS_EXPIRED)?,
+            tokens_evicted_total: c(C_TOKENS_EVICTED)?,
+            redeemed_tickets: tx.open_table(REDEEMED)?.len()?,
         })
     }
 }
@@ -758,13 +1057,13 @@ pub(crate) mod tests {
         assert_eq!(j.stats().unwrap().leaves_lost_total, 15);
 
         // Disk bound: keep at most 40 leaves' bytes -> the oldest batch goes first.
-        let (expired, evicted) = j.prune(3_000, 10_000, 40 * LEAF_LEN as u64).unwrap();
-        assert_eq!((expired, evicted), (0, 50));
+        let p = j.prune(3_000, 10_000, 40 * LEAF_LEN as u64).unwrap();
+        assert_eq!((p.leaves_expired, p.leaves_evicted), (0, 50));
         assert!(matches!(j.audit(&id1, &[0]), Err(AuditError::Pruned)));
         j.audit(&id2, &[0]).unwrap();
         // Audit window over for the second.
-        let (expired, evicted) = j.prune(12_001, 10_000, u64::MAX).unwrap();
-        assert_eq!((expired, evicted), (30, 0));
+        let p = j.prune(12_001, 10_000, u64::MAX).unwrap();
+        assert_eq!((p.leaves_expired, p.leaves_evicted), (30, 0));
         let s = j.stats().unwrap();
         assert_eq!(s.leaf_bytes, 0);
         assert_eq!((s.leaves_expired_total, s.leaves_evicted_total), (30, 50));
@@ -794,6 +1093,115 @@ pub(crate) mod tests {
         assert_eq!(j.end_run(0).unwrap(), 0);
         drop(j);
         assert_eq!(Journal::open(&path).unwrap().1, 0);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn token(id: u8, window: u64, redeemed_ms: u64, not_after: Option<u64>) -> TokenRecord {
+        TokenRecord {
+            ticket_id: [id; 16],
+            token: vec![id; 100],
+            window_id: window,
+            redeemed_ms,
+            key_not_after: not_after,
+        }
+    }
+
+    #[test]
+    fn tokens_dedupe_prune_with_their_window_and_the_redeemed_set_outlives_them() {
+        let dir = tmp("tokens");
+        let path = dir.join("j.redb");
+        let key = SigningKey::from_bytes(&[2; 32]);
+        let (j, _) = Journal::open(&path).unwrap();
+        let w = [];
+        // Window 100 (journaled at 1 s), window 101 (at 2 s), window 102 never gets a batch.
+        let b100 = sample_batch(100, 10, &key);
+        let b101 = sample_batch(101, 10, &key);
+        let (t1, t2, t3, t4) = (
+            token(1, 100, 500, None),
+            token(2, 101, 1_500, Some(50)),
+            token(3, 102, 2_500, Some(5_000)),
+            token(4, 101, 1_600, None),
+        );
+        assert_eq!(j.record_tokens(&[t1.clone(), t2.clone()]).unwrap(), 2);
+        // A ticket id already stored is kept as it was.
+        let mut again = t1.clone();
+        again.token = vec![9; 100];
+        again.window_id = 101;
+        assert_eq!(
+            j.record_tokens(&[again, t3.clone(), t4.clone()]).unwrap(),
+            2
+        );
+        assert_eq!(j.token(&t1.ticket_id).unwrap(), Some(t1.clone()));
+        assert_eq!(j.token(&t3.ticket_id).unwrap(), Some(t3.clone()));
+        assert_eq!(j.token(&[0; 16]).unwrap(), None);
+        let s = j.stats().unwrap();
+        assert_eq!((s.tokens, s.token_bytes, s.redeemed_tickets), (4, 400, 4));
+        j.commit_batch(b100.receipt(), b100.leaves(), &w, 1_000)
+            .unwrap();
+        j.commit_batch(b101.receipt(), b101.leaves(), &w, 2_000)
+            .unwrap();
+
+        // Nothing is due yet; the key of token 2 expires at 50 s.
+        assert_eq!(j.prune(3_000, 10_000, u64::MAX).unwrap(), Pruned::default());
+        // At 11.5 s window 100's leaves expire, and its token with them; window 102 has no
+        // batch and its token was redeemed at 2.5 s: still inside the audit window.
+        let p = j.prune(11_500, 10_000, u64::MAX).unwrap();
+        assert_eq!((p.leaves_expired, p.tokens_expired), (10, 1));
+        assert_eq!(j.token(&t1.ticket_id).unwrap(), None);
+        assert!(j.token(&t2.ticket_id).unwrap().is_some());
+        assert!(j.token(&t3.ticket_id).unwrap().is_some());
+        // The disk bound: 10 leaves and 3 tokens = 690 + 300 bytes; a bound of 500 evicts
+        // window 101's leaves and its two tokens; the token of the window without a batch
+        // stays (100 bytes left, under the bound).
+        let p = j.prune(11_600, 10_000, 500).unwrap();
+        assert_eq!((p.leaves_evicted, p.tokens_evicted), (10, 2));
+        assert!(j.token(&t2.ticket_id).unwrap().is_none());
+        assert!(j.token(&t3.ticket_id).unwrap().is_some());
+        // The token of the window without a batch goes once its audit window has passed.
+        let p = j.prune(12_500, 10_000, u64::MAX).unwrap();
+        assert_eq!(p.tokens_expired, 1);
+        let s = j.stats().unwrap();
+        assert_eq!((s.tokens, s.token_bytes), (0, 0));
+        assert_eq!((s.tokens_expired_total, s.tokens_evicted_total), (2, 2));
+
+        // The redeemed set outlives the tokens, until each issuer key expires, and survives a
+        // reopen.
+        let mut ids = j.redeemed_tickets(12_500).unwrap();
+        ids.sort_unstable();
+        assert_eq!(
+            ids,
+            vec![
+                ([1; 16], None),
+                ([2; 16], Some(50)),
+                ([3; 16], Some(5_000)),
+                ([4; 16], None)
+            ]
+        );
+        drop(j);
+        let (j, _) = Journal::open(&path).unwrap();
+        // Read at 60 s, key 2 (not_after 50 s, exclusive) is already over.
+        let mut ids = j.redeemed_tickets(60_000).unwrap();
+        ids.sort_unstable();
+        assert_eq!(
+            ids,
+            vec![([1; 16], None), ([3; 16], Some(5_000)), ([4; 16], None)]
+        );
+        let p = j.prune(60_000, 10_000, u64::MAX).unwrap();
+        assert_eq!(p.redeemed_expired, 1);
+        assert_eq!(j.stats().unwrap().redeemed_tickets, 3);
+        // Recording an id again (after its token was pruned) stores the token again but
+        // keeps one entry in the redeemed set.
+        assert_eq!(j.record_tokens(std::slice::from_ref(&t4)).unwrap(), 1);
+        let s = j.stats().unwrap();
+        assert_eq!((s.tokens, s.redeemed_tickets), (1, 3));
+        let p = j.prune(5_000_000, 10_000, u64::MAX).unwrap();
+        assert_eq!(p.redeemed_expired, 1);
+        assert_eq!(
+            j.redeemed_tickets(5_000_000).unwrap().len(),
+            2,
+            "ids without key expiry stay"
+        );
+        drop(j);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

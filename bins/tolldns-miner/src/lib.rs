@@ -7,7 +7,7 @@
 //! - [`config`]: `config.toml`, its defaults and validation;
 //! - [`keys`]: key files (solana-keygen JSON, mode 0600);
 //! - [`tls`]: the DoT/DoH certificate (self-signed on first start);
-//! - [`journal`]: the redb receipt journal, outbox and name keys;
+//! - [`journal`]: the redb receipt journal, outbox, name keys and redeemed toll tickets;
 //! - [`agent`]: delivery of signed batches to watchers;
 //! - [`audit_api`]: `/metrics`, `/healthz` and the audit API;
 //! - [`metrics`]: the miner's Prometheus metrics;

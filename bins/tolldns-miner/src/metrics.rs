@@ -37,6 +37,10 @@ pub struct Metrics {
     /// Journal writes that failed.
     pub journal_errors: Counter,
     outbox_pending: Gauge,
+    journal_tokens: Gauge,
+    journal_token_bytes: Gauge,
+    tokens_pruned: Family<Labels, Counter>,
+    journal_redeemed_tickets: Gauge,
     /// Delivery attempts by result (`delivered`, `failed`).
     pub deliveries: Family<Labels, Counter>,
     /// API requests by endpoint and status class.
@@ -64,6 +68,10 @@ impl Metrics {
             journal_max_leaf_bytes: Gauge::default(),
             journal_errors: Counter::default(),
             outbox_pending: Gauge::default(),
+            journal_tokens: Gauge::default(),
+            journal_token_bytes: Gauge::default(),
+            tokens_pruned: Family::default(),
+            journal_redeemed_tickets: Gauge::default(),
             deliveries: Family::default(),
             api_requests: Family::default(),
             last: Mutex::new(JournalStats::default()),
@@ -128,6 +136,26 @@ impl Metrics {
             m.journal_file_bytes.clone(),
         );
         registry.register(
+            "tolldns_journal_tokens",
+            "Redeemed toll-ticket tokens stored for audits",
+            m.journal_tokens.clone(),
+        );
+        registry.register(
+            "tolldns_journal_token_bytes",
+            "Bytes of stored redeemed tokens (counted in journal.max_leaf_bytes with the leaves)",
+            m.journal_token_bytes.clone(),
+        );
+        registry.register(
+            "tolldns_journal_tokens_pruned",
+            "Tokens deleted from the journal with their window's leaves: reason=expired or evicted (disk bound)",
+            m.tokens_pruned.clone(),
+        );
+        registry.register(
+            "tolldns_journal_redeemed_tickets",
+            "Ticket ids remembered as redeemed (kept until their issuer key expires; refused if presented again)",
+            m.journal_redeemed_tickets.clone(),
+        );
+        registry.register(
             "tolldns_journal_errors",
             "Journal writes that failed",
             m.journal_errors.clone(),
@@ -185,6 +213,23 @@ impl Metrics {
             s.leaves_evicted_total,
             last.leaves_evicted_total,
         );
+        inc(
+            &self
+                .tokens_pruned
+                .get_or_create(&vec![("reason", "expired")]),
+            s.tokens_expired_total,
+            last.tokens_expired_total,
+        );
+        inc(
+            &self
+                .tokens_pruned
+                .get_or_create(&vec![("reason", "evicted")]),
+            s.tokens_evicted_total,
+            last.tokens_evicted_total,
+        );
+        self.journal_tokens.set(gauge(s.tokens));
+        self.journal_token_bytes.set(gauge(s.token_bytes));
+        self.journal_redeemed_tickets.set(gauge(s.redeemed_tickets));
         self.journal_batches.set(gauge(s.batches));
         self.journal_leaf_bytes.set(gauge(s.leaf_bytes));
         self.journal_receipt_bytes.set(gauge(s.receipt_bytes));

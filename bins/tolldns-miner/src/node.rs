@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use prometheus_client::registry::Registry;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tolldns_core::{WindowId, WindowLen};
 use tolldns_receipts::ClosedBatch;
 
@@ -15,7 +15,7 @@ use crate::agent::{Agent, AgentSettings};
 use crate::audit_api::{ApiState, AuthSettings};
 use crate::config::{Config, RESOLV_CONF};
 use crate::edge::{BatchSink, EdgeSetup, EdgeStarter, JournalNameKeys, RunningEdge};
-use crate::journal::Journal;
+use crate::journal::{Journal, Redeemed, TokenRecord};
 use crate::metrics::Metrics;
 use crate::signals::{Signal, Signals};
 
@@ -44,12 +44,34 @@ impl std::fmt::Debug for RunOptions {
     }
 }
 
-/// Journals every signed batch before reporting it as signed.
+/// Redeemed tokens that can wait for the journal writer. When the queue is full the token is
+/// refused (the edge counts it in `tolldns_ingress_tickets_tokens_lost`): at about 400 bytes a
+/// token, the queue holds at most a few MiB.
+pub const TOKEN_QUEUE_CAPACITY: usize = 8_192;
+/// Most tokens written in one journal transaction.
+const TOKEN_WRITE_BATCH: usize = 512;
+
+/// Journals every signed batch before reporting it as signed, and queues every redeemed token
+/// for the token writer ([`token_writer`]).
 struct JournalSink {
     journal: Arc<Journal>,
     agent: Arc<RwLock<AgentSettings>>,
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
+    /// The token queue; `None` once closed at shutdown.
+    tokens: RwLock<Option<mpsc::Sender<TokenRecord>>>,
+    /// The redeemed set read from the journal before the edge started; taken by the edge.
+    restored: Mutex<Vec<Redeemed>>,
+}
+
+impl JournalSink {
+    /// Closes the token queue: the writer journals what is queued, then ends.
+    fn close_tokens(&self) {
+        self.tokens
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+    }
 }
 
 impl BatchSink for JournalSink {
@@ -91,6 +113,67 @@ impl BatchSink for JournalSink {
                 self.metrics.journal_errors.inc();
                 tracing::error!(window, leaves, error = %e, "batch could not be journaled; its leaves are counted as lost");
             }
+        }
+    }
+
+    fn redeemed(&self, token: TokenRecord) -> bool {
+        let guard = self
+            .tokens
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(tx) = guard.as_ref() else {
+            return false;
+        };
+        match tx.try_send(token) {
+            Ok(()) => true,
+            Err(e) => {
+                let window = match &e {
+                    mpsc::error::TrySendError::Full(t) | mpsc::error::TrySendError::Closed(t) => {
+                        t.window_id
+                    }
+                };
+                tracing::error!(
+                    window,
+                    "token queue full or closed: redeemed token not journaled"
+                );
+                false
+            }
+        }
+    }
+
+    fn redeemed_before(&self) -> Vec<Redeemed> {
+        std::mem::take(
+            &mut *self
+                .restored
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+/// Journals queued redeemed tokens, many per transaction, until the queue is closed and
+/// drained.
+async fn token_writer(
+    journal: Arc<Journal>,
+    metrics: Arc<Metrics>,
+    mut rx: mpsc::Receiver<TokenRecord>,
+) {
+    let mut buf = Vec::with_capacity(TOKEN_WRITE_BATCH);
+    while rx.recv_many(&mut buf, TOKEN_WRITE_BATCH).await > 0 {
+        let records = std::mem::take(&mut buf);
+        let n = records.len();
+        let j = Arc::clone(&journal);
+        match tokio::task::spawn_blocking(move || j.record_tokens(&records)).await {
+            Ok(Ok(new)) => tracing::debug!(tokens = n, new, "redeemed tokens journaled"),
+            Ok(Err(e)) => {
+                metrics.journal_errors.inc();
+                tracing::error!(
+                    tokens = n,
+                    error = %e,
+                    "redeemed tokens could not be journaled: they cannot be audited and a restart forgets that they were redeemed"
+                );
+            }
+            Err(_) => {}
         }
     }
 }
@@ -183,12 +266,29 @@ pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Resu
     name_keys
         .key_for_epoch(name_keys.epoch_at(crate::now_ms()))
         .context("creating this epoch's name key")?;
+    let restored = journal
+        .redeemed_tickets(crate::now_ms())
+        .context("reading the redeemed toll tickets from the journal")?;
+    if !restored.is_empty() {
+        tracing::info!(
+            redeemed = restored.len(),
+            "toll tickets redeemed before this start stay refused"
+        );
+    }
+    let (tokens_tx, tokens_rx) = mpsc::channel(TOKEN_QUEUE_CAPACITY);
     let sink = Arc::new(JournalSink {
         journal: Arc::clone(&journal),
         agent: Arc::clone(&agent_settings),
         metrics: Arc::clone(&metrics),
         wake: Arc::clone(&wake),
+        tokens: RwLock::new(Some(tokens_tx)),
+        restored: Mutex::new(restored),
     });
+    let token_writer = tokio::spawn(token_writer(
+        Arc::clone(&journal),
+        Arc::clone(&metrics),
+        tokens_rx,
+    ));
 
     journal.begin_run()?;
     let edge = starter
@@ -199,7 +299,7 @@ pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Resu
                 tls,
                 signing_key,
                 name_keys: Arc::clone(&name_keys) as Arc<dyn crate::edge::NameKeys>,
-                sink,
+                sink: Arc::clone(&sink) as Arc<dyn BatchSink>,
             },
             &mut registry,
         )
@@ -215,7 +315,7 @@ pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Resu
     for (transport, addr) in edge.local_addrs() {
         println!("listening {transport} {addr}");
     }
-    println!("listening api http://{api_addr} (/metrics /healthz /v1/batches)");
+    println!("listening api http://{api_addr} (/metrics /healthz /v1/batches /v1/tokens)");
     tracing::info!(upstreams = ?upstreams, "forwarding to upstream resolvers");
 
     let api = tokio::spawn(crate::audit_api::serve(
@@ -271,6 +371,9 @@ pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Resu
     let _ = stop_tx.send(true);
     let _ = housekeeping.await;
     edge.shutdown().await;
+    // No redemption after the edge stopped: journal the queued tokens.
+    sink.close_tokens();
+    let _ = token_writer.await;
     let accepted = edge.leaves_recorded().saturating_add(edge.leaves_dropped());
     let lost = journal.end_run(accepted)?;
     let _ = agent.await;
@@ -384,6 +487,12 @@ fn reload(
     if new.agent.ca_file != old.agent.ca_file {
         frozen.push("agent.ca_file");
     }
+    if new.edge != old.edge {
+        frozen.push("edge");
+    }
+    if new.tickets != old.tickets {
+        frozen.push("tickets");
+    }
     if !frozen.is_empty() {
         tracing::warn!(keys = ?frozen, "SIGHUP: these changes need a restart and were not applied");
     }
@@ -428,22 +537,33 @@ async fn housekeeping(
                 let pruned = if prune_now {
                     journal_c.prune(crate::now_ms(), audit_ms, max)?
                 } else {
-                    (0, 0)
+                    crate::journal::Pruned::default()
                 };
                 nk.key_for_epoch(next_epoch)?;
                 Ok((pruned, journal_c.stats()?))
             })
             .await;
         match result {
-            Ok(Ok(((expired, evicted), stats))) => {
-                if evicted > 0 {
+            Ok(Ok((pruned, stats))) => {
+                if pruned.leaves_evicted > 0 || pruned.tokens_evicted > 0 {
                     tracing::warn!(
-                        evicted,
-                        "journal over journal.max_leaf_bytes: oldest leaves deleted before their audit window ended"
+                        evicted = pruned.leaves_evicted,
+                        tokens_evicted = pruned.tokens_evicted,
+                        "journal over journal.max_leaf_bytes: oldest leaves and tokens deleted before their audit window ended"
                     );
                 }
-                if expired > 0 {
-                    tracing::debug!(expired, "leaves past their audit window deleted");
+                if pruned.leaves_expired > 0 || pruned.tokens_expired > 0 {
+                    tracing::debug!(
+                        expired = pruned.leaves_expired,
+                        tokens_expired = pruned.tokens_expired,
+                        "leaves and tokens past their audit window deleted"
+                    );
+                }
+                if pruned.redeemed_expired > 0 {
+                    tracing::debug!(
+                        redeemed = pruned.redeemed_expired,
+                        "redeemed toll tickets of expired issuer keys forgotten"
+                    );
                 }
                 metrics.observe_journal(&stats);
             }

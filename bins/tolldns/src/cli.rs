@@ -13,7 +13,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about,
     long_about = None,
-    after_help = "Exit codes: 0 success, 1 verification failure, 2 bad input (including usage errors)."
+    after_help = "Exit codes: 0 success, 1 verification failure, 2 bad input (including usage errors). \
+`ticket fetch` and `query` also exit 1 when the issuer or the edge refuses, and 2 when it cannot \
+be reached."
 )]
 pub struct Cli {
     /// What to do.
@@ -51,6 +53,13 @@ pub enum Command {
     e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855."
     )]
     Merkle(MerkleArgs),
+    /// Toll tickets (Privacy Pass tokens): fetching them from an issuer, listing a tokens file.
+    #[command(long_about = crate::ticket::TICKET_HELP)]
+    Ticket(TicketArgs),
+    /// Sends one DNS query (UDP, TCP, DoT or DoH) to an edge, optionally paying with a toll
+    /// ticket.
+    #[command(long_about = crate::query::QUERY_HELP)]
+    Query(QueryArgs),
 }
 
 /// Arguments of `tolldns score`.
@@ -238,4 +247,121 @@ bad input."
         #[arg(value_name = "PATH")]
         path: Vec<String>,
     },
+}
+
+/// Arguments of `tolldns ticket`.
+#[derive(Debug, Args)]
+pub struct TicketArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TicketCommand,
+}
+
+/// Subcommands of `tolldns ticket`.
+#[derive(Debug, Subcommand)]
+pub enum TicketCommand {
+    /// Buys tokens from an issuer (RFC 9578 issuance) and adds them to a tokens file.
+    #[command(long_about = crate::ticket::FETCH_HELP)]
+    Fetch(TicketFetchArgs),
+    /// Lists a tokens file: issuer, deployment, key id, and the ticket id of every token.
+    #[command(long_about = crate::ticket::SHOW_HELP)]
+    Show(TicketShowArgs),
+}
+
+/// Arguments of `tolldns ticket fetch`.
+#[derive(Debug, Args)]
+pub struct TicketFetchArgs {
+    /// The issuer's origin: `http://HOST:PORT` or `https://HOST:PORT` (no path).
+    #[arg(long, value_name = "URL")]
+    pub issuer: String,
+    /// The wallet key file (ed25519, solana-keygen JSON, mode 0600) whose prepaid quota pays.
+    #[arg(long, value_name = "FILE")]
+    pub wallet: PathBuf,
+    /// How many tokens to fetch.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub count: u32,
+    /// Issuer name of the deployment's token challenge (as the edges are configured).
+    #[arg(long, value_name = "NAME")]
+    pub issuer_name: String,
+    /// Deployment name (`origin_info` of the token challenge).
+    #[arg(long, value_name = "NAME")]
+    pub deployment: String,
+    /// The tokens file to add to; created (mode 0600) if missing.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// PEM file of the root certificate(s) an `https://` issuer's chain ends in.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Seconds allowed for each HTTP exchange (connect, request, response).
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+}
+
+/// Arguments of `tolldns ticket show`.
+#[derive(Debug, Args)]
+pub struct TicketShowArgs {
+    /// The tokens file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Print JSON: {"issuer", "issuer_name", "deployment", "key_id", "count", "unused",
+    /// "tokens": [{"ticket_id", "used"}]} (never the tokens themselves).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How `tolldns query` reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// DNS over UDP (default port 53).
+    Udp,
+    /// DNS over TCP (default port 53).
+    Tcp,
+    /// DNS over TLS, RFC 7858 (default port 853).
+    Dot,
+    /// DNS over HTTPS, RFC 8484: POST over HTTP/2 or HTTP/1.1 (default port 443).
+    Doh,
+}
+
+/// Arguments of `tolldns query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The server: `IP`, `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT`; the port defaults to the
+    /// transport's (53, 853, 443).
+    #[arg(long, value_name = "ADDR")]
+    pub server: String,
+    /// Transport.
+    #[arg(long, value_enum, default_value_t = Transport::Udp)]
+    pub transport: Transport,
+    /// DoT/DoH: the name the server's certificate must carry [default: localhost].
+    #[arg(long, value_name = "NAME")]
+    pub tls_name: Option<String>,
+    /// DoT/DoH: PEM file of the root certificate(s) the server's chain ends in (required: no
+    /// system roots are built in).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// DoH: the URL path of the DNS endpoint [default: /dns-query].
+    #[arg(long, value_name = "PATH")]
+    pub doh_path: Option<String>,
+    /// Pay with a token from this tokens file (`tolldns ticket fetch`); the first unused one
+    /// unless --index is given. It is marked used once the edge accepted it.
+    #[arg(long, value_name = "FILE", conflicts_with = "session")]
+    pub tokens: Option<PathBuf>,
+    /// The index (from 0) of the token to present, even if it is marked used.
+    #[arg(long, value_name = "I", requires = "tokens")]
+    pub index: Option<usize>,
+    /// Present this session ticket (32 hex characters, as printed after `session:`).
+    #[arg(long, value_name = "HEX")]
+    pub session: Option<String>,
+    /// Send N queries, each after the first carrying the last session ticket received.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub repeat: u32,
+    /// Seconds to wait for each answer (including connection set-up).
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+    /// The name to query.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The record type: a mnemonic (A, AAAA, TXT, …) or a number.
+    #[arg(value_name = "TYPE", default_value = "A")]
+    pub rtype: String,
 }

@@ -4,7 +4,8 @@ use std::io;
 
 /// Exit code of a successful run (also used when stdout is a closed pipe).
 pub const EXIT_OK: u8 = 0;
-/// Exit code of a verification failure (a receipt, proof or signature that does not verify).
+/// Exit code of a verification failure (a receipt, proof or signature that does not verify),
+/// and of a refusal by a server (an issuer that will not issue, an edge that answers `REFUSED`).
 pub const EXIT_VERIFICATION_FAILED: u8 = 1;
 /// Exit code of bad input: unreadable or malformed files, out-of-range values, usage errors.
 pub const EXIT_BAD_INPUT: u8 = 2;
@@ -27,6 +28,9 @@ pub enum CliError {
     /// Something was checked and does not verify.
     #[error("verification failed: {0}")]
     VerificationFailed(String),
+    /// A server (the issuer, the edge) answered and said no; the text says who and why.
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 impl CliError {
@@ -41,7 +45,8 @@ impl CliError {
 
 /// The process exit code for an error returned by [`crate::run`]: [`EXIT_OK`] when the only
 /// problem is a closed stdout (broken pipe), [`EXIT_VERIFICATION_FAILED`] for a
-/// [`CliError::VerificationFailed`], [`EXIT_BAD_INPUT`] for everything else.
+/// [`CliError::VerificationFailed`] or a [`CliError::Refused`], [`EXIT_BAD_INPUT`] for
+/// everything else (including a server that cannot be reached).
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(io) = cause.downcast_ref::<io::Error>() {
@@ -49,7 +54,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
                 return EXIT_OK;
             }
         }
-        if let Some(CliError::VerificationFailed(_)) = cause.downcast_ref::<CliError>() {
+        if let Some(CliError::VerificationFailed(_) | CliError::Refused(_)) =
+            cause.downcast_ref::<CliError>()
+        {
             return EXIT_VERIFICATION_FAILED;
         }
     }
@@ -66,6 +73,11 @@ mod tests {
         assert_eq!(exit_code(&pipe.context("writing the output")), EXIT_OK);
         let failed = anyhow::Error::from(CliError::VerificationFailed("bad signature".into()));
         assert_eq!(exit_code(&failed), EXIT_VERIFICATION_FAILED);
+        let refused = anyhow::Error::from(CliError::Refused("402".into()));
+        assert_eq!(
+            exit_code(&refused.context("fetching tokens")),
+            EXIT_VERIFICATION_FAILED
+        );
         let bad = anyhow::Error::from(CliError::field("pool", "missing"));
         assert_eq!(exit_code(&bad), EXIT_BAD_INPUT);
         let missing = anyhow::Error::from(io::Error::from(io::ErrorKind::NotFound));

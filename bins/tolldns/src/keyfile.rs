@@ -243,33 +243,53 @@ fn create_new(path: &Path) -> io::Result<File> {
     options.open(path)
 }
 
-/// Writes `text` to a new file at `path` (mode `0600`) and syncs it; removes it on failure.
-fn write_new(path: &Path, text: &[u8]) -> Result<(), KeyFileError> {
-    let mut file = create_new(path).map_err(|source| {
-        if source.kind() == io::ErrorKind::AlreadyExists {
-            KeyFileError::Exists {
-                path: path.to_owned(),
-            }
-        } else {
-            KeyFileError::Io {
-                path: path.to_owned(),
-                source,
-            }
-        }
-    })?;
-    let written = file
-        .write_all(text)
-        .and_then(|()| file.write_all(b"\n"))
+/// Writes `parts` to a new file at `path` (mode `0600`) and syncs it; removes it on failure.
+/// An existing `path` is an [`io::ErrorKind::AlreadyExists`] error.
+fn write_new_file(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
+    let mut file = create_new(path)?;
+    let written = parts
+        .iter()
+        .try_for_each(|part| file.write_all(part))
         .and_then(|()| file.sync_all());
-    if let Err(source) = written {
+    if let Err(e) = written {
         drop(file);
         let _ = fs::remove_file(path);
-        return Err(KeyFileError::Io {
-            path: path.to_owned(),
-            source,
-        });
+        return Err(e);
     }
     Ok(())
+}
+
+/// Replaces (or creates) `path` with `parts`, owner-only (mode `0600`) whatever the old mode
+/// was: the bytes go to a temporary file `.NAME.tmpPID` next to `path`, which is synced and
+/// renamed over `path`, so a reader sees the old file or the new one, never a mix.
+///
+/// Every secret file the CLI writes goes through here or [`write()`] (key files, toll-ticket
+/// token files).
+///
+/// # Errors
+///
+/// The I/O error with the file it concerns (`path`, or the temporary file).
+pub(crate) fn replace_owner_only(path: &Path, parts: &[&[u8]]) -> Result<(), (PathBuf, io::Error)> {
+    let Some(name) = path.file_name() else {
+        return Err((
+            path.to_owned(),
+            io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),
+        ));
+    };
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    // A temporary file left by an earlier run of this process id is ours to replace.
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err((tmp, e)),
+        _ => {}
+    }
+    write_new_file(&tmp, parts).map_err(|e| (tmp.clone(), e))?;
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        (path.to_owned(), e)
+    })
 }
 
 /// Writes `key` to a new key file at `path` with mode `0600`.
@@ -282,34 +302,27 @@ fn write_new(path: &Path, text: &[u8]) -> Result<(), KeyFileError> {
 /// [`KeyFileError::Exists`], or [`KeyFileError::Io`] naming the file that failed.
 pub fn write(path: &Path, key: &SigningKey, overwrite: bool) -> Result<(), KeyFileError> {
     let text = to_json(key);
+    let parts: [&[u8]; 2] = [text.as_bytes(), b"\n"];
     if !overwrite {
-        return write_new(path, text.as_bytes());
+        return write_new_file(path, &parts).map_err(|source| {
+            if source.kind() == io::ErrorKind::AlreadyExists {
+                KeyFileError::Exists {
+                    path: path.to_owned(),
+                }
+            } else {
+                KeyFileError::Io {
+                    path: path.to_owned(),
+                    source,
+                }
+            }
+        });
     }
-    let name = path.file_name().ok_or_else(|| KeyFileError::NotAFile {
-        path: path.to_owned(),
-    })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    // A temporary file left by an earlier run of this process id is ours to replace.
-    match fs::remove_file(&tmp) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            return Err(KeyFileError::Io {
-                path: tmp,
-                source: e,
-            });
-        }
-        _ => {}
-    }
-    write_new(&tmp, text.as_bytes())?;
-    fs::rename(&tmp, path).map_err(|source| {
-        let _ = fs::remove_file(&tmp);
-        KeyFileError::Io {
+    if path.file_name().is_none() {
+        return Err(KeyFileError::NotAFile {
             path: path.to_owned(),
-            source,
-        }
-    })
+        });
+    }
+    replace_owner_only(path, &parts).map_err(|(path, source)| KeyFileError::Io { path, source })
 }
 
 /// The base58 (Bitcoin alphabet) public key of `key`, as Solana tools print it.

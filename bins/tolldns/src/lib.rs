@@ -12,17 +12,28 @@
 //! - [`receipt`]: `tolldns receipt verify` checks a batch receipt with `tolldns-receipts`,
 //!   optionally with sampled leaves and proofs and an audit seed.
 //! - [`merkle`]: `tolldns merkle root|proof|verify` over hex leaves (RFC 6962).
+//! - [`ticket`]: `tolldns ticket fetch` buys toll tickets (Privacy Pass tokens) from an
+//!   issuer into a tokens file ([`tokens`] holds its format), `tolldns ticket show` lists one.
+//! - [`query`]: `tolldns query` sends DNS queries over UDP, TCP, DoT or DoH, paying with a
+//!   token or a session ticket. Its DNS messages are `dns`'s, its small HTTP client
+//!   `http`'s, its TLS set-up `tls`'s.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cli;
+mod dns;
 pub mod error;
+mod http;
 mod json;
 pub mod keyfile;
 pub mod keygen;
 pub mod merkle;
+pub mod query;
 pub mod receipt;
 pub mod score;
+pub mod ticket;
+mod tls;
+pub mod tokens;
 
 use std::io::{self, Read, Write};
 
@@ -45,7 +56,33 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         cli::Command::Merkle(args) => {
             merkle::run(args, &mut io::stdin().lock(), &mut io::stdout().lock())
         }
+        cli::Command::Ticket(args) => ticket::run(args, &mut io::stdout().lock()),
+        cli::Command::Query(args) => query::run(args, &mut io::stdout().lock()),
     }
+}
+
+/// The single-threaded async runtime the network commands run on.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`, …): safe to print to a terminal
+/// whatever a server sent.
+pub(crate) fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Reads a whole input file, `-` meaning `stdin`.

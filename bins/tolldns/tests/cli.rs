@@ -2,12 +2,15 @@
 //! `test-vectors/score.json`, and bad inputs (exit code 2, field named on stderr); `keygen`
 //! (file mode, public key, refusals); `receipt verify` on `test-vectors/receipts.json` in every
 //! input format, its negative cases and sampled proofs; `merkle` on Certificate Transparency's
-//! RFC 6962 test leaves.
+//! RFC 6962 test leaves; `ticket fetch|show` and `query` (in `cli/tickets.rs`).
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+
+#[path = "cli/tickets.rs"]
+mod tickets;
 
 const EXAMPLE_INPUT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -929,7 +932,7 @@ fn merkle_proofs_match_ct_and_round_trip_through_verify() {
 
 #[test]
 fn every_command_has_help() {
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 12] = [
         (
             &["--help"],
             "Exit codes: 0 success, 1 verification failure, 2 bad input",
@@ -947,6 +950,13 @@ fn every_command_has_help() {
             &["merkle", "verify", "--help"],
             "Exit codes: 0 the proof verifies, 1",
         ),
+        (&["ticket", "--help"], "Privacy Pass tokens"),
+        (
+            &["ticket", "fetch", "--help"],
+            "\"ticket_id\": \"<32 hex>\"",
+        ),
+        (&["ticket", "show", "--help"], "never printed"),
+        (&["query", "--help"], "+ednsopt=65002:"),
     ];
     for (args, text) in cases {
         let out = tolldns(args, "");

@@ -1,7 +1,10 @@
-//! Integration tests of the C ABI: header drift, the C vector table, and the C programs.
+//! Integration tests of the C ABI: header drift, the ticket vectors, the C vector table, and
+//! the C programs.
 
 mod c_programs;
 mod header;
+mod tickets;
+mod tickets_gen;
 mod vectors;
 
 use std::path::{Path, PathBuf};

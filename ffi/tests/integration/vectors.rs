@@ -173,6 +173,7 @@ fn generate() -> String {
 
     score_tables(&mut h);
     receipt_tables(&mut h);
+    ticket_tables(&mut h);
     h.push_str("#endif /* TOLLDNS_TEST_VECTORS_H */\n");
     h
 }
@@ -784,6 +785,97 @@ fn receipt_tables(h: &mut String) {
         bad_receipts.len()
     )
     .unwrap();
+}
+
+/// The result code for a `Refusal::name()` used in `tickets.json` (or `"ok"`).
+fn ticket_error_code(reason: &str) -> tolldns_result {
+    match reason {
+        "ok" => tolldns_result::Ok,
+        "malformed" => tolldns_result::TicketMalformed,
+        "wrong_issuer" => tolldns_result::TicketWrongIssuer,
+        "expired_key" => tolldns_result::TicketExpiredKey,
+        "wrong_challenge" => tolldns_result::TicketWrongChallenge,
+        "bad_signature" => tolldns_result::TicketBadSignature,
+        other => panic!("tickets.json names an unknown reason {other:?}"),
+    }
+}
+
+fn ticket_tables(h: &mut String) {
+    let path = crate::tickets_gen::VECTORS_PATH;
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let v: crate::tickets_gen::TicketVectors =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let hex = |s: &str| hex::decode(s).unwrap_or_else(|e| panic!("tickets.json: {e}"));
+    h.push_str("/* test-vectors/tickets.json */\n\n");
+    writeln!(
+        h,
+        "#define TICKET_ISSUER_NAME {}\n#define TICKET_DEPLOYMENT {}",
+        c_string(v.challenge.issuer_name.as_bytes()),
+        c_string(v.challenge.deployment.as_bytes()),
+    )
+    .unwrap();
+    writeln!(
+        h,
+        "TV_UNUSED static const uint8_t TICKET_CHALLENGE_DIGEST[TOLLDNS_CHALLENGE_DIGEST_LEN] = {};",
+        c_bytes(&hex(&v.challenge.digest_hex))
+    )
+    .unwrap();
+    let spki = hex(&v.issuer_spki_hex);
+    writeln!(
+        h,
+        "TV_UNUSED static const uint8_t TICKET_ISSUER_SPKI[{}] = {};",
+        spki.len(),
+        c_bytes(&spki)
+    )
+    .unwrap();
+    writeln!(
+        h,
+        "#define TICKET_KEY_NOT_BEFORE UINT64_C({})\n#define TICKET_KEY_NOT_AFTER UINT64_C({})",
+        v.key_not_before, v.key_not_after
+    )
+    .unwrap();
+    // The other issuer's key only signs the wrong_issuer case: a comment, never a verifier key.
+    h.push_str(
+        "/*\n * The other issuer key (it signs the wrong_issuer case; never added to a verifier),\n \
+         * SPKI:\n",
+    );
+    let other = &v.other_issuer_spki_hex_comment;
+    for line in other.as_bytes().chunks(96) {
+        writeln!(h, " *   {}", String::from_utf8_lossy(line)).unwrap();
+    }
+    h.push_str(" */\n\n");
+    h.push_str(
+        "typedef struct {\n    uint8_t token[TOLLDNS_TOKEN_MAX_LEN];\n    size_t token_len;\n    \
+         uint64_t now_unix_s;\n    uint8_t ticket_id[TOLLDNS_TICKET_ID_LEN];\n    \
+         tolldns_result expected;\n} tv_ticket;\n\n",
+    );
+    h.push_str("TV_UNUSED static const tv_ticket TICKET_CASES[] = {\n");
+    for case in &v.cases {
+        let token = hex(&case.token_hex);
+        assert!(
+            !token.is_empty() && token.len() <= tolldns_ffi::tickets::TOLLDNS_TOKEN_MAX_LEN,
+            "{}: a C table row needs 1 to TOLLDNS_TOKEN_MAX_LEN token bytes",
+            case.comment
+        );
+        writeln!(
+            h,
+            "    /* {}: {} */",
+            case.expected,
+            c_comment(&case.comment)
+        )
+        .unwrap();
+        writeln!(
+            h,
+            "    {{{}, {}, UINT64_C({}), {}, {}}},",
+            c_bytes(&token),
+            token.len(),
+            case.now_unix_s,
+            c_bytes(&hex(&case.ticket_id_hex)),
+            c_result_name(ticket_error_code(&case.expected)),
+        )
+        .unwrap();
+    }
+    writeln!(h, "}};\n#define TICKET_CASES_COUNT {}\n", v.cases.len()).unwrap();
 }
 
 #[test]

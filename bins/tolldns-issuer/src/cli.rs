@@ -1,0 +1,329 @@
+//! Command-line interface: `run`, `init`, `credit`, `balance`, `key show`, `key rotate`.
+//!
+//! Exit codes: 0 on success (and on a broken pipe), 1 when the command fails, 2 for usage
+//! errors (including a `--buyer` that is not a base58 ed25519 public key).
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use clap::{Parser, Subcommand};
+
+use crate::admin::{AdminReply, AdminRequest};
+use crate::config::{Config, TEMPLATE};
+use crate::keys::KeyStore;
+use crate::ledger::{Buyer, LedgerError, PrepaidLedger, parse_buyer};
+use crate::node::now_unix_s;
+
+/// The TollDNS toll-ticket issuer (Privacy Pass, RFC 9578 token type 0x0002).
+#[derive(Debug, Parser)]
+#[command(name = "tolldns-issuer", version, about)]
+pub struct Cli {
+    /// What to do (default: `run`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the issuer directory and token issuance over HTTP.
+    Run(RunArgs),
+    /// Write a commented config.toml with every default.
+    Init {
+        /// Where to write it.
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Add prepaid tokens to a buyer's balance in the ledger (works while `run` serves).
+    Credit {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// The buyer's wallet public key (base58 ed25519, as in its purchase header).
+        #[arg(long, value_parser = parse_buyer)]
+        buyer: Buyer,
+        /// How many tokens.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        tokens: u64,
+    },
+    /// Print a buyer's remaining prepaid tokens.
+    Balance {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// The buyer's wallet public key (base58 ed25519).
+        #[arg(long, value_parser = parse_buyer)]
+        buyer: Buyer,
+    },
+    /// Show or rotate the issuer keys.
+    Key {
+        /// What to do with the keys.
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+/// `key` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print every published key: its key id (hex) and its base64url SPKI (the directory's
+    /// `token-key`), the current key first.
+    Show(CommonArgs),
+    /// Generate a new current key; the previous one stays published from `issuer-keys/`.
+    /// A running issuer picks it up on SIGHUP or restart.
+    Rotate(CommonArgs),
+}
+
+/// Where the configuration and the data are.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CommonArgs {
+    /// Configuration file (default: built-in defaults).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Data directory (overrides `data_dir`).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Options of `run`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Listening address (overrides `listen`); port 0 picks a free port.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+impl CommonArgs {
+    /// The configuration these options describe.
+    ///
+    /// # Errors
+    ///
+    /// The configuration error.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if let Some(d) = &self.data_dir {
+            config.data_dir.clone_from(d);
+        }
+        Ok(config)
+    }
+}
+
+/// Entry point of the binary: maps errors to exit codes (a broken pipe exits 0).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
+        Command::Run(args) => run(&args),
+        Command::Init { config, force } => init(&config, force),
+        Command::Credit {
+            common,
+            buyer,
+            tokens,
+        } => credit(&common, buyer, tokens),
+        Command::Balance { common, buyer } => balance(&common, buyer),
+        Command::Key {
+            command: KeyCommand::Show(common),
+        } => key_show(&common),
+        Command::Key {
+            command: KeyCommand::Rotate(common),
+        } => key_rotate(&common),
+    }
+}
+
+fn init(path: &Path, force: bool) -> anyhow::Result<()> {
+    if path.exists() && !force {
+        anyhow::bail!("{} exists; use --force to overwrite it", path.display());
+    }
+    std::fs::write(path, TEMPLATE).with_context(|| format!("writing {}", path.display()))?;
+    writeln!(std::io::stdout(), "wrote {}", path.display())?;
+    Ok(())
+}
+
+/// Carries out `request` through the admin socket of the issuer serving `config.data_dir`,
+/// or on the ledger file when no issuer runs. Returns the balance after it.
+fn ledger_request(config: &Config, request: AdminRequest) -> anyhow::Result<Option<u64>> {
+    crate::keys::create_private_dir(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let path = config.ledger_path();
+    // An issuer that is starting owns the ledger a moment before its admin socket listens.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let reply = loop {
+        #[cfg(unix)]
+        {
+            let socket = config.data_dir.join(crate::admin::ADMIN_SOCKET);
+            if let Some(reply) = crate::admin::request(&socket, &request)
+                .with_context(|| format!("asking the running issuer at {}", socket.display()))?
+            {
+                break reply;
+            }
+        }
+        match PrepaidLedger::open(&path) {
+            Ok(ledger) => break request.apply(&ledger),
+            Err(LedgerError::InUse { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("opening the prepaid ledger {}", path.display()));
+            }
+        }
+    };
+    match reply {
+        AdminReply::Balance(b) => Ok(b),
+        AdminReply::Error(message) => anyhow::bail!("{message}"),
+    }
+}
+
+fn credit(common: &CommonArgs, buyer: Buyer, tokens: u64) -> anyhow::Result<()> {
+    let config = common.load()?;
+    let balance = ledger_request(&config, AdminRequest::Credit { buyer, tokens })
+        .context("crediting the buyer")?
+        .unwrap_or(tokens);
+    writeln!(
+        std::io::stdout(),
+        "credited {tokens} tokens to {buyer}; balance {balance}"
+    )?;
+    Ok(())
+}
+
+fn balance(common: &CommonArgs, buyer: Buyer) -> anyhow::Result<()> {
+    let config = common.load()?;
+    let line = match ledger_request(&config, AdminRequest::Balance { buyer })
+        .context("reading the balance")?
+    {
+        Some(n) => format!("{buyer} {n} tokens"),
+        None => format!("{buyer} 0 tokens (never credited)"),
+    };
+    writeln!(std::io::stdout(), "{line}")?;
+    Ok(())
+}
+
+fn key_show(common: &CommonArgs) -> anyhow::Result<()> {
+    let config = common.load()?;
+    let keys = KeyStore::new(&config.data_dir)
+        .load(now_unix_s())
+        .context("loading the issuer keys")?;
+    let mut out = std::io::stdout().lock();
+    for (i, k) in keys.iter().enumerate() {
+        writeln!(
+            out,
+            "key id {} ({}, not-before {})",
+            hex::encode(k.key.public().key_id()),
+            if i == 0 { "current" } else { "retired" },
+            k.not_before
+        )?;
+        writeln!(
+            out,
+            "token-key {}",
+            base64::engine::general_purpose::URL_SAFE.encode(k.key.public().spki())
+        )?;
+    }
+    Ok(())
+}
+
+fn key_rotate(common: &CommonArgs) -> anyhow::Result<()> {
+    let config = common.load()?;
+    crate::keys::create_private_dir(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let store = KeyStore::new(&config.data_dir);
+    let rotation = store
+        .rotate(config.key_bits, now_unix_s())
+        .context("rotating the issuer key")?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "new current key id {} (not-before {})",
+        hex::encode(rotation.current.key.public().key_id()),
+        rotation.current.not_before
+    )?;
+    if let Some((old, path)) = &rotation.retired {
+        writeln!(
+            out,
+            "retired key id {} stays published from {}",
+            hex::encode(old.key.public().key_id()),
+            path.display()
+        )?;
+    }
+    writeln!(
+        out,
+        "a running issuer publishes the new key after SIGHUP or a restart"
+    )?;
+    Ok(())
+}
+
+fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let mut config = args.common.load()?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    init_logging(config.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(crate::node::run(config, args.common.config.clone()))
+}
+
+fn init_logging(level: crate::config::LogLevel) {
+    use std::io::IsTerminal as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let _ = tracing_subscriber::registry()
+        .with(level.filter())
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stdout)
+                .with_ansi(std::io::stdout().is_terminal()),
+        )
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_parse() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+        let cli =
+            Cli::try_parse_from(["tolldns-issuer", "credit", "--buyer", "x", "--tokens", "1"]);
+        assert_eq!(cli.unwrap_err().exit_code(), 2);
+        let cli =
+            Cli::try_parse_from(["tolldns-issuer", "run", "--listen", "127.0.0.1:0"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Run(RunArgs {
+                listen: Some(_),
+                ..
+            }))
+        ));
+    }
+}

@@ -1,0 +1,66 @@
+//! The TollDNS toll-ticket issuer: serves the RFC 9578 issuer directory and Privacy Pass
+//! issuance (token type 0x0002, blind RSA) over HTTP, and charges each token to a buyer's
+//! prepaid balance.
+//!
+//! The binary (`tolldns-issuer`) only parses arguments and calls [`cli::main`]; everything
+//! else is here:
+//!
+//! - [`config`]: the optional `config.toml`, its defaults and validation;
+//! - [`keys`]: the issuer keys on disk (`issuer-key.pem`, retired keys in `issuer-keys/`),
+//!   rotation, and owner-only files;
+//! - [`ledger`]: [`PrepaidLedger`], the payment check; [`admin`]: the socket through which
+//!   `credit` and `balance` reach the ledger of a running issuer;
+//! - [`server`]: the HTTP routes (directory, issuance, `/healthz`, `/metrics`);
+//! - [`metrics`]: tokens issued and refusals by reason;
+//! - [`tls`]: the optional TLS listener; [`node`]: the wiring; [`signals`]: SIGTERM, SIGINT,
+//!   SIGHUP.
+//!
+//! # Payment
+//!
+//! Issuance is gated by a [`tolldns_tickets::PaymentCheck`]. This crate ships
+//! [`PrepaidLedger`], an off-chain check: the operator sells tokens however it likes and
+//! credits buyers (`tolldns-issuer credit`); each issuance debits one token from the buyer
+//! named and authenticated by the `tolldns-purchase` header. The chain-backed check (token
+//! purchases recorded by the TollDNS program, DESIGN §9) will be a second implementation of
+//! the same trait, swapped in where [`node::run`] builds the service; the HTTP layer does not
+//! know which one it talks to.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tolldns_issuer::ledger::PrepaidLedger;
+//! use tolldns_tickets::{IssuerSecretKey, IssuerService, IssuingKey, PaymentCheck};
+//!
+//! let dir = std::env::temp_dir().join(format!("tolldns-issuer-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//! let ledger = PrepaidLedger::open(&dir.join("ledger.redb"))?;
+//! let buyer = [7u8; 32];
+//! ledger.credit(&buyer, 10)?;
+//! let service = IssuerService::new(
+//!     vec![IssuingKey { key: IssuerSecretKey::generate(2048)?, not_before: 0 }],
+//!     "https://issuer.example/token-request".to_owned(),
+//!     Arc::new(ledger) as Arc<dyn PaymentCheck>,
+//! );
+//! assert_eq!(service.directory().token_keys.len(), 1);
+//! # std::fs::remove_dir_all(dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Operator documentation: `bins/tolldns-issuer/README.md`.
+//!
+//! # Cargo features
+//!
+//! None.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod keys;
+pub mod ledger;
+pub mod metrics;
+pub mod node;
+pub mod server;
+pub mod signals;
+pub mod tls;
+
+pub use ledger::PrepaidLedger;

@@ -1,0 +1,217 @@
+//! The issuer's Prometheus metrics.
+//!
+//! Privacy (DESIGN §8): no label carries a buyer key, a client address, a token or a URL. The
+//! only label is `reason`, from the fixed set [`Refusal::ALL`].
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tolldns_tickets::{IssuanceError, PaymentError};
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+/// Why an issuance request was refused: the `reason` label of
+/// `tolldns_issuer_refusals_total`. The names are stable (dashboards and alerts use them);
+/// new reasons are appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// 415: wrong `Content-Type`.
+    MediaType,
+    /// 400: the body is not a token request.
+    Malformed,
+    /// 400: the request names no key of this issuer, or its blinded message does not fit it.
+    WrongKey,
+    /// 401: no purchase header.
+    NoPurchaseHeader,
+    /// 401: the purchase header does not parse or its signature does not verify.
+    BadPurchase,
+    /// 402: the buyer bought no tokens.
+    NoPurchase,
+    /// 402: the buyer's tokens are used up.
+    Exhausted,
+    /// 503: the payment records could not be read or written.
+    Unavailable,
+    /// 413: the body is larger than the bound.
+    TooLarge,
+    /// Anything else (a refusal added to `tolldns-tickets` later).
+    Other,
+}
+
+impl Refusal {
+    /// Every reason, in label order.
+    pub const ALL: [Self; 10] = [
+        Self::MediaType,
+        Self::Malformed,
+        Self::WrongKey,
+        Self::NoPurchaseHeader,
+        Self::BadPurchase,
+        Self::NoPurchase,
+        Self::Exhausted,
+        Self::Unavailable,
+        Self::TooLarge,
+        Self::Other,
+    ];
+
+    /// The label value.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::MediaType => "media_type",
+            Self::Malformed => "malformed",
+            Self::WrongKey => "wrong_key",
+            Self::NoPurchaseHeader => "no_purchase_header",
+            Self::BadPurchase => "bad_purchase",
+            Self::NoPurchase => "no_purchase",
+            Self::Exhausted => "exhausted",
+            Self::Unavailable => "unavailable",
+            Self::TooLarge => "too_large",
+            Self::Other => "other",
+        }
+    }
+
+    /// The reason of an issuance error; `had_purchase_header` tells a missing purchase
+    /// header from a bad one.
+    pub const fn of(e: &IssuanceError, had_purchase_header: bool) -> Self {
+        match e {
+            IssuanceError::MediaType => Self::MediaType,
+            IssuanceError::Malformed(_) => Self::Malformed,
+            IssuanceError::Key(_) => Self::WrongKey,
+            IssuanceError::Purchase(_) if had_purchase_header => Self::BadPurchase,
+            IssuanceError::Purchase(_) => Self::NoPurchaseHeader,
+            IssuanceError::Payment(PaymentError::NoPurchase) => Self::NoPurchase,
+            IssuanceError::Payment(PaymentError::Exhausted) => Self::Exhausted,
+            IssuanceError::Payment(PaymentError::Unavailable(_)) => Self::Unavailable,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// Handles to every issuer metric.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Tokens issued.
+    pub tokens_issued: Counter,
+    refusals: Family<Labels, Counter>,
+    /// Keys published in the directory.
+    pub published_keys: Gauge,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them (every refusal reason starts at 0).
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Self {
+            tokens_issued: Counter::default(),
+            refusals: Family::default(),
+            published_keys: Gauge::default(),
+        };
+        for r in Refusal::ALL {
+            let _ = m.refusals.get_or_create(&vec![("reason", r.name())]);
+        }
+        let build: Family<Labels, Gauge> = Family::default();
+        build
+            .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION"))])
+            .set(1);
+        registry.register(
+            "tolldns_issuer_build_info",
+            "Issuer version (always 1)",
+            build,
+        );
+        registry.register(
+            "tolldns_issuer_tokens_issued",
+            "Tokens issued (blind signatures returned)",
+            m.tokens_issued.clone(),
+        );
+        registry.register(
+            "tolldns_issuer_refusals",
+            "Issuance requests refused, by reason",
+            m.refusals.clone(),
+        );
+        registry.register(
+            "tolldns_issuer_published_keys",
+            "Issuer keys published in the directory",
+            m.published_keys.clone(),
+        );
+        m
+    }
+
+    /// Counts one refusal.
+    pub fn refused(&self, reason: Refusal) {
+        self.refusals
+            .get_or_create(&vec![("reason", reason.name())])
+            .inc();
+    }
+
+    /// The count of refusals for `reason`.
+    pub fn refusals(&self, reason: Refusal) -> u64 {
+        self.refusals
+            .get_or_create(&vec![("reason", reason.name())])
+            .get()
+    }
+}
+
+/// The OpenMetrics text exposition of a registry.
+pub fn encode_openmetrics(registry: &Registry) -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, registry);
+    out
+}
+
+/// The Prometheus text exposition (format 0.0.4) of a registry: the OpenMetrics text with
+/// counter families named by their `_total` samples and without the `# EOF` marker.
+pub fn encode(registry: &Registry) -> String {
+    let openmetrics = encode_openmetrics(registry);
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let rewritten = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match rewritten {
+            Some(l) => out.push_str(&l),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_has_every_reason_and_no_eof() {
+        let mut registry = Registry::default();
+        let m = Metrics::register(&mut registry);
+        m.tokens_issued.inc();
+        m.refused(Refusal::Exhausted);
+        let text = encode(&registry);
+        assert!(text.contains("# TYPE tolldns_issuer_tokens_issued_total counter"));
+        assert!(text.contains("\ntolldns_issuer_tokens_issued_total 1\n"));
+        assert!(text.contains("tolldns_issuer_refusals_total{reason=\"exhausted\"} 1\n"));
+        for r in Refusal::ALL {
+            assert!(
+                text.contains(&format!(
+                    "tolldns_issuer_refusals_total{{reason=\"{}\"}}",
+                    r.name()
+                )),
+                "{text}"
+            );
+        }
+        assert!(!text.contains("# EOF"));
+        assert!(encode_openmetrics(&registry).ends_with("# EOF\n"));
+    }
+}
