@@ -5,4 +5,5 @@ mod crash;
 mod e2e;
 mod support;
 mod tickets;
+mod tickets_e2e;
 mod verify;
