@@ -445,3 +445,56 @@ async fn bad_tickets_are_refused_told_and_counted() {
     assert!(refused.len() >= 9, "{} refused leaves", refused.len());
     assert!(refused.iter().all(|l| l.ticket == [0; 16]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unticketed_flood_does_not_starve_sessions() {
+    // A tiny per-prefix budget: the whole loopback /24 gets 20 queries a second.
+    let h = Harness::start(|c| {
+        tickets_on(c);
+        c.admission.rate_per_prefix = 20;
+        c.admission.burst_per_prefix = 20;
+    })
+    .await;
+    let t = token();
+    let r = udp(
+        &h,
+        &with_options(query(1, "a.test", 1), &[(TOKEN_OPTION_CODE, &t)]),
+    )
+    .await;
+    let session = session_of(&r).expect("session");
+
+    // 300 unticketed queries at once from the same prefix: most are over its budget.
+    let flood = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for i in 0..300u16 {
+        flood
+            .send_to(&query(i, "a.test", 1), h.udp())
+            .await
+            .unwrap();
+    }
+    let mut answered = 0;
+    let mut buf = vec![0u8; 4096];
+    while let Ok(Ok(_)) =
+        tokio::time::timeout(Duration::from_millis(300), flood.recv_from(&mut buf)).await
+    {
+        answered += 1;
+    }
+    assert!(
+        answered < 100,
+        "{answered} unticketed answers: the budget held"
+    );
+    assert!(h.metric("tolldns_ingress_admission_total{decision=\"rate_limited\"}") >= 200);
+
+    // The session's queries, from the same exhausted prefix, are all answered.
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for i in 0..100u16 {
+        let q = with_options(
+            query(1000 + i, "a.test", 1),
+            &[(TICKET_OPTION_CODE, &session)],
+        );
+        let r = udp_exchange(&sock, h.udp(), &q, Duration::from_secs(3))
+            .await
+            .expect("a ticketed query is answered while the prefix is over its budget");
+        assert_eq!(rcode(&r), 0);
+    }
+    assert_eq!(h.metric("tolldns_ingress_ticketed_queries_total"), 101);
+}
