@@ -11,8 +11,8 @@ use libfuzzer_sys::fuzz_target;
 use tolldns_cache::{Cache, CacheConfig, CacheKey};
 use tolldns_core::NameKey;
 use tolldns_ingress::{
-    AdmissionConfig, ChannelSink, Engine, EngineConfig, MAX_MESSAGE, Metrics, ReceiptsConfig,
-    ReceiptsSetup, Recorder, Request, StaticNameKey, Step,
+    AdmissionConfig, ChannelSink, Credential, Engine, EngineConfig, MAX_MESSAGE, Metrics,
+    ReceiptsConfig, ReceiptsSetup, Recorder, Request, StaticNameKey, Step,
 };
 use tolldns_receipts::Transport;
 
@@ -74,7 +74,11 @@ fuzz_target!(|data: &[u8]| {
         transport,
         source: IpAddr::V4(Ipv4Addr::new(10, 0, selector, 1)),
         query,
-        ticket: (selector & 4 != 0).then_some([selector; 16]),
+        credential: if selector & 4 != 0 {
+            Credential::Session([selector; 16])
+        } else {
+            Credential::None
+        },
         received: now,
     };
     let mut out = vec![0u8; MAX_MESSAGE];

@@ -418,6 +418,39 @@ impl Journal {
             let stored = u64::try_from(leaf_bytes.len()).unwrap_or(u64::MAX);
             tx.open_table(LEAVES)?.insert(id, leaf_bytes.as_slice())?;
             tx.open_table(META)?.insert(id, (now_ms, n, stored))?;
+            // A session spans windows: a token is kept as long as the leaves of the latest
+            // window that used it, so move it to this window when it was filed earlier.
+            let window = receipt.body.window_id.get();
+            let mut used: Vec<TicketId> = leaves
+                .iter()
+                .map(|l| l.ticket)
+                .filter(|t| *t != [0; 16])
+                .collect();
+            used.sort_unstable();
+            used.dedup();
+            let mut tokens = tx.open_table(TOKENS)?;
+            let mut tokens_by_window = tx.open_table(TOKENS_BY_WINDOW)?;
+            for ticket in used {
+                let row = tokens.get(ticket)?.map(|g| {
+                    let (w, at, not_after, token) = g.value();
+                    (w, at, not_after, token.to_vec())
+                });
+                let Some((filed, at, not_after, token)) = row else {
+                    continue;
+                };
+                if filed >= window {
+                    continue;
+                }
+                let bytes = tokens_by_window
+                    .remove((filed, ticket))?
+                    .map_or(u64::try_from(token.len()).unwrap_or(u64::MAX), |g| {
+                        g.value()
+                    });
+                tokens_by_window.insert((window, ticket), bytes)?;
+                tokens.insert(ticket, (window, at, not_after, token.as_slice()))?;
+            }
+            drop(tokens);
+            drop(tokens_by_window);
             let mut outbox = tx.open_table(OUTBOX)?;
             for url in watchers {
                 outbox.insert((id, url.as_str()), (0, now_ms))?;
@@ -1104,6 +1137,36 @@ pub(crate) mod tests {
             redeemed_ms,
             key_not_after: not_after,
         }
+    }
+
+    #[test]
+    fn a_token_is_kept_as_long_as_the_latest_window_that_used_it() {
+        let dir = tmp("tokens-span");
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let (j, _) = Journal::open(&dir.join("j.redb")).unwrap();
+        // Redeemed in window 200; its session is still used in window 205.
+        let t = token(7, 200, 400_000, None);
+        j.record_tokens(std::slice::from_ref(&t)).unwrap();
+        let b200 = sample_batch(200, 4, &key);
+        let b205 = sample_batch(205, 4, &key);
+        let mut used: Vec<Leaf> = b205.leaves().to_vec();
+        used[1].ticket = t.ticket_id;
+        j.commit_batch(b200.receipt(), b200.leaves(), &[], 1_000)
+            .unwrap();
+        j.commit_batch(b205.receipt(), &used, &[], 9_000).unwrap();
+        assert_eq!(
+            j.token(&t.ticket_id).unwrap().map(|r| r.window_id),
+            Some(205)
+        );
+        // Window 200's leaves expire; the token stays with window 205's.
+        let p = j.prune(11_500, 10_000, u64::MAX).unwrap();
+        assert_eq!((p.leaves_expired, p.tokens_expired), (4, 0));
+        assert!(j.token(&t.ticket_id).unwrap().is_some());
+        // And goes with them.
+        let p = j.prune(19_500, 10_000, u64::MAX).unwrap();
+        assert_eq!((p.leaves_expired, p.tokens_expired), (4, 1));
+        assert_eq!(j.stats().unwrap().token_bytes, 0);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
