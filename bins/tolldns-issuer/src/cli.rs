@@ -5,12 +5,12 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use base64::Engine as _;
 use clap::{Parser, Subcommand};
+use tolldns_service::cli::InitArgs;
 
 use crate::admin::{AdminReply, AdminRequest};
 use crate::config::{Config, TEMPLATE};
@@ -33,14 +33,7 @@ pub enum Command {
     /// Serve the issuer directory and token issuance over HTTP.
     Run(RunArgs),
     /// Write a commented config.toml with every default.
-    Init {
-        /// Where to write it.
-        #[arg(long, default_value = "config.toml")]
-        config: PathBuf,
-        /// Overwrite an existing file.
-        #[arg(long)]
-        force: bool,
-    },
+    Init(InitArgs),
     /// Add prepaid tokens to a buyer's balance in the ledger (works while `run` serves).
     Credit {
         #[command(flatten)]
@@ -79,16 +72,8 @@ pub enum KeyCommand {
     Rotate(CommonArgs),
 }
 
-/// Where the configuration and the data are.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct CommonArgs {
-    /// Configuration file (default: built-in defaults).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Data directory (overrides `data_dir`).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-}
+/// Where the configuration and the data are: `--config` and `--data-dir`.
+pub use tolldns_service::cli::ConfigArgs as CommonArgs;
 
 /// Options of `run`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -100,48 +85,15 @@ pub struct RunArgs {
     pub listen: Option<SocketAddr>,
 }
 
-impl CommonArgs {
-    /// The configuration these options describe.
-    ///
-    /// # Errors
-    ///
-    /// The configuration error.
-    pub fn load(&self) -> anyhow::Result<Config> {
-        let mut config = match &self.config {
-            Some(path) => Config::load(path)?,
-            None => Config::default(),
-        };
-        if let Some(d) = &self.data_dir {
-            config.data_dir.clone_from(d);
-        }
-        Ok(config)
-    }
-}
-
 /// Entry point of the binary: maps errors to exit codes (a broken pipe exits 0).
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match dispatch(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    tolldns_service::cli::exit_code(dispatch(Cli::parse()))
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
         Command::Run(args) => run(&args),
-        Command::Init { config, force } => init(&config, force),
+        Command::Init(init) => init.write(TEMPLATE),
         Command::Credit {
             common,
             buyer,
@@ -155,15 +107,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             command: KeyCommand::Rotate(common),
         } => key_rotate(&common),
     }
-}
-
-fn init(path: &Path, force: bool) -> anyhow::Result<()> {
-    if path.exists() && !force {
-        anyhow::bail!("{} exists; use --force to overwrite it", path.display());
-    }
-    std::fs::write(path, TEMPLATE).with_context(|| format!("writing {}", path.display()))?;
-    writeln!(std::io::stdout(), "wrote {}", path.display())?;
-    Ok(())
 }
 
 /// Carries out `request` through the admin socket of the issuer serving `config.data_dir`,
@@ -202,7 +145,7 @@ fn ledger_request(config: &Config, request: AdminRequest) -> anyhow::Result<Opti
 }
 
 fn credit(common: &CommonArgs, buyer: Buyer, tokens: u64) -> anyhow::Result<()> {
-    let config = common.load()?;
+    let config: Config = common.load()?;
     let balance = ledger_request(&config, AdminRequest::Credit { buyer, tokens })
         .context("crediting the buyer")?
         .unwrap_or(tokens);
@@ -214,7 +157,7 @@ fn credit(common: &CommonArgs, buyer: Buyer, tokens: u64) -> anyhow::Result<()> 
 }
 
 fn balance(common: &CommonArgs, buyer: Buyer) -> anyhow::Result<()> {
-    let config = common.load()?;
+    let config: Config = common.load()?;
     let line = match ledger_request(&config, AdminRequest::Balance { buyer })
         .context("reading the balance")?
     {
@@ -226,7 +169,7 @@ fn balance(common: &CommonArgs, buyer: Buyer) -> anyhow::Result<()> {
 }
 
 fn key_show(common: &CommonArgs) -> anyhow::Result<()> {
-    let config = common.load()?;
+    let config: Config = common.load()?;
     let keys = KeyStore::new(&config.data_dir)
         .load(now_unix_s())
         .context("loading the issuer keys")?;
@@ -249,7 +192,7 @@ fn key_show(common: &CommonArgs) -> anyhow::Result<()> {
 }
 
 fn key_rotate(common: &CommonArgs) -> anyhow::Result<()> {
-    let config = common.load()?;
+    let config: Config = common.load()?;
     crate::keys::create_private_dir(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let store = KeyStore::new(&config.data_dir);
@@ -279,30 +222,16 @@ fn key_rotate(common: &CommonArgs) -> anyhow::Result<()> {
 }
 
 fn run(args: &RunArgs) -> anyhow::Result<()> {
-    let mut config = args.common.load()?;
+    let mut config: Config = args.common.load()?;
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    init_logging(config.log_level);
+    let _ = tolldns_service::cli::init_logging(config.log_level.filter());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(crate::node::run(config, args.common.config.clone()))
-}
-
-fn init_logging(level: crate::config::LogLevel) {
-    use std::io::IsTerminal as _;
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let _ = tracing_subscriber::registry()
-        .with(level.filter())
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stdout)
-                .with_ansi(std::io::stdout().is_terminal()),
-        )
-        .try_init();
 }
 
 #[cfg(test)]

@@ -2,13 +2,15 @@
 //!
 //! The file is optional: `tolldns-issuer run` works on the defaults. Every section denies
 //! unknown keys, so a typo is an error that names the key. Relative paths are relative to the
-//! working directory the issuer was started in.
+//! working directory the issuer was started in. Reading and parsing are
+//! [`tolldns_service::config`].
 
-use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
+
+pub use tolldns_service::config::{ConfigError, ConfigFile, KeyHint, LogLevel};
 
 /// The default data directory, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "./tolldns-issuer-data";
@@ -47,32 +49,6 @@ pub struct TlsConfig {
     pub key: Option<PathBuf>,
 }
 
-/// A log level name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[allow(missing_docs)]
-pub enum LogLevel {
-    Error,
-    Warn,
-    Info,
-    Debug,
-    Trace,
-}
-
-impl LogLevel {
-    /// The `tracing` level filter.
-    pub fn filter(self) -> tracing_subscriber::filter::LevelFilter {
-        use tracing_subscriber::filter::LevelFilter;
-        match self {
-            Self::Error => LevelFilter::ERROR,
-            Self::Warn => LevelFilter::WARN,
-            Self::Info => LevelFilter::INFO,
-            Self::Debug => LevelFilter::DEBUG,
-            Self::Trace => LevelFilter::TRACE,
-        }
-    }
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -87,87 +63,15 @@ impl Default for Config {
     }
 }
 
-/// Why a configuration could not be used.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {error}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        error: std::io::Error,
-    },
-    /// The file is not valid TOML, has an unknown key or a bad value.
-    #[error("{path}: {key_hint}{error}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// ``key `a.b`: `` when the offending key could be located.
-        key_hint: KeyHint,
-        /// toml's error, with the line and a caret.
-        error: Box<toml::de::Error>,
-    },
-    /// A value parsed but is not acceptable.
-    #[error("invalid value for `{key}`: {reason}")]
-    Invalid {
-        /// Dotted key.
-        key: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-/// The dotted key a parse error points at, if any (displayed as ``key `a.b`: ``).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyHint(pub Option<String>);
-
-impl fmt::Display for KeyHint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Some(k) => write!(f, "key `{k}`: "),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Config {
-    /// Reads and validates a configuration file.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Read`], [`ConfigError::Parse`] (naming the key) or
-    /// [`ConfigError::Invalid`].
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
-            path: path.to_owned(),
-            error,
-        })?;
-        Self::parse(&text, path)
-    }
-
-    /// Parses and validates configuration text; `path` is only used in messages.
-    ///
-    /// # Errors
-    ///
-    /// As [`Config::load`].
-    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            key_hint: KeyHint(e.span().and_then(|s| key_at(text, s.start))),
-            error: Box::new(e),
-        })?;
-        config.validate()?;
-        Ok(config)
-    }
+impl ConfigFile for Config {
+    type Error = ConfigError;
 
     /// Checks values that parse but cannot work.
     ///
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] naming the key.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self) -> Result<(), ConfigError> {
         if !tolldns_tickets::SUPPORTED_NK.contains(&(self.key_bits / 8)) || self.key_bits % 8 != 0 {
             return Err(ConfigError::Invalid {
                 key: "key_bits",
@@ -189,6 +93,12 @@ impl Config {
         Ok(())
     }
 
+    fn data_dir_mut(&mut self) -> &mut PathBuf {
+        &mut self.data_dir
+    }
+}
+
+impl Config {
     /// Whether the listener speaks TLS.
     pub const fn tls_enabled(&self) -> bool {
         self.tls.cert.is_some()
@@ -237,37 +147,6 @@ fn check_request_uri(uri: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// The dotted key whose line contains byte `offset` of a TOML text: the last `[table]` header
-/// before it, then the key on that line.
-fn key_at(text: &str, offset: usize) -> Option<String> {
-    let before = text.get(..offset)?;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text
-        .get(line_start..)?
-        .find('\n')
-        .map_or(text.len(), |i| line_start + i);
-    let line = text.get(line_start..line_end)?.trim();
-    let mut table = String::new();
-    for l in text.get(..line_start)?.lines() {
-        let l = l.trim();
-        if l.starts_with('[') && !l.starts_with("[[") {
-            table = l.trim_matches(['[', ']']).trim().to_owned();
-        }
-    }
-    if line.starts_with('[') {
-        return Some(line.trim_matches(['[', ']']).trim().to_owned());
-    }
-    let key = line.split('=').next()?.trim().trim_matches('"');
-    if key.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    Some(if table.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{table}.{key}")
-    })
-}
-
 /// The commented `config.toml` written by `tolldns-issuer init`: every key with its default.
 pub const TEMPLATE: &str = r#"# TollDNS ticket issuer configuration. Every key is shown with its default value.
 # Unknown keys are errors. Relative paths are relative to the working directory.
@@ -303,6 +182,8 @@ directory_max_age_secs = 3600
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]

@@ -15,7 +15,7 @@
 //!
 //! Every key file must be readable by its owner only: a file that group or others may read is
 //! refused with an error naming it. Key files are written with mode 0600 in directories with
-//! mode 0700.
+//! mode 0700 ([`tolldns_service::files`], re-exported here).
 //!
 //! # Rotation
 //!
@@ -24,10 +24,13 @@
 //! the steps leaves every key published: a retired copy of the current key is skipped when
 //! loading, and a stale `not-before` only makes the new key's date earlier.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use tolldns_tickets::{IssuerSecretKey, IssuingKey};
+
+pub use tolldns_service::files::{
+    FileError, check_private_mode, create_private_dir, replace_private_file, write_private_file,
+};
 
 /// File name of the current key in the data directory.
 pub const CURRENT_KEY_FILE: &str = "issuer-key.pem";
@@ -40,24 +43,9 @@ pub const RETIRED_KEYS_DIR: &str = "issuer-keys";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
-    /// Reading or writing failed.
-    #[error("{path}: {error}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        error: std::io::Error,
-    },
-    /// Group or others may read the file.
-    #[error(
-        "{path} is readable by group or others (mode {mode:04o}); run `chmod 600 {path}` and check who could have read it"
-    )]
-    Permissions {
-        /// The key file.
-        path: PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
+    /// Reading or writing failed, or group or others may read the file.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// The file is not a usable RSA private key.
     #[error("{path}: {error}")]
     Key {
@@ -87,105 +75,6 @@ pub enum KeyError {
     },
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
-    move |error| KeyError::Io {
-        path: path.to_owned(),
-        error,
-    }
-}
-
-/// Refuses a file that group or others may access.
-///
-/// # Errors
-///
-/// [`KeyError::Permissions`] or [`KeyError::Io`].
-pub fn check_private_mode(path: &Path) -> Result<(), KeyError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(path)
-            .map_err(io(path))?
-            .permissions()
-            .mode()
-            & 0o7777;
-        if mode & 0o077 != 0 {
-            return Err(KeyError::Permissions {
-                path: path.to_owned(),
-                mode,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Creates a directory (and its parents) with mode 0700 when missing.
-///
-/// # Errors
-///
-/// The underlying I/O error.
-pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
-}
-
-fn sync_parent(path: &Path) -> Result<(), KeyError> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::File::open(parent)
-            .and_then(|d| d.sync_all())
-            .map_err(io(parent))?;
-    }
-    Ok(())
-}
-
-/// Creates `path` with mode 0600 (failing if it exists), writes `data`, and syncs the file and
-/// its directory; the directory is created with mode 0700 when missing.
-///
-/// # Errors
-///
-/// [`KeyError::Io`] (including "already exists").
-pub fn write_private_file(path: &Path, data: &[u8]) -> Result<(), KeyError> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        create_private_dir(parent).map_err(io(parent))?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(io(path))?;
-    file.write_all(data).map_err(io(path))?;
-    file.sync_all().map_err(io(path))?;
-    sync_parent(path)
-}
-
-/// Replaces `path` atomically with a new owner-only file holding `data` (written to
-/// `<path>.tmp`, synced, renamed).
-///
-/// # Errors
-///
-/// [`KeyError::Io`].
-pub fn replace_private_file(path: &Path, data: &[u8]) -> Result<(), KeyError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    match std::fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io(&tmp)(e)),
-    }
-    write_private_file(&tmp, data)?;
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    sync_parent(path)
-}
-
 /// The signing keys of an issuer in its data directory (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyStore {
@@ -202,8 +91,7 @@ pub struct Rotation {
 }
 
 fn read_key(path: &Path) -> Result<IssuerSecretKey, KeyError> {
-    check_private_mode(path)?;
-    let pem = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(io(path))?);
+    let pem = tolldns_service::files::read_private_string(path)?;
     IssuerSecretKey::from_pem(&pem).map_err(|error| KeyError::Key {
         path: path.to_owned(),
         error,
@@ -259,7 +147,7 @@ impl KeyStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(KeyError::Missing { path });
             }
-            Err(e) => return Err(io(&path)(e)),
+            Err(e) => return Err(FileError::io(&path)(e).into()),
         }
         let key = read_key(&path)?;
         let current = IssuingKey {
@@ -316,10 +204,10 @@ impl KeyStore {
                 match write_private_file(&path, text.as_bytes()) {
                     Ok(()) => {}
                     // Left by an interrupted rotation: the same key under the same name.
-                    Err(KeyError::Io { error, .. })
+                    Err(FileError::Io { error, .. })
                         if error.kind() == std::io::ErrorKind::AlreadyExists
                             && read_key(&path)?.public() == old.key.public() => {}
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
                 Some((old, path))
             }
@@ -337,7 +225,10 @@ impl KeyStore {
     }
 
     fn write_not_before(&self, t: u64) -> Result<(), KeyError> {
-        replace_private_file(&self.not_before_path(), format!("{t}\n").as_bytes())
+        Ok(replace_private_file(
+            &self.not_before_path(),
+            format!("{t}\n").as_bytes(),
+        )?)
     }
 
     fn current_not_before(&self, now_unix_s: u64) -> Result<u64, KeyError> {
@@ -351,7 +242,7 @@ impl KeyStore {
                 self.write_not_before(now_unix_s)?;
                 Ok(now_unix_s)
             }
-            Err(e) => Err(io(&path)(e)),
+            Err(e) => Err(FileError::io(&path)(e).into()),
         }
     }
 
@@ -360,11 +251,11 @@ impl KeyStore {
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io(&dir)(e)),
+            Err(e) => return Err(FileError::io(&dir)(e).into()),
         };
         let mut keys = Vec::new();
         for entry in entries {
-            let path = entry.map_err(io(&dir))?.path();
+            let path = entry.map_err(FileError::io(&dir))?.path();
             let Some(name) = path
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -457,7 +348,7 @@ mod tests {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
             let e = store.load(7_000).unwrap_err();
             assert!(
-                matches!(&e, KeyError::Permissions { mode: 0o640, path: p } if *p == path),
+                matches!(&e, KeyError::File(FileError::Permissions { mode: 0o640, path: p }) if *p == path),
                 "{e}"
             );
             assert!(e.to_string().contains("chmod 600"), "{e}");

@@ -2,12 +2,16 @@
 //!
 //! Privacy (DESIGN §8): no label carries a buyer key, a client address, a token or a URL. The
 //! only label is `reason`, from the fixed set [`Refusal::ALL`].
+//!
+//! The text exposition is [`tolldns_service::metrics`] (re-exported here).
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tolldns_tickets::{IssuanceError, PaymentError};
+
+pub use tolldns_service::metrics::{encode, encode_openmetrics};
 
 type Labels = Vec<(&'static str, &'static str)>;
 
@@ -108,14 +112,11 @@ impl Metrics {
         for r in Refusal::ALL {
             let _ = m.refusals.get_or_create(&vec![("reason", r.name())]);
         }
-        let build: Family<Labels, Gauge> = Family::default();
-        build
-            .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION"))])
-            .set(1);
-        registry.register(
+        tolldns_service::metrics::register_build_info(
+            registry,
             "tolldns_issuer_build_info",
             "Issuer version (always 1)",
-            build,
+            env!("CARGO_PKG_VERSION"),
         );
         registry.register(
             "tolldns_issuer_tokens_issued",
@@ -148,44 +149,6 @@ impl Metrics {
             .get_or_create(&vec![("reason", reason.name())])
             .get()
     }
-}
-
-/// The OpenMetrics text exposition of a registry.
-pub fn encode_openmetrics(registry: &Registry) -> String {
-    let mut out = String::new();
-    // Writing into a String cannot fail.
-    let _ = prometheus_client::encoding::text::encode(&mut out, registry);
-    out
-}
-
-/// The Prometheus text exposition (format 0.0.4) of a registry: the OpenMetrics text with
-/// counter families named by their `_total` samples and without the `# EOF` marker.
-pub fn encode(registry: &Registry) -> String {
-    let openmetrics = encode_openmetrics(registry);
-    let counters: std::collections::HashSet<&str> = openmetrics
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|l| l.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::with_capacity(openmetrics.len());
-    for line in openmetrics.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let rewritten = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
-            let rest = line.strip_prefix(prefix)?;
-            let (name, tail) = rest.split_once(' ')?;
-            counters
-                .contains(name)
-                .then(|| format!("{prefix}{name}_total {tail}"))
-        });
-        match rewritten {
-            Some(l) => out.push_str(&l),
-            None => out.push_str(line),
-        }
-        out.push('\n');
-    }
-    out
 }
 
 #[cfg(test)]

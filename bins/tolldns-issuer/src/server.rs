@@ -164,24 +164,8 @@ where
             }
         }
         METRICS_PATH if method == Method::GET => {
-            let openmetrics = req
-                .headers()
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.contains("application/openmetrics-text"));
-            if openmetrics {
-                reply(
-                    StatusCode::OK,
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    crate::metrics::encode_openmetrics(&state.registry),
-                )
-            } else {
-                reply(
-                    StatusCode::OK,
-                    "text/plain; version=0.0.4; charset=utf-8",
-                    crate::metrics::encode(&state.registry),
-                )
-            }
+            let m = tolldns_service::metrics::exposition(&state.registry, req.headers());
+            reply(StatusCode::OK, m.content_type, m.body)
         }
         DIRECTORY_PATH | HEALTH_PATH | METRICS_PATH => method_not_allowed("GET"),
         ISSUE_PATH => method_not_allowed("POST"),

@@ -156,25 +156,8 @@ pub async fn handle(state: &ApiState, req: http::Request<Incoming>) -> Reply {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (endpoint, reply) = match (req.method(), segments.as_slice()) {
         (&Method::GET, ["metrics"]) => {
-            let openmetrics = req
-                .headers()
-                .get(http::header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.contains("application/openmetrics-text"));
-            let r = if openmetrics {
-                reply(
-                    StatusCode::OK,
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    crate::metrics::encode_openmetrics(&state.registry),
-                )
-            } else {
-                reply(
-                    StatusCode::OK,
-                    "text/plain; version=0.0.4; charset=utf-8",
-                    crate::metrics::encode(&state.registry),
-                )
-            };
-            ("metrics", r)
+            let m = tolldns_service::metrics::exposition(&state.registry, req.headers());
+            ("metrics", reply(StatusCode::OK, m.content_type, m.body))
         }
         (&Method::GET, ["healthz"]) => (
             "healthz",

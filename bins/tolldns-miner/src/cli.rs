@@ -3,10 +3,10 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use tolldns_service::cli::InitArgs;
 
 use crate::config::{Config, TEMPLATE};
 
@@ -25,14 +25,7 @@ pub enum Command {
     /// Serve DNS, sign and journal receipts, deliver them to watchers, answer audits.
     Run(RunArgs),
     /// Write a commented config.toml with every default.
-    Init {
-        /// Where to write it.
-        #[arg(long, default_value = "config.toml")]
-        config: PathBuf,
-        /// Overwrite an existing file.
-        #[arg(long)]
-        force: bool,
-    },
+    Init(InitArgs),
     /// Print what to register on chain: the receipt-signing key (the wallet's delegate), the
     /// endpoints and, with `--wallet`, the wallet's public key.
     Register {
@@ -44,74 +37,24 @@ pub enum Command {
     },
 }
 
-/// Options shared by `run` and `register`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct RunArgs {
-    /// Configuration file (default: built-in defaults).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Data directory (overrides `data_dir`).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-}
-
-impl RunArgs {
-    /// The configuration these options describe.
-    ///
-    /// # Errors
-    ///
-    /// The configuration error.
-    pub fn load(&self) -> anyhow::Result<Config> {
-        let mut config = match &self.config {
-            Some(path) => Config::load(path)?,
-            None => Config::default(),
-        };
-        if let Some(d) = &self.data_dir {
-            config.data_dir.clone_from(d);
-        }
-        Ok(config)
-    }
-}
+/// Options shared by `run` and `register`: `--config` and `--data-dir`.
+pub use tolldns_service::cli::ConfigArgs as RunArgs;
 
 /// Entry point of the binary: maps errors to exit codes (a broken pipe exits 0).
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match dispatch(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    tolldns_service::cli::exit_code(dispatch(Cli::parse()))
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
         Command::Run(args) => run(&args),
-        Command::Init { config, force } => init(&config, force),
+        Command::Init(init) => init.write(TEMPLATE),
         Command::Register { run, wallet } => register(&run, wallet.as_deref()),
     }
 }
 
-fn init(path: &Path, force: bool) -> anyhow::Result<()> {
-    if path.exists() && !force {
-        anyhow::bail!("{} exists; use --force to overwrite it", path.display());
-    }
-    std::fs::write(path, TEMPLATE).with_context(|| format!("writing {}", path.display()))?;
-    writeln!(std::io::stdout(), "wrote {}", path.display())?;
-    Ok(())
-}
-
 fn register(args: &RunArgs, wallet: Option<&Path>) -> anyhow::Result<()> {
-    let config = args.load()?;
+    let config: Config = args.load()?;
     let key_path = config.signing_key_path();
     crate::keys::create_private_dir(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
@@ -161,8 +104,8 @@ fn register(args: &RunArgs, wallet: Option<&Path>) -> anyhow::Result<()> {
 }
 
 fn run(args: &RunArgs) -> anyhow::Result<()> {
-    let config = args.load()?;
-    let log = init_logging(config.log_level);
+    let config: Config = args.load()?;
+    let log = tolldns_service::cli::init_logging(config.log_level.filter());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -174,22 +117,4 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         log: Some(log),
     };
     runtime.block_on(crate::node::run(options, &crate::ingress::IngressStarter))
-}
-
-fn init_logging(level: crate::config::LogLevel) -> crate::node::LogControl {
-    use std::io::IsTerminal as _;
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let (filter, handle) = tracing_subscriber::reload::Layer::new(level.filter());
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stdout)
-                .with_ansi(std::io::stdout().is_terminal()),
-        )
-        .try_init();
-    Arc::new(move |level| {
-        let _ = handle.modify(|f| *f = level);
-    })
 }

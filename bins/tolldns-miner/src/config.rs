@@ -3,11 +3,13 @@
 //! Every section denies unknown keys, so a typo is an error that names the key. Relative paths
 //! are relative to the working directory the miner was started in.
 
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use tolldns_service::config::ConfigError::Invalid;
+
+pub use tolldns_service::config::{ConfigFile, KeyHint, LogLevel};
 
 /// The default data directory, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "./tolldns-data";
@@ -163,32 +165,6 @@ pub struct ApiConfig {
     pub max_audit_k: u64,
 }
 
-/// A log level name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[allow(missing_docs)]
-pub enum LogLevel {
-    Error,
-    Warn,
-    Info,
-    Debug,
-    Trace,
-}
-
-impl LogLevel {
-    /// The `tracing` level filter.
-    pub fn filter(self) -> tracing_subscriber::filter::LevelFilter {
-        use tracing_subscriber::filter::LevelFilter;
-        match self {
-            Self::Error => LevelFilter::ERROR,
-            Self::Warn => LevelFilter::WARN,
-            Self::Info => LevelFilter::INFO,
-            Self::Debug => LevelFilter::DEBUG,
-            Self::Trace => LevelFilter::TRACE,
-        }
-    }
-}
-
 fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -293,32 +269,10 @@ impl Default for ApiConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {error}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        error: std::io::Error,
-    },
-    /// The file is not valid TOML, has an unknown key or a bad value.
-    #[error("{path}: {key_hint}{error}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// `key `a.b`: ` when the offending key could be located.
-        key_hint: KeyHint,
-        /// toml's error, with the line and a caret.
-        error: Box<toml::de::Error>,
-    },
-    /// A value parsed but is not acceptable.
-    #[error("invalid value for `{key}`: {reason}")]
-    Invalid {
-        /// Dotted key.
-        key: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
+    /// The file could not be read or parsed, or a value in it is not acceptable (naming the
+    /// key).
+    #[error(transparent)]
+    File(#[from] tolldns_service::config::ConfigError),
     /// No upstream resolver is configured and none could be read from the resolver file.
     #[error(
         "no usable `nameserver` line in {path}; set `upstreams = [\"IP\", ...]` in the config file"
@@ -337,60 +291,21 @@ pub enum ConfigError {
     },
 }
 
-/// The dotted key a parse error points at, if any (displayed as ``key `a.b`: ``).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyHint(pub Option<String>);
-
-impl fmt::Display for KeyHint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Some(k) => write!(f, "key `{k}`: "),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Config {
-    /// Reads and validates a configuration file.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::Read`], [`ConfigError::Parse`] (naming the key) or
-    /// [`ConfigError::Invalid`].
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
-            path: path.to_owned(),
-            error,
-        })?;
-        Self::parse(&text, path)
-    }
-
-    /// Parses and validates configuration text; `path` is only used in messages.
-    ///
-    /// # Errors
-    ///
-    /// As [`Config::load`].
-    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            key_hint: KeyHint(e.span().and_then(|s| key_at(text, s.start))),
-            error: Box::new(e),
-        })?;
-        config.validate()?;
-        Ok(config)
-    }
+impl ConfigFile for Config {
+    type Error = ConfigError;
 
     /// Checks values that parse but cannot work.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Invalid`] naming the key.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// [`tolldns_service::config::ConfigError::Invalid`] naming the key.
+    fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, reason: &str| {
-            Err(ConfigError::Invalid {
+            Err(Invalid {
                 key,
                 reason: reason.to_owned(),
-            })
+            }
+            .into())
         };
         if tolldns_core::WindowLen::new(self.receipts.window_secs).is_err() {
             return invalid(
@@ -428,18 +343,20 @@ impl Config {
         }
         for w in &self.agent.watchers {
             if crate::agent::WatcherUrl::parse(w).is_err() {
-                return Err(ConfigError::Invalid {
+                return Err(Invalid {
                     key: "agent.watchers",
                     reason: format!("`{w}` is not an http:// or https:// URL"),
-                });
+                }
+                .into());
             }
         }
         for k in &self.api.auditor_keys {
             if crate::keys::parse_public_key(k).is_err() {
-                return Err(ConfigError::Invalid {
+                return Err(Invalid {
                     key: "api.auditor_keys",
                     reason: format!("`{k}` is not a base58 ed25519 public key"),
-                });
+                }
+                .into());
             }
         }
         if !self.edge.upstream.servers.is_empty() {
@@ -450,15 +367,22 @@ impl Config {
         }
         for u in &self.upstreams {
             if parse_upstream(u).is_none() {
-                return Err(ConfigError::Invalid {
+                return Err(Invalid {
                     key: "upstreams",
                     reason: format!("`{u}` is not an IP address or IP:port"),
-                });
+                }
+                .into());
             }
         }
         self.validate_tickets()
     }
 
+    fn data_dir_mut(&mut self) -> &mut PathBuf {
+        &mut self.data_dir
+    }
+}
+
+impl Config {
     /// `[tickets]`: the issuer keys and the issuer directory must read, and a `required`
     /// listener needs at least one of them (the edge checks the same at start; here the
     /// error comes before anything is started, and on SIGHUP).
@@ -476,35 +400,31 @@ impl Config {
             issuer_keys: Vec::new(),
             ..t.clone()
         };
-        let mut keys = keys_only
-            .accepted_keys()
-            .map_err(|e| ConfigError::Invalid {
-                key: "tickets.issuer_keys",
-                reason: e.to_string(),
-            })?;
-        keys.extend(
-            directory_only
-                .accepted_keys()
-                .map_err(|e| ConfigError::Invalid {
-                    key: "tickets.issuer_directory",
-                    reason: e.to_string(),
-                })?,
-        );
+        let mut keys = keys_only.accepted_keys().map_err(|e| Invalid {
+            key: "tickets.issuer_keys",
+            reason: e.to_string(),
+        })?;
+        keys.extend(directory_only.accepted_keys().map_err(|e| Invalid {
+            key: "tickets.issuer_directory",
+            reason: e.to_string(),
+        })?);
         let required =
             [t.udp, t.tcp, t.dot, t.doh].contains(&tolldns_ingress::TicketPolicy::Required);
         if keys.is_empty() && required {
-            return Err(ConfigError::Invalid {
+            return Err(Invalid {
                 key: "tickets.issuer_keys",
                 reason: "a listener requires tickets but no issuer key is configured \
                          (tickets.issuer_keys or tickets.issuer_directory)"
                     .to_owned(),
-            });
+            }
+            .into());
         }
         if t.queries_per_token == 0 {
-            return Err(ConfigError::Invalid {
+            return Err(Invalid {
                 key: "tickets.queries_per_token",
                 reason: "must be positive".to_owned(),
-            });
+            }
+            .into());
         }
         Ok(())
     }
@@ -571,36 +491,6 @@ pub fn parse_resolv_conf(text: &str) -> Vec<SocketAddr> {
         })
         .map(|ip| SocketAddr::new(ip, 53))
         .collect()
-}
-
-/// The dotted key whose line contains byte `offset` of a TOML text: the last `[table]` header
-/// before it, then the key on that line.
-fn key_at(text: &str, offset: usize) -> Option<String> {
-    let before = text.get(..offset)?;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[line_start..]
-        .find('\n')
-        .map_or(text.len(), |i| line_start + i);
-    let line = text.get(line_start..line_end)?.trim();
-    let mut table = String::new();
-    for l in text.get(..line_start)?.lines() {
-        let l = l.trim();
-        if l.starts_with('[') && !l.starts_with("[[") {
-            table = l.trim_matches(['[', ']']).trim().to_owned();
-        }
-    }
-    if line.starts_with('[') {
-        return Some(line.trim_matches(['[', ']']).trim().to_owned());
-    }
-    let key = line.split('=').next()?.trim().trim_matches('"');
-    if key.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    Some(if table.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{table}.{key}")
-    })
 }
 
 /// The commented `config.toml` written by `tolldns-miner init`: every key with its default.

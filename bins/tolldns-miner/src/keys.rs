@@ -1,34 +1,23 @@
 //! Key files: the solana-keygen JSON format (a JSON array of 64 numbers: the 32-byte secret
 //! seed, then the 32-byte public key), created with mode 0600; a key file readable by group or
-//! others is refused.
+//! others is refused. The owner-only file helpers are [`tolldns_service::files`], re-exported
+//! here.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
+
+pub use tolldns_service::files::{
+    FileError, check_private_mode, create_private_dir, write_private_file,
+};
 
 /// Why a key file could not be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
-    /// Reading or writing failed.
-    #[error("{path}: {error}")]
-    Io {
-        /// The key file.
-        path: PathBuf,
-        /// The cause.
-        error: std::io::Error,
-    },
-    /// Group or others may read the file.
-    #[error(
-        "{path} is readable by group or others (mode {mode:04o}); run `chmod 600 {path}` and check who could have read it"
-    )]
-    Permissions {
-        /// The key file.
-        path: PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
+    /// Reading or writing failed, or group or others may read the file.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// Not a JSON array of 64 numbers in 0..=255.
     #[error("{path}: not a solana-keygen key file (expected a JSON array of 64 bytes)")]
     Format {
@@ -68,45 +57,13 @@ pub fn public_key_string(key: &VerifyingKey) -> String {
     bs58::encode(key.as_bytes()).into_string()
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
-    move |error| KeyError::Io {
-        path: path.to_owned(),
-        error,
-    }
-}
-
-/// Refuses a file that group or others may access.
-///
-/// # Errors
-///
-/// [`KeyError::Permissions`] or [`KeyError::Io`].
-pub fn check_private_mode(path: &Path) -> Result<(), KeyError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(path)
-            .map_err(io(path))?
-            .permissions()
-            .mode()
-            & 0o7777;
-        if mode & 0o077 != 0 {
-            return Err(KeyError::Permissions {
-                path: path.to_owned(),
-                mode,
-            });
-        }
-    }
-    Ok(())
-}
-
 /// Loads a keypair file after checking its mode and that its halves agree.
 ///
 /// # Errors
 ///
 /// Any [`KeyError`].
 pub fn load_keypair(path: &Path) -> Result<SigningKey, KeyError> {
-    check_private_mode(path)?;
-    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(io(path))?);
+    let text = tolldns_service::files::read_private_string(path)?;
     let bytes: zeroize::Zeroizing<Vec<u8>> =
         zeroize::Zeroizing::new(serde_json::from_str(&text).map_err(|_| KeyError::Format {
             path: path.to_owned(),
@@ -132,61 +89,17 @@ pub fn load_keypair(path: &Path) -> Result<SigningKey, KeyError> {
 ///
 /// # Errors
 ///
-/// [`KeyError::Io`] (including "already exists").
+/// [`KeyError::File`] (including "already exists").
 pub fn write_keypair(path: &Path, key: &SigningKey) -> Result<(), KeyError> {
     let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(64));
     bytes.extend_from_slice(&key.to_bytes());
     bytes.extend_from_slice(key.verifying_key().as_bytes());
     let json =
-        zeroize::Zeroizing::new(serde_json::to_string(&*bytes).map_err(|e| KeyError::Io {
+        zeroize::Zeroizing::new(serde_json::to_string(&*bytes).map_err(|e| FileError::Io {
             path: path.to_owned(),
             error: std::io::Error::other(e),
         })?);
-    write_private_file(path, json.as_bytes())
-}
-
-/// Creates `path` with mode 0600 (failing if it exists), writes `data`, and syncs the file and
-/// its directory.
-///
-/// # Errors
-///
-/// [`KeyError::Io`].
-pub fn write_private_file(path: &Path, data: &[u8]) -> Result<(), KeyError> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        create_private_dir(parent).map_err(io(parent))?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(io(path))?;
-    file.write_all(data).map_err(io(path))?;
-    file.sync_all().map_err(io(path))?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::File::open(parent)
-            .and_then(|d| d.sync_all())
-            .map_err(io(parent))?;
-    }
-    Ok(())
-}
-
-/// Creates a directory (and its parents) with mode 0700 when missing.
-///
-/// # Errors
-///
-/// The underlying I/O error.
-pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
+    Ok(write_private_file(path, json.as_bytes())?)
 }
 
 /// Loads the signing key, generating it on first start. Returns the key and whether it was
@@ -203,7 +116,7 @@ pub fn load_or_create_keypair(path: &Path) -> Result<(SigningKey, bool), KeyErro
             write_keypair(path, &key)?;
             Ok((key, true))
         }
-        Err(e) => Err(io(path)(e)),
+        Err(e) => Err(FileError::io(path)(e).into()),
     }
 }
 
@@ -240,7 +153,10 @@ mod tests {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
             let e = load_keypair(&path).unwrap_err();
             assert!(
-                matches!(e, KeyError::Permissions { mode: 0o640, .. }),
+                matches!(
+                    e,
+                    KeyError::File(FileError::Permissions { mode: 0o640, .. })
+                ),
                 "{e}"
             );
             assert!(e.to_string().contains("chmod 600"));

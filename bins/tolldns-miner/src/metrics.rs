@@ -5,6 +5,8 @@
 //! Labels are fixed small enums (`reason`, `result`, `endpoint`, `code`). The miner's own metrics
 //! describe batches and the journal, never individual queries, so the minimum-count threshold
 //! for small buckets applies to the edge's query histograms, not to these.
+//!
+//! The text exposition is [`tolldns_service::metrics`] (re-exported here).
 
 use std::sync::Mutex;
 
@@ -15,6 +17,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::journal::JournalStats;
+
+pub use tolldns_service::metrics::{encode, encode_openmetrics, to_prometheus_text};
 
 type Labels = Vec<(&'static str, &'static str)>;
 
@@ -76,14 +80,11 @@ impl Metrics {
             api_requests: Family::default(),
             last: Mutex::new(JournalStats::default()),
         };
-        let build: Family<Labels, Gauge> = Family::default();
-        build
-            .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION"))])
-            .set(1);
-        registry.register(
+        tolldns_service::metrics::register_build_info(
+            registry,
             "tolldns_miner_build_info",
             "Miner version (always 1)",
-            build,
+            env!("CARGO_PKG_VERSION"),
         );
         registry.register(
             "tolldns_receipt_batches_signed",
@@ -258,49 +259,6 @@ impl Metrics {
             .get_or_create(&vec![("result", result)])
             .inc();
     }
-}
-
-/// The OpenMetrics text exposition of a registry.
-pub fn encode_openmetrics(registry: &Registry) -> String {
-    let mut out = String::new();
-    // Writing into a String cannot fail.
-    let _ = prometheus_client::encoding::text::encode(&mut out, registry);
-    out
-}
-
-/// The Prometheus text exposition (format 0.0.4) of a registry: the OpenMetrics text with
-/// counter families named by their `_total` samples and without the `# EOF` marker, which is
-/// what `promtool check metrics` and older scrapers expect.
-pub fn encode(registry: &Registry) -> String {
-    to_prometheus_text(&encode_openmetrics(registry))
-}
-
-/// Converts OpenMetrics text (as prometheus-client writes it) to Prometheus text format 0.0.4.
-pub fn to_prometheus_text(openmetrics: &str) -> String {
-    let counters: std::collections::HashSet<&str> = openmetrics
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|l| l.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::with_capacity(openmetrics.len());
-    for line in openmetrics.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let rewritten = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
-            let rest = line.strip_prefix(prefix)?;
-            let (name, tail) = rest.split_once(' ')?;
-            counters
-                .contains(name)
-                .then(|| format!("{prefix}{name}_total {tail}"))
-        });
-        match rewritten {
-            Some(l) => out.push_str(&l),
-            None => out.push_str(line),
-        }
-        out.push('\n');
-    }
-    out
 }
 
 #[cfg(test)]

@@ -13,14 +13,13 @@ use tolldns_receipts::ClosedBatch;
 
 use crate::agent::{Agent, AgentSettings};
 use crate::audit_api::{ApiState, AuthSettings};
-use crate::config::{Config, RESOLV_CONF};
+use crate::config::{Config, ConfigFile as _, RESOLV_CONF};
 use crate::edge::{BatchSink, EdgeSetup, EdgeStarter, JournalNameKeys, RunningEdge};
 use crate::journal::{Journal, Redeemed, TokenRecord};
 use crate::metrics::Metrics;
 use crate::signals::{Signal, Signals};
 
-/// Applies a new log level (set up by the binary).
-pub type LogControl = Arc<dyn Fn(tracing_subscriber::filter::LevelFilter) + Send + Sync>;
+pub use tolldns_service::cli::LogControl;
 
 /// How the node was started.
 #[derive(Clone)]

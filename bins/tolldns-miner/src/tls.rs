@@ -1,40 +1,25 @@
 //! TLS for DoT and DoH: the configured certificate, or a self-signed one generated on first
-//! start (rcgen) in `<data_dir>/tls/`.
+//! start (rcgen) in `<data_dir>/tls/`. Loading the PEM files is [`tolldns_service::tls`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::keys::{KeyError, check_private_mode, write_private_file};
+use tolldns_service::files::{FileError, write_private_file};
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsError {
-    /// Reading a file failed.
-    #[error("{path}: {error}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        error: std::io::Error,
-    },
-    /// Writing or checking the key file failed.
+    /// Reading the PEM files failed, the key file is readable by group or others, a file
+    /// holds no certificate or key, or rustls refused them.
     #[error(transparent)]
-    Key(#[from] KeyError),
-    /// A PEM file has no certificate or no private key.
-    #[error("{path}: no {what} found in PEM file")]
-    Empty {
-        /// The file.
-        path: PathBuf,
-        /// "certificate" or "private key".
-        what: &'static str,
-    },
+    Load(#[from] tolldns_service::tls::TlsError),
+    /// Writing the generated key or certificate failed.
+    #[error(transparent)]
+    Key(#[from] FileError),
     /// Generating the self-signed certificate failed.
     #[error("generating the self-signed certificate: {0}")]
     Generate(#[from] rcgen::Error),
-    /// rustls refused the certificate or key.
-    #[error("TLS configuration: {0}")]
-    Rustls(#[from] rustls::Error),
     /// Only one of `tls.cert_file` and `tls.key_file` is set.
     #[error("set both `tls.cert_file` and `tls.key_file`, or neither")]
     HalfConfigured,
@@ -102,36 +87,12 @@ pub fn ensure_files(
 ///
 /// # Errors
 ///
-/// Any [`TlsError`].
+/// [`TlsError::Load`].
 pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |error| TlsError::Io { path, error }
-    };
-    check_private_mode(&files.key)?;
-    let cert_pem = std::fs::read(&files.cert).map_err(io(&files.cert))?;
-    let certs = rustls_pemfile::certs(&mut cert_pem.as_slice())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(io(&files.cert))?;
-    if certs.is_empty() {
-        return Err(TlsError::Empty {
-            path: files.cert.clone(),
-            what: "certificate",
-        });
-    }
-    let key_pem = zeroize::Zeroizing::new(std::fs::read(&files.key).map_err(io(&files.key))?);
-    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(io(&files.key))?
-        .ok_or_else(|| TlsError::Empty {
-            path: files.key.clone(),
-            what: "private key",
-        })?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
-    Ok(Arc::new(config))
+    Ok(Arc::new(tolldns_service::tls::server_config(
+        &files.cert,
+        &files.key,
+    )?))
 }
 
 #[cfg(test)]
