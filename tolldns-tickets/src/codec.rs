@@ -46,9 +46,6 @@ pub enum DecodeError {
         /// Its length.
         len: usize,
     },
-    /// Text that is not valid base64url.
-    #[error("invalid base64url in {0}")]
-    Base64(&'static str),
 }
 
 struct Reader<'a> {

@@ -93,6 +93,25 @@ enabled = false
     path
 }
 
+/// Collect a child's stdout and stderr lines (piped) as they come.
+pub(crate) fn collect_lines(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let out = child.stdout.take().expect("stdout is piped");
+    let err = child.stderr.take().expect("stderr is piped");
+    for reader in [
+        Box::new(out) as Box<dyn std::io::Read + Send>,
+        Box::new(err),
+    ] {
+        let lines = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(reader).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+    }
+    lines
+}
+
 /// A miner child process whose output lines are collected.
 pub(crate) struct Miner {
     child: Child,
@@ -109,21 +128,7 @@ impl Miner {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let out = child.stdout.take().unwrap();
-        let err = child.stderr.take().unwrap();
-        for reader in [
-            Box::new(out) as Box<dyn std::io::Read + Send>,
-            Box::new(err),
-        ] {
-            let lines = Arc::clone(&lines);
-            std::thread::spawn(move || {
-                for line in BufReader::new(reader).lines() {
-                    let Ok(line) = line else { break };
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
+        let lines = collect_lines(&mut child);
         let m = Self { child, lines };
         m.wait_for(Duration::from_secs(30), |l| l.starts_with("listening api "))
             .unwrap_or_else(|| panic!("miner did not start:\n{}", m.output()));

@@ -6,18 +6,16 @@
 //! the transport each token was spent on; the audit API serves every token.
 
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tolldns_receipts::Transport;
 
-use crate::support::{MINER, Miner, Upstream, http, temp_dir, tool, write_config};
+use crate::support::{MINER, Miner, Upstream, collect_lines, http, temp_dir, tool, write_config};
 
 const ISSUER_NAME: &str = "issuer.e2e.test";
 const DEPLOYMENT: &str = "tolldns-e2e";
@@ -72,18 +70,7 @@ fn start_issuer(bin: &Path, data: &Path) -> Issuer {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    for reader in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let lines = Arc::clone(&lines);
-        std::thread::spawn(move || {
-            for line in BufReader::new(reader).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
-    }
+    let lines = collect_lines(&mut child);
     let deadline = Instant::now() + Duration::from_secs(60);
     let addr = loop {
         let found = lines
