@@ -12,6 +12,13 @@ use crate::NormalizedName;
 
 /// Prefix of the message an operator signs: `RECEIPT_SIGNING_TAG || borsh(body)`.
 pub const RECEIPT_SIGNING_TAG: &[u8] = b"TOLLDNS-RECEIPT-V1\0";
+/// Prefix of the message an operator signs for a v2 receipt:
+/// `RECEIPT_SIGNING_TAG_V2 || borsh(body)` (the v2 body starts with the deployment id).
+pub const RECEIPT_SIGNING_TAG_V2: &[u8] = b"TOLLDNS-RECEIPT-V2\0";
+/// Prefix of a deployment id: `SHA256(DEPLOYMENT_TAG || program_id || genesis_hash)`.
+pub const DEPLOYMENT_TAG: &[u8] = b"TOLLDNS-DEPLOYMENT-V1\0";
+/// Prefix of a sketch-witness draw: `SHA256(SKETCH_WITNESS_TAG || seed || root || counter)`.
+pub const SKETCH_WITNESS_TAG: &[u8] = b"TOLLDNS-SKETCH-V1";
 /// Prefix of a name-key commitment: `SHA256(NAME_KEY_COMMITMENT_TAG || key)`.
 pub const NAME_KEY_COMMITMENT_TAG: &[u8] = b"TOLLDNS-NAMEKEY-V1";
 /// Prefix of an audit-sampling draw: `SHA256(AUDIT_SAMPLING_TAG || seed || root || counter)`.

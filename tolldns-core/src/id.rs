@@ -35,6 +35,39 @@ impl fmt::Debug for OperatorId {
     }
 }
 
+/// The network a receipt belongs to: `SHA256("TOLLDNS-DEPLOYMENT-V1\0" || program_id ||
+/// genesis_hash)` ([`DeploymentId::derive`]), the score program's address and the cluster's
+/// genesis hash. A v2 receipt carries it inside its signed body, so a receipt signed for one
+/// network never verifies on another, even under the same key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct DeploymentId(pub [u8; 32]);
+
+impl DeploymentId {
+    /// The deployment of the score program `program_id` on the cluster whose genesis hash is
+    /// `genesis_hash`.
+    pub fn derive(program_id: &[u8; 32], genesis_hash: &[u8; 32]) -> Self {
+        Self(crate::hash::tagged_sha256(
+            crate::hash::DEPLOYMENT_TAG,
+            &[program_id, genesis_hash],
+        ))
+    }
+
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DeploymentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DeploymentId(")?;
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str(")")
+    }
+}
+
 /// A backend identifier: 1 to [`BackendId::MAX_LEN`] printable ASCII bytes (0x21..=0x7e, so no
 /// spaces or control characters), e.g. `edge-ingress`. Stored inline, `Copy`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -5,8 +5,8 @@
 //! - [`Role`]: the operator roles, as append-only `u8` wire tags;
 //! - [`OperatorId`] and [`BackendId`]: an operator's ed25519 public key and a bounded ASCII
 //!   backend identifier;
-//! - [`WindowLen`], [`WindowId`] and [`Epoch`]: wall-clock receipt windows and slot-based
-//!   settlement epochs, with checked arithmetic;
+//! - [`WindowLen`] and [`WindowId`]: wall-clock receipt windows, with checked arithmetic;
+//! - [`DeploymentId`]: the network (score program and cluster) a receipt is signed for;
 //! - [`NormalizedName`]: DNS name normalization (trim, one trailing dot, IDNA A-labels,
 //!   lowercase, length rules), every rejection a typed [`NameError`];
 //! - [`hash`]: tagged SHA-256 and HMAC-SHA256 helpers and the domain-separation tags.
@@ -50,7 +50,7 @@ mod name;
 mod role;
 mod time;
 
-pub use id::{BackendId, BackendIdError, OperatorId};
+pub use id::{BackendId, BackendIdError, DeploymentId, OperatorId};
 pub use name::{MAX_INPUT_LEN, MAX_LABEL_LEN, MAX_NAME_LEN, NameError, NormalizedName};
 pub use role::{Role, UnknownRole};
-pub use time::{Epoch, TimeError, WindowId, WindowLen};
+pub use time::{TimeError, WindowId, WindowLen};

@@ -133,82 +133,6 @@ impl fmt::Display for WindowId {
     }
 }
 
-/// A settlement epoch of the on-chain program: `id` covers slots
-/// `[id * len_slots, (id + 1) * len_slots)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Epoch {
-    id: u64,
-    len_slots: u64,
-}
-
-impl Epoch {
-    /// Epoch `id` of an epoch length of `len_slots` slots.
-    ///
-    /// # Errors
-    ///
-    /// [`TimeError::ZeroLength`] for a zero length, [`TimeError::Overflow`] when the epoch's end
-    /// slot does not fit in a `u64`.
-    pub const fn new(id: u64, len_slots: u64) -> Result<Self, TimeError> {
-        if len_slots == 0 {
-            return Err(TimeError::ZeroLength);
-        }
-        let epoch = Self { id, len_slots };
-        match epoch.end_slot_checked() {
-            Some(_) => Ok(epoch),
-            None => Err(TimeError::Overflow),
-        }
-    }
-
-    /// The epoch containing `slot`.
-    ///
-    /// # Errors
-    ///
-    /// [`TimeError::ZeroLength`] for a zero length.
-    pub const fn containing_slot(slot: u64, len_slots: u64) -> Result<Self, TimeError> {
-        match slot.checked_div(len_slots) {
-            // id * len <= slot, and (id + 1) * len <= slot + len may overflow; `new` checks.
-            Some(id) => Self::new(id, len_slots),
-            None => Err(TimeError::ZeroLength),
-        }
-    }
-
-    /// The epoch id.
-    pub const fn id(self) -> u64 {
-        self.id
-    }
-
-    /// The epoch length in slots.
-    pub const fn len_slots(self) -> u64 {
-        self.len_slots
-    }
-
-    const fn end_slot_checked(self) -> Option<u64> {
-        match self.id.checked_add(1) {
-            Some(next) => next.checked_mul(self.len_slots),
-            None => None,
-        }
-    }
-
-    /// First slot of the epoch. Never overflows once constructed.
-    pub const fn start_slot(self) -> u64 {
-        // start < end, and end was checked in `new`.
-        self.id.saturating_mul(self.len_slots)
-    }
-
-    /// First slot after the epoch (exclusive end). Never overflows once constructed.
-    pub const fn end_slot(self) -> u64 {
-        match self.end_slot_checked() {
-            Some(v) => v,
-            None => u64::MAX,
-        }
-    }
-
-    /// Whether the epoch is over at `slot` (that is, `slot >= end_slot`).
-    pub const fn has_ended_at(self, slot: u64) -> bool {
-        slot >= self.end_slot()
-    }
-}
-
 /// Arithmetic on windows or epochs failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -252,19 +176,6 @@ mod tests {
         assert_eq!(WindowId(u64::MAX).next(), Err(TimeError::Overflow));
     }
 
-    #[test]
-    fn epochs() {
-        let e = Epoch::new(1, 100).unwrap();
-        assert_eq!((e.start_slot(), e.end_slot()), (100, 200));
-        assert!(!e.has_ended_at(199));
-        assert!(e.has_ended_at(200));
-        assert_eq!(Epoch::containing_slot(250, 100).unwrap().id(), 2);
-        assert_eq!(Epoch::new(1, 0), Err(TimeError::ZeroLength));
-        assert_eq!(Epoch::new(u64::MAX, 1), Err(TimeError::Overflow));
-        assert_eq!(Epoch::new(u64::MAX / 2, 2), Err(TimeError::Overflow));
-        assert!(Epoch::new(u64::MAX / 2 - 1, 2).is_ok());
-    }
-
     proptest! {
         #[test]
         fn instant_lies_in_its_window(ms in 0u64..u64::MAX / 2, secs in 1u32..100_000) {
@@ -275,15 +186,5 @@ mod tests {
             prop_assert!(w.contains_with_skew(len, ms, 0).unwrap());
         }
 
-        #[test]
-        fn slot_lies_in_its_epoch(slot in any::<u64>(), len in 1u64..1_000_000) {
-            match Epoch::containing_slot(slot, len) {
-                Ok(e) => {
-                    prop_assert!(e.start_slot() <= slot);
-                    prop_assert!(slot < e.end_slot());
-                }
-                Err(err) => prop_assert_eq!(err, TimeError::Overflow),
-            }
-        }
     }
 }

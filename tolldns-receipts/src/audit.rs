@@ -6,19 +6,30 @@
 //! A draw `v` is rejected when `v > u64::MAX - (2^64 mod n)` (so every index is equally
 //! likely: no modulo bias); otherwise its index is `v mod n`, skipped if already drawn. The
 //! sample is the first `k` distinct indices, in draw order.
+//!
+//! **Seeds must post-date the receipt.** A seed known before the receipt was signed lets the
+//! operator put honest leaves exactly where the draw will look. A verifier therefore uses the
+//! hash of a chain slot later than the slot at which it recorded the receipt (a watcher stores
+//! the slot of arrival; anyone re-checking reads the same slot hashes from the chain), and
+//! [`AuditSample::after`] refuses a seed whose slot is not later. Sketch witnesses
+//! ([`SketchWitnessSample`]) are drawn the same way with their own tag.
 
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 use core::fmt;
 
-use tolldns_core::hash::{AUDIT_SAMPLING_TAG, tagged_sha256};
+use tolldns_core::hash::{AUDIT_SAMPLING_TAG, SKETCH_WITNESS_TAG, tagged_sha256};
 
 use crate::merkle::Hash;
+use crate::sketch::NameSketch;
 
 /// `k = ceil(ln(1 - confidence) / ln(1 - fake_fraction))`: the number of distinct leaves to
 /// sample so that a batch where `fake_fraction` of the leaves are fake shows at least one fake
 /// with probability `confidence` (sampling with replacement; sampling without replacement, as
-/// [`AuditSample`] does, only does better). Clamped to `leaf_count`. Computed in IEEE 754
+/// [`AuditSample`] does, only does better). Clamped to `leaf_count`, and at least 1 when the
+/// batch has a leaf: `k` is 0 only for an empty batch. `ln(1 - f)` is computed as
+/// `log1p(-f)`, so a fake fraction as small as `1e-300` still gives a finite, correct `k`
+/// (it then exceeds any real batch and the whole batch is sampled). Computed in IEEE 754
 /// double precision with `libm`, the same on every target.
 ///
 /// ```
@@ -43,11 +54,20 @@ pub fn sample_size(
     if !(fake_fraction > 0.0 && fake_fraction < 1.0) {
         return Err(SampleError::FakeFraction);
     }
-    let k = libm::ceil(libm::log(1.0 - confidence) / libm::log(1.0 - fake_fraction));
+    let k = libm::ceil(libm::log1p(-confidence) / libm::log1p(-fake_fraction));
     // Both logarithms are negative and finite, so `k` is positive; `as` saturates for huge k.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let k = k as u64;
     Ok(k.clamp(1, u64::MAX).min(leaf_count))
+}
+
+/// The chain slot and hash a verifier takes an audit seed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AuditSeed {
+    /// The slot whose hash is the seed.
+    pub slot: u64,
+    /// The slot's hash: the 32-byte seed.
+    pub hash: [u8; 32],
 }
 
 /// Draw `counter`: the first 8 bytes (little-endian) of
@@ -71,38 +91,65 @@ pub struct AuditSample {
     indices: Vec<u64>,
 }
 
-impl AuditSample {
-    /// Draw `min(k, leaf_count)` distinct indices below `leaf_count`.
-    pub fn new(seed: &[u8; 32], root: &Hash, leaf_count: u64, k: u64) -> Self {
-        let k = k.min(leaf_count);
-        let mut indices = Vec::new();
-        if k > 0 {
-            // 2^64 mod n; draws above `u64::MAX - rem` are rejected.
-            let rem = (u64::MAX.checked_rem(leaf_count).unwrap_or(0))
-                .wrapping_add(1)
-                .checked_rem(leaf_count)
-                .unwrap_or(0);
-            let limit = u64::MAX.wrapping_sub(rem);
-            let mut seen = BTreeSet::new();
-            let mut counter = 0u64;
-            while u64::try_from(indices.len()).unwrap_or(u64::MAX) < k {
-                let v = draw(seed, root, counter);
-                counter = counter.wrapping_add(1);
-                if v > limit {
-                    continue;
-                }
-                let index = v.checked_rem(leaf_count).unwrap_or(0);
-                if seen.insert(index) {
-                    indices.push(index);
-                }
-            }
+/// `min(k, n)` distinct values below `n` from `draw(counter)`, without modulo bias.
+fn distinct_draws(n: u64, k: u64, mut draw: impl FnMut(u64) -> u64) -> Vec<u64> {
+    let k = k.min(n);
+    let mut out = Vec::new();
+    if k == 0 {
+        return out;
+    }
+    // 2^64 mod n; draws above `u64::MAX - rem` are rejected.
+    let rem = (u64::MAX.checked_rem(n).unwrap_or(0))
+        .wrapping_add(1)
+        .checked_rem(n)
+        .unwrap_or(0);
+    let limit = u64::MAX.wrapping_sub(rem);
+    let mut seen = BTreeSet::new();
+    let mut counter = 0u64;
+    while u64::try_from(out.len()).unwrap_or(u64::MAX) < k {
+        let v = draw(counter);
+        counter = counter.wrapping_add(1);
+        if v > limit {
+            continue;
         }
+        let index = v.checked_rem(n).unwrap_or(0);
+        if seen.insert(index) {
+            out.push(index);
+        }
+    }
+    out
+}
+
+impl AuditSample {
+    /// Draw `min(k, leaf_count)` distinct indices below `leaf_count`. This is the raw draw:
+    /// the caller is responsible for a seed the operator could not know when it signed
+    /// (see [`AuditSample::after`]).
+    pub fn new(seed: &[u8; 32], root: &Hash, leaf_count: u64, k: u64) -> Self {
         Self {
             seed: *seed,
             root: *root,
             leaf_count,
-            indices,
+            indices: distinct_draws(leaf_count, k, |c| draw(seed, root, c)),
         }
+    }
+
+    /// [`AuditSample::new`] from the hash of chain slot `seed.slot`, which must be later than
+    /// `receipt_slot`, the slot at which the verifier recorded the receipt.
+    ///
+    /// # Errors
+    ///
+    /// [`SampleError::SeedNotAfterReceipt`] when `seed.slot <= receipt_slot`.
+    pub fn after(
+        seed: &AuditSeed,
+        receipt_slot: u64,
+        root: &Hash,
+        leaf_count: u64,
+        k: u64,
+    ) -> Result<Self, SampleError> {
+        if seed.slot <= receipt_slot {
+            return Err(SampleError::SeedNotAfterReceipt);
+        }
+        Ok(Self::new(&seed.hash, root, leaf_count, k))
     }
 
     /// The sampled indices, in draw order.
@@ -126,6 +173,62 @@ impl AuditSample {
     }
 }
 
+/// The sketch registers a verifier asks witnesses for: `min(k, filled)` distinct registers
+/// among the non-zero registers of the receipt's name sketch (in register order), drawn like
+/// [`AuditSample`] with draw `i` = the first 8 bytes (LE) of
+/// `SHA256("TOLLDNS-SKETCH-V1" || seed || merkle_root || u64_le(i))`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SketchWitnessSample {
+    root: Hash,
+    sketch: NameSketch,
+    registers: Vec<usize>,
+}
+
+impl SketchWitnessSample {
+    /// Draw the registers for `sketch` under `root` from `seed`.
+    pub fn new(seed: &[u8; 32], root: &Hash, sketch: &NameSketch, k: u64) -> Self {
+        let filled: Vec<usize> = sketch
+            .registers()
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| **r != 0)
+            .map(|(j, _)| j)
+            .collect();
+        let n = u64::try_from(filled.len()).unwrap_or(0);
+        let registers = distinct_draws(n, k, |c| {
+            let h = tagged_sha256(SKETCH_WITNESS_TAG, &[seed, root, &c.to_le_bytes()]);
+            let mut v = [0u8; 8];
+            for (d, s) in v.iter_mut().zip(h) {
+                *d = s;
+            }
+            u64::from_le_bytes(v)
+        })
+        .into_iter()
+        .filter_map(|i| filled.get(usize::try_from(i).ok()?).copied())
+        .collect();
+        Self {
+            root: *root,
+            sketch: sketch.clone(),
+            registers,
+        }
+    }
+
+    /// The registers, in draw order.
+    pub fn registers(&self) -> &[usize] {
+        &self.registers
+    }
+
+    /// The root the registers were drawn for.
+    pub const fn root(&self) -> &Hash {
+        &self.root
+    }
+
+    /// The sketch the registers were drawn from.
+    pub const fn sketch(&self) -> &NameSketch {
+        &self.sketch
+    }
+}
+
 /// Why a sample size could not be computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -134,6 +237,8 @@ pub enum SampleError {
     Confidence,
     /// The fake fraction is not strictly between 0 and 1.
     FakeFraction,
+    /// The seed's slot is not later than the slot the receipt was recorded at.
+    SeedNotAfterReceipt,
 }
 
 impl fmt::Display for SampleError {
@@ -141,6 +246,9 @@ impl fmt::Display for SampleError {
         f.write_str(match self {
             Self::Confidence => "confidence must be strictly between 0 and 1",
             Self::FakeFraction => "fake fraction must be strictly between 0 and 1",
+            Self::SeedNotAfterReceipt => {
+                "audit seed must come from a slot after the receipt was recorded"
+            }
         })
     }
 }
@@ -167,6 +275,10 @@ mod tests {
             (13_815_000_000_000..13_816_000_000_000).contains(&huge),
             "{huge}"
         );
+        // ln(1 - 1e-17) rounds to 0 in double precision; log1p does not.
+        assert_eq!(sample_size(0.99, 1e-17, 1_000), Ok(1_000));
+        assert_eq!(sample_size(0.99, 1e-300, 5), Ok(5));
+        assert_eq!(sample_size(0.01, 0.999_999, 5), Ok(1));
     }
 
     #[test]
@@ -211,5 +323,44 @@ mod tests {
         if v <= u64::MAX - 616 {
             assert_eq!(s.indices(), &[v % n]);
         }
+    }
+}
+
+#[cfg(test)]
+mod seed_tests {
+    use super::*;
+
+    #[test]
+    fn seeds_must_post_date_the_receipt() {
+        let seed = AuditSeed {
+            slot: 100,
+            hash: [1; 32],
+        };
+        assert_eq!(
+            AuditSample::after(&seed, 100, &[2; 32], 10, 3),
+            Err(SampleError::SeedNotAfterReceipt)
+        );
+        assert_eq!(
+            AuditSample::after(&seed, 99, &[2; 32], 10, 3),
+            Ok(AuditSample::new(&[1; 32], &[2; 32], 10, 3))
+        );
+    }
+
+    #[test]
+    fn witness_registers_are_distinct_filled_registers() {
+        let mut sketch = NameSketch::new();
+        for i in 0u8..40 {
+            let mut h = [0u8; 16];
+            h[0] = i.wrapping_mul(5);
+            h[1] = 0x40;
+            sketch.insert(&h);
+        }
+        let s = SketchWitnessSample::new(&[3; 32], &[4; 32], &sketch, 16);
+        assert_eq!(s.registers().len(), 16);
+        let set: BTreeSet<usize> = s.registers().iter().copied().collect();
+        assert_eq!(set.len(), 16);
+        assert!(s.registers().iter().all(|j| sketch.register(*j) != 0));
+        let all = SketchWitnessSample::new(&[3; 32], &[4; 32], &sketch, 100);
+        assert_eq!(all.registers().len(), 40);
     }
 }

@@ -4,20 +4,24 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use ed25519_dalek::SigningKey;
-use tolldns_core::{BackendId, OperatorId, Role, WindowId, WindowLen};
+use tolldns_core::{BackendId, DeploymentId, OperatorId, Role, WindowId, WindowLen};
 
 use crate::audit::AuditSample;
 use crate::leaf::Leaf;
 use crate::merkle::{Hash, MerkleProof, MerkleTree, ProofError};
 use crate::receipt::{
-    ClassCounts, Integrity, Receipt, ReceiptBody, ServiceSummary, SignatureError,
+    ClassCounts, Integrity, Receipt, ReceiptBody, ServiceSummary, SignatureError, V2Commitments,
 };
+use crate::sketch::{NameSketch, SKETCH_REGISTERS};
 use crate::tags::{ErrorClass, LatencyBucket, ReceiptType, SizeBucket, WireTag, WorkClass};
-use crate::verify::LeafProof;
+use crate::verify::{AuditAnswer, LeafProof};
 
 /// What a batch is about: everything in the receipt body that does not come from the leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct BatchHeader {
+    /// The network the receipt is for (first in the signed bytes of a v2 receipt).
+    pub deployment_id: DeploymentId,
     /// Batch (the default) or per-request.
     pub receipt_type: ReceiptType,
     /// The operator's role.
@@ -30,6 +34,53 @@ pub struct BatchHeader {
     pub window_len: WindowLen,
     /// The window.
     pub window_id: WindowId,
+}
+
+impl BatchHeader {
+    /// A batch receipt header for `backend_id` in `window` of `window_len`, on deployment
+    /// `deployment_id`, with policy version 1 and role [`Role::EdgeIngress`]; change the
+    /// public fields for anything else.
+    pub const fn new(
+        deployment_id: DeploymentId,
+        backend_id: BackendId,
+        window_len: WindowLen,
+        window_id: WindowId,
+    ) -> Self {
+        Self {
+            deployment_id,
+            receipt_type: ReceiptType::Batch,
+            operator_role: Role::EdgeIngress,
+            backend_id,
+            policy_version: 1,
+            window_len,
+            window_id,
+        }
+    }
+}
+
+/// Put `leaves` in the strict order of v2 windows ([`Leaf::order`]): sort them, and number
+/// the leaves that agree in every other field with `repeat` = 0, 1, 2, … (whatever `repeat`
+/// they had is replaced). No leaf is dropped.
+///
+/// # Errors
+///
+/// [`SealError::RepeatOverflow`] when more than 65,536 leaves agree in every field (the same
+/// answer in the same millisecond).
+pub fn order_leaves(leaves: &mut [Leaf]) -> Result<(), SealError> {
+    for l in leaves.iter_mut() {
+        l.repeat = 0;
+    }
+    leaves.sort_unstable_by(Leaf::order);
+    let mut prev: Option<Leaf> = None;
+    for l in leaves.iter_mut() {
+        if let Some(p) = prev
+            && p.same_answer(l)
+        {
+            l.repeat = p.repeat.checked_add(1).ok_or(SealError::RepeatOverflow)?;
+        }
+        prev = Some(*l);
+    }
+    Ok(())
 }
 
 /// The service summary of a set of leaves: counts by outcome and work class, bytes, cache
@@ -120,24 +171,97 @@ pub struct ClosedBatch {
     receipt: Receipt,
     leaves: Vec<Leaf>,
     tree: MerkleTree,
+    witnesses: SketchWitnesses,
+}
+
+/// For every register of a window's [`NameSketch`], the index of the first ticketed leaf
+/// that sets it (`u64::MAX` for an empty register): what an operator shows when a verifier
+/// asks for a register's witness.
+pub type SketchWitnesses = [u64; SKETCH_REGISTERS];
+
+/// The name sketch of `leaves`' ticketed leaves, and each register's witness leaf index.
+pub fn sketch_with_witnesses(leaves: &[Leaf]) -> (NameSketch, SketchWitnesses) {
+    let mut sketch = NameSketch::new();
+    let mut witnesses = [u64::MAX; SKETCH_REGISTERS];
+    for (i, l) in leaves.iter().enumerate() {
+        if !l.is_ticketed() {
+            continue;
+        }
+        let (j, rank) = l.sketch_cell();
+        if rank > sketch.register(j) {
+            sketch.insert(&l.name_hash);
+            if let Some(w) = witnesses.get_mut(j) {
+                *w = u64::try_from(i).unwrap_or(u64::MAX);
+            }
+        }
+    }
+    (sketch, witnesses)
 }
 
 impl ClosedBatch {
-    /// Close `leaves` (in the order given: leaf `i` is Merkle leaf `i`) into a signed receipt:
-    /// computes the service summary, the RFC 6962 root and signs with `key`, whose public half
-    /// becomes the receipt's `operator_id`.
+    /// Close `leaves` into a signed v2 receipt: puts them in strict order
+    /// ([`order_leaves`]; leaf `i` of the result is Merkle leaf `i`), computes the service
+    /// summary, the ticketed count and name sketch, the RFC 6962 root, and signs with `key`,
+    /// whose public half becomes the receipt's `operator_id`.
     ///
     /// # Errors
     ///
     /// [`SealError::LeafOutsideWindow`] for a leaf whose timestamp is not in the window,
+    /// [`SealError::ResponseTooLarge`] for a leaf over 65,535 bytes,
     /// [`SealError::PerRequestNeedsOneLeaf`] for a per-request receipt without exactly one
-    /// leaf, [`SealError::TooManyBytes`], or [`SealError::Signature`].
+    /// leaf, [`SealError::RepeatOverflow`], [`SealError::TooManyBytes`], or
+    /// [`SealError::Signature`].
     pub fn seal(
+        header: &BatchHeader,
+        mut leaves: Vec<Leaf>,
+        name_key_commitment: Hash,
+        timestamp_ms: u64,
+        key: &SigningKey,
+    ) -> Result<Self, SealError> {
+        if let Some(index) = leaves
+            .iter()
+            .position(|l| l.response_bytes > crate::leaf::MAX_RESPONSE_BYTES)
+        {
+            return Err(SealError::ResponseTooLarge { index });
+        }
+        order_leaves(&mut leaves)?;
+        Self::seal_version(header, leaves, name_key_commitment, timestamp_ms, key, true)
+    }
+
+    /// Close `leaves`, in the order given and with `repeat` ignored, into a signed **v1**
+    /// receipt (the first format, which this crate no longer writes otherwise). For test
+    /// vectors and for verifiers that must keep checking v1 material.
+    ///
+    /// # Errors
+    ///
+    /// As [`ClosedBatch::seal`], without the v2 rules.
+    pub fn seal_v1(
+        header: &BatchHeader,
+        mut leaves: Vec<Leaf>,
+        name_key_commitment: Hash,
+        timestamp_ms: u64,
+        key: &SigningKey,
+    ) -> Result<Self, SealError> {
+        for l in &mut leaves {
+            l.repeat = 0;
+        }
+        Self::seal_version(
+            header,
+            leaves,
+            name_key_commitment,
+            timestamp_ms,
+            key,
+            false,
+        )
+    }
+
+    fn seal_version(
         header: &BatchHeader,
         leaves: Vec<Leaf>,
         name_key_commitment: Hash,
         timestamp_ms: u64,
         key: &SigningKey,
+        v2: bool,
     ) -> Result<Self, SealError> {
         if header.receipt_type == ReceiptType::PerRequest && leaves.len() != 1 {
             return Err(SealError::PerRequestNeedsOneLeaf);
@@ -157,7 +281,15 @@ impl ClosedBatch {
             return Err(SealError::LeafOutsideWindow { index });
         }
         let service_summary = summarize(&leaves)?;
-        let tree = MerkleTree::from_leaf_hashes(leaves.iter().map(Leaf::hash).collect());
+        let hash = if v2 { Leaf::hash } else { Leaf::hash_v1 };
+        let tree = MerkleTree::from_leaf_hashes(leaves.iter().map(hash).collect());
+        let (name_sketch, witnesses) = sketch_with_witnesses(&leaves);
+        let ticketed_leaf_count = leaves
+            .iter()
+            .filter(|l| l.is_ticketed())
+            .count()
+            .try_into()
+            .unwrap_or(u64::MAX);
         let body = ReceiptBody {
             receipt_type: header.receipt_type,
             operator_id: OperatorId(key.verifying_key().to_bytes()),
@@ -173,12 +305,18 @@ impl ClosedBatch {
                 name_key_commitment,
             },
             service_summary,
+            v2: v2.then(|| V2Commitments {
+                deployment_id: header.deployment_id,
+                ticketed_leaf_count,
+                name_sketch,
+            }),
         };
         let receipt = body.sign(key).map_err(SealError::Signature)?;
         Ok(Self {
             receipt,
             leaves,
             tree,
+            witnesses,
         })
     }
 
@@ -224,17 +362,58 @@ impl ClosedBatch {
         })
     }
 
-    /// The answer to an audit: one [`LeafProof`] per sampled index, in the sample's order.
+    /// The answer to an audit: for each sampled index, in the sample's order, the leaf with
+    /// its proof and (for a v2 receipt) its right neighbour with its proof (none for the last
+    /// leaf).
     ///
     /// # Errors
     ///
     /// [`ProofError::IndexOutOfRange`] when the sample was drawn for a larger batch.
-    pub fn answer(&self, sample: &AuditSample) -> Result<Vec<LeafProof>, ProofError> {
+    pub fn answer(&self, sample: &AuditSample) -> Result<Vec<AuditAnswer>, ProofError> {
         sample
             .indices()
             .iter()
-            .map(|i| self.leaf_proof(*i))
+            .map(|i| self.audit_answer(*i))
             .collect()
+    }
+
+    /// The audit answer for one index: the leaf, its proof and its right neighbour's (v2).
+    ///
+    /// # Errors
+    ///
+    /// [`ProofError::IndexOutOfRange`].
+    pub fn audit_answer(&self, index: u64) -> Result<AuditAnswer, ProofError> {
+        let leaf = self.leaf_proof(index)?;
+        let next_index = index.saturating_add(1);
+        let next = if self.receipt.body.v2.is_some() && next_index < self.tree.len() {
+            Some(self.leaf_proof(next_index)?)
+        } else {
+            None
+        };
+        Ok(AuditAnswer { leaf, next })
+    }
+
+    /// Every leaf whose ticket is `ticket`, with its proof, in Merkle order (what a watcher
+    /// asks to confirm that its probes were served and recorded).
+    pub fn ticket_leaves(&self, ticket: &[u8; 16]) -> Vec<LeafProof> {
+        self.leaves
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.ticket == *ticket)
+            .filter_map(|(i, _)| self.leaf_proof(u64::try_from(i).ok()?).ok())
+            .collect()
+    }
+
+    /// The witness of sketch register `register`: a ticketed leaf whose cell is exactly
+    /// `(register, sketch[register])`, with its proof. `None` for an empty register.
+    pub fn sketch_witness(&self, register: usize) -> Option<LeafProof> {
+        let index = *self.witnesses.get(register)?;
+        self.leaf_proof(index).ok()
+    }
+
+    /// The witness leaf index of every sketch register (`u64::MAX` when empty).
+    pub const fn sketch_witnesses(&self) -> &SketchWitnesses {
+        &self.witnesses
     }
 
     /// Give up the tree, keeping the receipt and the leaves.
@@ -258,6 +437,13 @@ pub enum SealError {
     WindowOutOfRange,
     /// Response sizes sum past `u64::MAX`.
     TooManyBytes,
+    /// A leaf's `response_bytes` exceeds 65,535 (v2).
+    ResponseTooLarge {
+        /// Its position.
+        index: usize,
+    },
+    /// More than 65,536 leaves agree in every field (v2 `repeat` is a `u16`).
+    RepeatOverflow,
     /// Signing failed.
     Signature(SignatureError),
 }
@@ -273,6 +459,12 @@ impl fmt::Display for SealError {
             }
             Self::WindowOutOfRange => f.write_str("window bounds do not fit in 64 bits"),
             Self::TooManyBytes => f.write_str("response sizes overflow 64 bits"),
+            Self::ResponseTooLarge { index } => {
+                write!(f, "leaf {index} claims a response over 65535 bytes")
+            }
+            Self::RepeatOverflow => {
+                f.write_str("more than 65536 identical leaves in one millisecond")
+            }
             Self::Signature(e) => write!(f, "signing failed: {e}"),
         }
     }
@@ -306,6 +498,7 @@ mod tests {
             name_hash: [0; 16],
             ticket: [0; 16],
             response_summary_hash: [0; 16],
+            repeat: 0,
         }
     }
 
@@ -339,14 +532,12 @@ mod tests {
 
     #[test]
     fn seal_refuses_leaves_outside_the_window() {
-        let header = BatchHeader {
-            receipt_type: ReceiptType::Batch,
-            operator_role: Role::EdgeIngress,
-            backend_id: BackendId::new("edge-ingress").unwrap(),
-            policy_version: 1,
-            window_len: WindowLen::new(60).unwrap(),
-            window_id: WindowId(1),
-        };
+        let header = BatchHeader::new(
+            DeploymentId([3; 32]),
+            BackendId::new("edge-ingress").unwrap(),
+            WindowLen::new(60).unwrap(),
+            WindowId(1),
+        );
         let key = SigningKey::from_bytes(&[1; 32]);
         let mut late = leaf(1, 1, RcodeClass::NoError);
         late.timestamp_ms = 120_000;
@@ -360,6 +551,9 @@ mod tests {
             batch.proof(2),
             Err(ProofError::IndexOutOfRange { index: 2, size: 2 })
         );
-        assert_eq!(batch.leaf_proof(1).unwrap().leaf, ok);
+        // Two identical answers are both kept, told apart by `repeat`.
+        assert_eq!(batch.leaf_proof(0).unwrap().leaf, ok);
+        assert_eq!(batch.leaf_proof(1).unwrap().leaf.repeat, 1);
+        assert!(batch.leaf_proof(1).unwrap().leaf.same_answer(&ok));
     }
 }

@@ -6,8 +6,8 @@
 //! lock is uncontended; when a thread's shard is busy it tries the others before waiting.
 //! Each shard keeps one buffer per open window (at most [`BatchBuilder::MAX_OPEN_WINDOWS`]), so
 //! leaves of the next window keep flowing while the last one is closed. Closing a window
-//! drains its buffers from every shard, sorts the leaves (by timestamp, then by encoding) and
-//! seals them into a signed receipt.
+//! drains its buffers from every shard and seals them into a signed v2 receipt, which puts
+//! them in the strict order of v2 ([`crate::order_leaves`]).
 //!
 //! Nothing is lost silently: every leaf that cannot be recorded is refused with an
 //! [`AddError`] *and* counted in [`BatchBuilder::dropped`].
@@ -20,16 +20,19 @@ use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::vec::Vec;
 
 use ed25519_dalek::SigningKey;
-use tolldns_core::{BackendId, Role, WindowId, WindowLen};
+use tolldns_core::{BackendId, DeploymentId, Role, WindowId, WindowLen};
 
 use crate::batch::{BatchHeader, ClosedBatch, SealError};
 use crate::leaf::Leaf;
 use crate::merkle::Hash;
-use crate::tags::ReceiptType;
 
-/// How a [`BatchBuilder`] is set up.
+/// How a [`BatchBuilder`] is set up. Build it with [`BuilderConfig::new`] and change the
+/// public fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BuilderConfig {
+    /// The network the receipts are for.
+    pub deployment_id: DeploymentId,
     /// The operator's role.
     pub operator_role: Role,
     /// The adapter context.
@@ -43,6 +46,26 @@ pub struct BuilderConfig {
     /// Most leaves kept per window over all shards (split evenly between shards). Leaves past
     /// it are refused and counted.
     pub max_leaves_per_window: usize,
+}
+
+impl BuilderConfig {
+    /// Receipts on `deployment_id` for `backend_id` with windows of `window_len`; role
+    /// [`Role::EdgeIngress`], policy version 1, 4 shards and at most 4 Mi leaves per window.
+    pub const fn new(
+        deployment_id: DeploymentId,
+        backend_id: BackendId,
+        window_len: WindowLen,
+    ) -> Self {
+        Self {
+            deployment_id,
+            operator_role: Role::EdgeIngress,
+            backend_id,
+            policy_version: 1,
+            window_len,
+            shards: 4,
+            max_leaves_per_window: 1 << 22,
+        }
+    }
 }
 
 /// Leaves refused so far, by reason.
@@ -120,17 +143,16 @@ struct Shard {
 ///
 /// ```
 /// use ed25519_dalek::SigningKey;
-/// use tolldns_core::{BackendId, Role, WindowId, WindowLen};
+/// use tolldns_core::{BackendId, DeploymentId, WindowId, WindowLen};
 /// use tolldns_receipts::{BatchBuilder, BuilderConfig};
 ///
-/// let builder = BatchBuilder::new(BuilderConfig {
-///     operator_role: Role::EdgeIngress,
-///     backend_id: BackendId::new("edge-ingress")?,
-///     policy_version: 1,
-///     window_len: WindowLen::DEFAULT,
-///     shards: 4,
-///     max_leaves_per_window: 1 << 20,
-/// });
+/// let mut config = BuilderConfig::new(
+///     DeploymentId([1; 32]),
+///     BackendId::new("edge-ingress")?,
+///     WindowLen::DEFAULT,
+/// );
+/// config.max_leaves_per_window = 1 << 20;
+/// let builder = BatchBuilder::new(config);
 /// // ... `builder.add(leaf)` from the serving threads ...
 /// let batch = builder.close(WindowId(29_333_335), [0; 32], 1_760_000_160_000, &SigningKey::from_bytes(&[1; 32]))?;
 /// assert_eq!(batch.receipt().body.integrity.leaf_count, 0);
@@ -308,8 +330,8 @@ impl BatchBuilder {
             .fold(0usize, usize::saturating_add)
     }
 
-    /// Close `window`: take its leaves from every shard, sort them by timestamp then by
-    /// encoding, and seal them into a signed batch receipt. Leaves for this window or an
+    /// Close `window`: take its leaves from every shard and seal them into a signed v2 batch
+    /// receipt (in strict order, identical answers numbered by `repeat`). Leaves for this window or an
     /// earlier one that arrive afterwards are refused as [`AddError::Late`] and counted.
     ///
     /// # Errors
@@ -337,19 +359,14 @@ impl BatchBuilder {
             }
             state.closed_below = state.closed_below.max(closed_below);
         }
-        leaves.sort_unstable_by(|a, b| {
-            a.timestamp_ms
-                .cmp(&b.timestamp_ms)
-                .then_with(|| a.to_bytes().cmp(&b.to_bytes()))
-        });
-        let header = BatchHeader {
-            receipt_type: ReceiptType::Batch,
-            operator_role: self.config.operator_role,
-            backend_id: self.config.backend_id,
-            policy_version: self.config.policy_version,
-            window_len: self.config.window_len,
-            window_id: window,
-        };
+        let mut header = BatchHeader::new(
+            self.config.deployment_id,
+            self.config.backend_id,
+            self.config.window_len,
+            window,
+        );
+        header.operator_role = self.config.operator_role;
+        header.policy_version = self.config.policy_version;
         let n = u64::try_from(leaves.len()).unwrap_or(u64::MAX);
         ClosedBatch::seal(&header, leaves, name_key_commitment, timestamp_ms, key).inspect_err(
             |_| {
@@ -366,14 +383,14 @@ mod tests {
     use crate::tags::*;
 
     fn config(cap: usize, shards: usize) -> BuilderConfig {
-        BuilderConfig {
-            operator_role: Role::EdgeIngress,
-            backend_id: BackendId::new("edge-ingress").unwrap(),
-            policy_version: 1,
-            window_len: WindowLen::new(60).unwrap(),
-            shards,
-            max_leaves_per_window: cap,
-        }
+        let mut c = BuilderConfig::new(
+            DeploymentId([9; 32]),
+            BackendId::new("edge-ingress").unwrap(),
+            WindowLen::new(60).unwrap(),
+        );
+        c.shards = shards;
+        c.max_leaves_per_window = cap;
+        c
     }
 
     fn leaf(ts: u64) -> Leaf {
@@ -389,6 +406,7 @@ mod tests {
             name_hash: [0; 16],
             ticket: ts.to_le_bytes().repeat(2).try_into().unwrap(),
             response_summary_hash: [0; 16],
+            repeat: 0,
         }
     }
 

@@ -59,6 +59,18 @@ pub enum DecodeError {
         /// The field.
         field: &'static str,
     },
+    /// A v2 leaf's `response_bytes` exceeds 65,535 (no DNS message is larger).
+    ResponseTooLarge {
+        /// The value found.
+        response_bytes: u32,
+    },
+    /// A v2 name sketch register above the largest possible rank.
+    SketchRegisterOutOfRange {
+        /// The register.
+        register: usize,
+        /// Its value.
+        value: u8,
+    },
     /// A Merkle audit path longer than 64 hashes.
     PathTooLong {
         /// Its declared length.
@@ -89,6 +101,14 @@ impl fmt::Display for DecodeError {
             Self::NonCanonicalClassCounts { field } => write!(
                 f,
                 "`{field}` is not canonical (tags strictly ascending, counts non-zero)"
+            ),
+            Self::ResponseTooLarge { response_bytes } => write!(
+                f,
+                "leaf response_bytes {response_bytes} exceeds 65535 (the largest DNS message)"
+            ),
+            Self::SketchRegisterOutOfRange { register, value } => write!(
+                f,
+                "name sketch register {register} holds {value}, above the largest rank"
             ),
             Self::PathTooLong { len } => {
                 write!(f, "Merkle audit path of {len} hashes (at most 64)")

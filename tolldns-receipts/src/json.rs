@@ -10,15 +10,21 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use serde::{Deserialize, Serialize};
-use tolldns_core::{BackendId, OperatorId, Role, WindowId, WindowLen};
+use tolldns_core::{BackendId, DeploymentId, OperatorId, Role, WindowId, WindowLen};
 
 use crate::receipt::{
-    ClassCounts, Integrity, RECEIPT_VERSION, Receipt, ReceiptBody, ServiceSummary,
+    ClassCounts, Integrity, RECEIPT_VERSION, RECEIPT_VERSION_V1, Receipt, ReceiptBody,
+    ServiceSummary, V2Commitments,
 };
+use crate::sketch::{NameSketch, SKETCH_REGISTERS};
 use crate::tags::{LatencyBucket, ReceiptType, SizeBucket, WireTag};
 
-/// `integrity.leaf_hash_scheme`: how leaves are encoded and hashed.
-pub const LEAF_HASH_SCHEME: &str = "TOLLDNS-LEAF-V1/SHA256-RFC6962";
+/// `integrity.leaf_hash_scheme` of a v2 receipt: how leaves are encoded and hashed.
+pub const LEAF_HASH_SCHEME: &str = "TOLLDNS-LEAF-V2/SHA256-RFC6962";
+/// `integrity.leaf_hash_scheme` of a v1 receipt.
+pub const LEAF_HASH_SCHEME_V1: &str = "TOLLDNS-LEAF-V1/SHA256-RFC6962";
+/// `integrity.name_sketch_scheme` of a v2 receipt.
+pub const NAME_SKETCH_SCHEME: &str = "HLL-256/ticketed-name-hash";
 /// `integrity.merkle_scheme`: how the tree is built.
 pub const MERKLE_SCHEME: &str = "RFC6962-SHA256";
 /// `integrity.name_hash_scheme`: how leaves hash names.
@@ -30,6 +36,8 @@ pub const SIGNATURE_SCHEME: &str = "ed25519";
 #[serde(deny_unknown_fields)]
 struct JsonReceipt {
     receipt_version: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    deployment_id: Option<String>,
     receipt_type: String,
     operator_id: String,
     operator_role: String,
@@ -96,6 +104,12 @@ struct JsonIntegrity {
     merkle_scheme: String,
     name_key_commitment: String,
     name_hash_scheme: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ticketed_leaf_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name_sketch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name_sketch_scheme: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -118,7 +132,19 @@ pub enum JsonError {
         /// The field.
         field: &'static str,
     },
-    /// `receipt_version` is not 1.
+    /// A name that is not one of its enum's names (a role, bucket, class or receipt type).
+    UnknownName {
+        /// The field.
+        field: &'static str,
+        /// The name given.
+        name: String,
+    },
+    /// A v2 field in a v1 receipt, or a v2 receipt without one.
+    VersionFields {
+        /// The field.
+        field: &'static str,
+    },
+    /// `receipt_version` is neither 1 nor 2.
     UnsupportedVersion(u8),
     /// `signature.public_key` differs from `operator_id`.
     PublicKeyMismatch,
@@ -129,6 +155,13 @@ impl fmt::Display for JsonError {
         match self {
             Self::Syntax(e) => write!(f, "receipt JSON: {e}"),
             Self::InvalidField { field } => write!(f, "receipt JSON: invalid `{field}`"),
+            Self::UnknownName { field, name } => {
+                write!(f, "receipt JSON: unknown name {name:?} for `{field}`")
+            }
+            Self::VersionFields { field } => write!(
+                f,
+                "receipt JSON: `{field}` must be present in v2 receipts and absent in v1"
+            ),
             Self::UnsupportedVersion(v) => write!(f, "receipt JSON: unsupported version {v}"),
             Self::PublicKeyMismatch => {
                 f.write_str("receipt JSON: signature.public_key differs from operator_id")
@@ -159,7 +192,10 @@ fn counts_from_json<C: WireTag>(m: &CountMap) -> Result<ClassCounts<C>, JsonErro
     let bad = JsonError::InvalidField { field: C::FIELD };
     let mut pairs = Vec::with_capacity(m.0.len());
     for (name, n) in &m.0 {
-        let class = C::from_name(name).ok_or(JsonError::InvalidField { field: C::FIELD })?;
+        let class = C::from_name(name).ok_or_else(|| JsonError::UnknownName {
+            field: C::FIELD,
+            name: name.clone(),
+        })?;
         if *n == 0 {
             return Err(bad);
         }
@@ -194,7 +230,10 @@ fn base58<const N: usize>(s: &str, field: &'static str) -> Result<[u8; N], JsonE
 }
 
 fn name<T: WireTag>(s: &str, field: &'static str) -> Result<T, JsonError> {
-    T::from_name(s).ok_or(JsonError::InvalidField { field })
+    T::from_name(s).ok_or_else(|| JsonError::UnknownName {
+        field,
+        name: s.to_string(),
+    })
 }
 
 impl Receipt {
@@ -203,8 +242,10 @@ impl Receipt {
         let b = &self.body;
         let s = &b.service_summary;
         let key = bs58::encode(b.operator_id.as_bytes()).into_string();
+        let v2 = b.v2.as_ref();
         let j = JsonReceipt {
-            receipt_version: RECEIPT_VERSION,
+            receipt_version: b.version(),
+            deployment_id: v2.map(|v| hex::encode(v.deployment_id.as_bytes())),
             receipt_type: b.receipt_type.name().to_string(),
             operator_id: key.clone(),
             operator_role: b.operator_role.as_str().to_string(),
@@ -227,10 +268,18 @@ impl Receipt {
             integrity: JsonIntegrity {
                 leaf_count: b.integrity.leaf_count,
                 merkle_root: hex::encode(b.integrity.merkle_root),
-                leaf_hash_scheme: LEAF_HASH_SCHEME.to_string(),
+                leaf_hash_scheme: if v2.is_some() {
+                    LEAF_HASH_SCHEME
+                } else {
+                    LEAF_HASH_SCHEME_V1
+                }
+                .to_string(),
                 merkle_scheme: MERKLE_SCHEME.to_string(),
                 name_key_commitment: hex::encode(b.integrity.name_key_commitment),
                 name_hash_scheme: NAME_HASH_SCHEME.to_string(),
+                ticketed_leaf_count: v2.map(|v| v.ticketed_leaf_count),
+                name_sketch: v2.map(|v| hex::encode(v.name_sketch.registers())),
+                name_sketch_scheme: v2.map(|_| NAME_SKETCH_SCHEME.to_string()),
             },
             signature: JsonSignature {
                 scheme: SIGNATURE_SCHEME.to_string(),
@@ -249,14 +298,21 @@ impl Receipt {
     /// A [`JsonError`] for anything that does not map onto a valid receipt.
     pub fn from_json(json: &str) -> Result<Self, JsonError> {
         let j: JsonReceipt = serde_json::from_str(json).map_err(JsonError::Syntax)?;
-        if j.receipt_version != RECEIPT_VERSION {
-            return Err(JsonError::UnsupportedVersion(j.receipt_version));
-        }
+        let is_v2 = match j.receipt_version {
+            RECEIPT_VERSION => true,
+            RECEIPT_VERSION_V1 => false,
+            v => return Err(JsonError::UnsupportedVersion(v)),
+        };
         let i = &j.integrity;
+        let v2 = v2_from_json(&j, is_v2)?;
         let fixed = [
             (
                 i.leaf_hash_scheme.as_str(),
-                LEAF_HASH_SCHEME,
+                if is_v2 {
+                    LEAF_HASH_SCHEME
+                } else {
+                    LEAF_HASH_SCHEME_V1
+                },
                 "leaf_hash_scheme",
             ),
             (i.merkle_scheme.as_str(), MERKLE_SCHEME, "merkle_scheme"),
@@ -282,11 +338,13 @@ impl Receipt {
         let body = ReceiptBody {
             receipt_type: name::<ReceiptType>(&j.receipt_type, "receipt_type")?,
             operator_id: OperatorId(operator_id),
-            operator_role: j.operator_role.parse::<Role>().map_err(|_| {
-                JsonError::InvalidField {
+            operator_role: j
+                .operator_role
+                .parse::<Role>()
+                .map_err(|_| JsonError::UnknownName {
                     field: "operator_role",
-                }
-            })?,
+                    name: j.operator_role.clone(),
+                })?,
             backend_id: BackendId::new(&j.backend_id).map_err(|_| JsonError::InvalidField {
                 field: "backend_id",
             })?,
@@ -318,10 +376,52 @@ impl Receipt {
                 merkle_root: hex32(&i.merkle_root, "merkle_root")?,
                 name_key_commitment: hex32(&i.name_key_commitment, "name_key_commitment")?,
             },
+            v2,
         };
         Ok(Self {
             body,
             signature: base58::<64>(&j.signature.sig, "signature.sig")?,
         })
     }
+}
+
+fn v2_from_json(j: &JsonReceipt, is_v2: bool) -> Result<Option<V2Commitments>, JsonError> {
+    let i = &j.integrity;
+    let present = [
+        ("deployment_id", j.deployment_id.is_some()),
+        ("ticketed_leaf_count", i.ticketed_leaf_count.is_some()),
+        ("name_sketch", i.name_sketch.is_some()),
+        ("name_sketch_scheme", i.name_sketch_scheme.is_some()),
+    ];
+    if let Some((field, _)) = present.iter().find(|(_, p)| *p != is_v2) {
+        return Err(JsonError::VersionFields { field });
+    }
+    let (Some(deployment), Some(count), Some(sketch), Some(scheme)) = (
+        &j.deployment_id,
+        i.ticketed_leaf_count,
+        &i.name_sketch,
+        &i.name_sketch_scheme,
+    ) else {
+        return Ok(None);
+    };
+    if scheme != NAME_SKETCH_SCHEME {
+        return Err(JsonError::InvalidField {
+            field: "name_sketch_scheme",
+        });
+    }
+    let bad = || JsonError::InvalidField {
+        field: "name_sketch",
+    };
+    if sketch.len() != SKETCH_REGISTERS.saturating_mul(2)
+        || sketch.bytes().any(|b| b.is_ascii_uppercase())
+    {
+        return Err(bad());
+    }
+    let mut registers = [0u8; SKETCH_REGISTERS];
+    hex::decode_to_slice(sketch, &mut registers).map_err(|_| bad())?;
+    Ok(Some(V2Commitments {
+        deployment_id: DeploymentId(hex32(deployment, "deployment_id")?),
+        ticketed_leaf_count: count,
+        name_sketch: NameSketch::from_bytes(registers).map_err(|_| bad())?,
+    }))
 }

@@ -9,10 +9,16 @@ use crate::codec::{DecodeError, Reader};
 use crate::merkle::{self, Hash};
 use crate::tags::{LatencyBucket, RcodeClass, SizeBucket, Transport, WireTag, WorkClass};
 
-/// Length of an encoded leaf in bytes.
-pub const LEAF_LEN: usize = 69;
-/// The leaf format this crate writes and reads.
-pub const LEAF_VERSION: u8 = 1;
+/// Length of an encoded leaf in bytes (format v2, the one this crate writes).
+pub const LEAF_LEN: usize = 71;
+/// Length of an encoded v1 leaf in bytes (read and verified, no longer written).
+pub const LEAF_LEN_V1: usize = 69;
+/// The leaf format this crate writes.
+pub const LEAF_VERSION: u8 = 2;
+/// The leaf format of v1 receipts.
+pub const LEAF_VERSION_V1: u8 = 1;
+/// The largest `response_bytes` a v2 leaf may carry: a DNS message is at most 65,535 bytes.
+pub const MAX_RESPONSE_BYTES: u32 = 65_535;
 /// Prefix of the recommended response-summary hash: `SHA256(tag || summary)[..16]`.
 pub const RESPONSE_SUMMARY_TAG: &[u8] = b"TOLLDNS-RESPONSE-V1\0";
 
@@ -61,7 +67,13 @@ impl LeafFlags {
 }
 
 /// One answered request: what a receipt commits to, without payload, raw name or client
-/// address. Encoded as exactly [`LEAF_LEN`] bytes (see `docs/RECEIPTS.md` for the offsets).
+/// address. Encoded as exactly [`LEAF_LEN`] bytes in format v2 ([`LEAF_LEN_V1`] in v1; see
+/// `docs/RECEIPTS.md` for the offsets).
+///
+/// Leaves of a v2 window are in *strict order* ([`Leaf::order`]): ascending by
+/// `timestamp_ms`, then by the first 69 bytes of the encoding, then by `repeat`, with no two
+/// leaves equal. Two honest answers that agree in every field (the same query answered the
+/// same way in the same millisecond) differ in `repeat`: the first is 0, the next 1, and so on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Leaf {
     /// When the answer was sent, in Unix milliseconds; must lie in the receipt's window.
@@ -86,6 +98,9 @@ pub struct Leaf {
     pub ticket: [u8; 16],
     /// A hash of the response summary (see [`Leaf::response_summary_hash`]).
     pub response_summary_hash: [u8; 16],
+    /// How many leaves of the window before this one agree with it in every other field
+    /// (v2; always 0 in v1). Set by the batch builder when it orders a window.
+    pub repeat: u16,
 }
 
 impl Leaf {
@@ -94,11 +109,30 @@ impl Leaf {
         SizeBucket::from_len(self.response_bytes)
     }
 
-    /// The canonical [`LEAF_LEN`]-byte encoding.
+    /// The canonical [`LEAF_LEN`]-byte v2 encoding: the 69-byte layout of v1 with version
+    /// byte 2, followed by `repeat` (`u16` LE).
     pub fn to_bytes(&self) -> [u8; LEAF_LEN] {
         let mut out = [0u8; LEAF_LEN];
+        let head = self.encode_head(LEAF_VERSION);
+        if let Some(dst) = out.get_mut(..LEAF_LEN_V1) {
+            dst.copy_from_slice(&head);
+        }
+        if let Some(dst) = out.get_mut(LEAF_LEN_V1..) {
+            dst.copy_from_slice(&self.repeat.to_le_bytes());
+        }
+        out
+    }
+
+    /// The [`LEAF_LEN_V1`]-byte v1 encoding (`repeat` is not part of it: v1 leaves have
+    /// none).
+    pub fn to_bytes_v1(&self) -> [u8; LEAF_LEN_V1] {
+        self.encode_head(LEAF_VERSION_V1)
+    }
+
+    fn encode_head(&self, version: u8) -> [u8; LEAF_LEN_V1] {
+        let mut out = [0u8; LEAF_LEN_V1];
         let fields: [(usize, &[u8]); 12] = [
-            (0, &[LEAF_VERSION]),
+            (0, &[version]),
             (1, &[self.transport.tag()]),
             (2, &self.qtype.to_le_bytes()),
             (4, &[self.rcode_class.tag()]),
@@ -123,22 +157,55 @@ impl Leaf {
         out
     }
 
-    /// Decode a leaf.
+    /// Decode a v2 leaf ([`LEAF_LEN`] bytes, version byte 2).
     ///
     /// # Errors
     ///
-    /// [`DecodeError::WrongLength`] unless `bytes` is [`LEAF_LEN`] long; otherwise the
-    /// [`DecodeError`] of the first field that is not valid.
+    /// [`DecodeError::WrongLength`] unless `bytes` is [`LEAF_LEN`] long,
+    /// [`DecodeError::ResponseTooLarge`] when `response_bytes` exceeds
+    /// [`MAX_RESPONSE_BYTES`]; otherwise the [`DecodeError`] of the first field that is not
+    /// valid.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        if bytes.len() != LEAF_LEN {
+        Self::decode(bytes, LEAF_VERSION)
+    }
+
+    /// Decode a v1 leaf ([`LEAF_LEN_V1`] bytes, version byte 1); `repeat` is 0.
+    ///
+    /// # Errors
+    ///
+    /// As [`Leaf::from_bytes`], without the response-size bound (v1 had none).
+    pub fn from_bytes_v1(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode(bytes, LEAF_VERSION_V1)
+    }
+
+    /// Decode a leaf of either format, told apart by its length.
+    ///
+    /// # Errors
+    ///
+    /// As [`Leaf::from_bytes`] or [`Leaf::from_bytes_v1`].
+    pub fn from_bytes_any(bytes: &[u8]) -> Result<Self, DecodeError> {
+        if bytes.len() == LEAF_LEN_V1 {
+            Self::from_bytes_v1(bytes)
+        } else {
+            Self::from_bytes(bytes)
+        }
+    }
+
+    fn decode(bytes: &[u8], expected_version: u8) -> Result<Self, DecodeError> {
+        let len = if expected_version == LEAF_VERSION_V1 {
+            LEAF_LEN_V1
+        } else {
+            LEAF_LEN
+        };
+        if bytes.len() != len {
             return Err(DecodeError::WrongLength {
-                expected: LEAF_LEN,
+                expected: len,
                 actual: bytes.len(),
             });
         }
         let mut r = Reader::new(bytes);
         let version = r.u8("leaf_version")?;
-        if version != LEAF_VERSION {
+        if version != expected_version {
             return Err(DecodeError::UnsupportedVersion {
                 field: "leaf_version",
                 version,
@@ -156,9 +223,17 @@ impl Leaf {
         let name_hash = r.array("name_hash")?;
         let ticket = r.array("ticket")?;
         let response_summary_hash = r.array("response_summary_hash")?;
+        let repeat = if expected_version == LEAF_VERSION_V1 {
+            0
+        } else {
+            r.u16("repeat")?
+        };
         r.finish()?;
         if SizeBucket::from_len(response_bytes) != size {
             return Err(DecodeError::InconsistentSizeBucket);
+        }
+        if expected_version != LEAF_VERSION_V1 && response_bytes > MAX_RESPONSE_BYTES {
+            return Err(DecodeError::ResponseTooLarge { response_bytes });
         }
         Ok(Self {
             timestamp_ms,
@@ -172,12 +247,59 @@ impl Leaf {
             name_hash,
             ticket,
             response_summary_hash,
+            repeat,
         })
     }
 
-    /// The RFC 6962 leaf hash of this leaf: `SHA256(0x00 || to_bytes())`.
+    /// The RFC 6962 leaf hash of this leaf's v2 encoding: `SHA256(0x00 || to_bytes())`.
     pub fn hash(&self) -> Hash {
         merkle::leaf_hash(&self.to_bytes())
+    }
+
+    /// The RFC 6962 leaf hash of this leaf's v1 encoding: `SHA256(0x00 || to_bytes_v1())`.
+    pub fn hash_v1(&self) -> Hash {
+        merkle::leaf_hash(&self.to_bytes_v1())
+    }
+
+    /// The leaf hash under the leaf format of receipt version `receipt_version` (1 or 2).
+    pub fn hash_for(&self, receipt_version: u8) -> Hash {
+        if receipt_version == LEAF_VERSION_V1 {
+            self.hash_v1()
+        } else {
+            self.hash()
+        }
+    }
+
+    /// The strict order of v2 windows: by `timestamp_ms`, then by the first 69 bytes of the
+    /// encoding, then by `repeat`. Strict order means every leaf compares `Less` than the next.
+    pub fn order(&self, other: &Self) -> core::cmp::Ordering {
+        self.timestamp_ms
+            .cmp(&other.timestamp_ms)
+            .then_with(|| {
+                self.encode_head(LEAF_VERSION)
+                    .cmp(&other.encode_head(LEAF_VERSION))
+            })
+            .then_with(|| self.repeat.cmp(&other.repeat))
+    }
+
+    /// Whether `other` records the same answer as this leaf: equal in every field but
+    /// `repeat`.
+    pub fn same_answer(&self, other: &Self) -> bool {
+        Self { repeat: 0, ..*self }
+            == Self {
+                repeat: 0,
+                ..*other
+            }
+    }
+
+    /// The leaf's cell in a [`crate::NameSketch`]: `(register, rank)` from its name hash.
+    pub fn sketch_cell(&self) -> (usize, u8) {
+        crate::sketch::cell(&self.name_hash)
+    }
+
+    /// Whether the leaf carries a toll ticket (a non-zero `ticket`).
+    pub fn is_ticketed(&self) -> bool {
+        self.ticket != [0; 16]
     }
 
     /// The recommended response-summary hash: `SHA256(RESPONSE_SUMMARY_TAG || summary)[..16]`,
@@ -269,29 +391,78 @@ mod tests {
             name_hash: [0xaa; 16],
             ticket: [0xbb; 16],
             response_summary_hash: [0xcc; 16],
+            repeat: 0,
         }
     }
 
     #[test]
-    fn layout_is_fixed() {
-        let b = sample().to_bytes();
+    fn v2_layout_appends_repeat() {
+        let mut leaf = sample();
+        leaf.repeat = 0x0102;
+        let b = leaf.to_bytes();
         assert_eq!(b.len(), LEAF_LEN);
+        assert_eq!(b[0], 2);
+        assert_eq!(&b[1..69], &sample().to_bytes_v1()[1..]);
+        assert_eq!(&b[69..], &[0x02, 0x01]);
+        assert_eq!(Leaf::from_bytes(&b), Ok(leaf));
+        assert_eq!(Leaf::from_bytes_any(&b), Ok(leaf));
+        let mut big = sample();
+        big.response_bytes = 65_536;
+        assert_eq!(
+            Leaf::from_bytes(&big.to_bytes()),
+            Err(DecodeError::ResponseTooLarge {
+                response_bytes: 65_536
+            })
+        );
+        assert_eq!(
+            Leaf::from_bytes(&sample().to_bytes_v1()),
+            Err(DecodeError::WrongLength {
+                expected: 71,
+                actual: 69
+            })
+        );
+    }
+
+    #[test]
+    fn strict_order() {
+        let a = sample();
+        let mut b = a;
+        b.repeat = 1;
+        assert_eq!(a.order(&b), core::cmp::Ordering::Less);
+        assert!(a.same_answer(&b));
+        let mut c = a;
+        c.timestamp_ms += 1;
+        c.repeat = 0;
+        assert_eq!(b.order(&c), core::cmp::Ordering::Less);
+        assert!(!b.same_answer(&c));
+        assert_eq!(a.order(&a), core::cmp::Ordering::Equal);
+        // Repeat is compared as a number, not by its little-endian bytes.
+        let mut d = a;
+        d.repeat = 256;
+        assert_eq!(b.order(&d), core::cmp::Ordering::Less);
+    }
+
+    #[test]
+    fn layout_is_fixed() {
+        let b = sample().to_bytes_v1();
+        assert_eq!(b.len(), LEAF_LEN_V1);
         assert_eq!(&b[..9], &[1, 4, 28, 0, 1, 6, 0x05, 2, 2]);
         assert_eq!(&b[9..17], &0x0102_0304_0506_0708u64.to_le_bytes());
         assert_eq!(&b[17..21], &300u32.to_le_bytes());
         assert_eq!(&b[21..37], &[0xaa; 16]);
         assert_eq!(&b[37..53], &[0xbb; 16]);
         assert_eq!(&b[53..69], &[0xcc; 16]);
-        assert_eq!(Leaf::from_bytes(&b), Ok(sample()));
+        assert_eq!(Leaf::from_bytes_v1(&b), Ok(sample()));
+        assert_eq!(Leaf::from_bytes_any(&b), Ok(sample()));
     }
 
     #[test]
     fn strict_decoding() {
-        let good = sample().to_bytes();
+        let good = sample().to_bytes_v1();
         let mut b = good;
         b[0] = 2;
         assert_eq!(
-            Leaf::from_bytes(&b),
+            Leaf::from_bytes_v1(&b),
             Err(DecodeError::UnsupportedVersion {
                 field: "leaf_version",
                 version: 2
@@ -300,7 +471,7 @@ mod tests {
         let mut b = good;
         b[1] = 0;
         assert_eq!(
-            Leaf::from_bytes(&b),
+            Leaf::from_bytes_v1(&b),
             Err(DecodeError::UnknownTag {
                 field: "transport",
                 tag: 0
@@ -309,17 +480,17 @@ mod tests {
         let mut b = good;
         b[6] = 0x08;
         assert_eq!(
-            Leaf::from_bytes(&b),
+            Leaf::from_bytes_v1(&b),
             Err(DecodeError::ReservedFlags { flags: 0x08 })
         );
         let mut b = good;
         b[8] = 1;
         assert_eq!(
-            Leaf::from_bytes(&b),
+            Leaf::from_bytes_v1(&b),
             Err(DecodeError::InconsistentSizeBucket)
         );
         assert_eq!(
-            Leaf::from_bytes(&good[..68]),
+            Leaf::from_bytes_v1(&good[..68]),
             Err(DecodeError::WrongLength {
                 expected: 69,
                 actual: 68
@@ -333,6 +504,11 @@ mod tests {
         let mut msg = vec![0u8];
         msg.extend_from_slice(&leaf.to_bytes());
         assert_eq!(leaf.hash(), tagged_sha256(&[], &[&msg]));
+        let mut msg = vec![0u8];
+        msg.extend_from_slice(&leaf.to_bytes_v1());
+        assert_eq!(leaf.hash_v1(), tagged_sha256(&[], &[&msg]));
+        assert_eq!(leaf.hash_for(1), leaf.hash_v1());
+        assert_eq!(leaf.hash_for(2), leaf.hash());
     }
 
     #[test]

@@ -26,24 +26,22 @@
 #![cfg_attr(feature = "std", doc = "```")]
 #![cfg_attr(not(feature = "std"), doc = "```ignore")]
 //! use ed25519_dalek::SigningKey;
-//! use tolldns_core::{BackendId, NameKey, NormalizedName, OperatorId, Role, WindowId, WindowLen};
+//! use tolldns_core::{BackendId, DeploymentId, NameKey, NormalizedName, OperatorId, Role, WindowId, WindowLen};
 //! use tolldns_receipts::*;
 //!
+//! // The network: the score program's deployment id and its window length.
+//! let deployment = Deployment::new(DeploymentId::derive(&[1; 32], &[2; 32]), WindowLen::DEFAULT);
 //! // The operator's receipt-signing key and this epoch's name key.
 //! let key = SigningKey::from_bytes(&[7; 32]);
 //! let name_key = NameKey([9; 32]);
-//! let window_len = WindowLen::DEFAULT;
-//! let window = WindowId::containing(1_760_000_100_000, window_len);
+//! let window = WindowId::containing(1_760_000_100_000, deployment.window_len);
 //!
 //! // The edge records one leaf per answered query.
-//! let builder = BatchBuilder::new(BuilderConfig {
-//!     operator_role: Role::EdgeIngress,
-//!     backend_id: BackendId::new("edge-ingress")?,
-//!     policy_version: 1,
-//!     window_len,
-//!     shards: 2,
-//!     max_leaves_per_window: 100_000,
-//! });
+//! let builder = BatchBuilder::new(BuilderConfig::new(
+//!     deployment.id,
+//!     BackendId::new("edge-ingress")?,
+//!     deployment.window_len,
+//! ));
 //! let name = NormalizedName::new("example.com")?;
 //! for i in 0..100u64 {
 //!     builder.add(Leaf {
@@ -58,11 +56,12 @@
 //!         name_hash: name_key.name_hash(&name),
 //!         ticket: [0; 16],
 //!         response_summary_hash: Leaf::response_summary_hash(b"NOERROR A 1"),
+//!         repeat: 0,
 //!     })?;
 //! }
 //! assert_eq!(builder.dropped().total(), 0);
 //!
-//! // The window closes into a signed batch receipt.
+//! // The window closes into a signed v2 batch receipt.
 //! let batch = builder.close(window, name_key.commitment(), 1_760_000_160_000, &key)?;
 //! let receipt = batch.receipt();
 //! assert_eq!(receipt.body.service_summary.request_count, 100);
@@ -75,23 +74,31 @@
 //!     fn operator_status(&self, _: &OperatorId, _: Role, _: WindowId) -> OperatorStatus {
 //!         OperatorStatus::Active
 //!     }
+//!     fn backend_registered(&self, _: &OperatorId, b: &BackendId) -> bool {
+//!         b.as_str() == "edge-ingress"
+//!     }
 //! }
 //! impl PolicyRegistry for Everyone {
 //!     fn is_valid_policy(&self, v: u32, _: WindowId, _: WindowLen) -> bool { v == 1 }
 //! }
 //! impl ReceiptLedger for Everyone {
 //!     fn contains(&self, _: &OperatorId, _: &BackendId, _: WindowId) -> bool { false }
+//!     fn overlaps(&self, _: &OperatorId, _: u64, _: u64) -> bool { false }
 //! }
-//! let verifier = Verifier::new(&Everyone, &Everyone, &Everyone);
+//! let verifier = Verifier::new(deployment, &Everyone, &Everyone, &Everyone);
+//! let received_ms = 1_760_000_161_000;
 //!
-//! // ...draws a sample from a seed chosen after submission, and checks the proofs.
+//! // ...draws a sample from a slot hash later than the receipt's arrival, and checks the
+//! // proofs, each sampled leaf's right neighbour, and the summary against the sample.
 //! let k = sample_size(0.99, 0.10, receipt.body.integrity.leaf_count)?;
-//! let sample = AuditSample::new(&[42; 32], &receipt.body.integrity.merkle_root, receipt.body.integrity.leaf_count, k);
-//! let proofs = batch.answer(&sample)?;
-//! verifier.verify_with_audit(receipt, &sample, &proofs)?;
+//! let seed = AuditSeed { slot: 1_001, hash: [42; 32] };
+//! let sample = AuditSample::after(&seed, 1_000, &receipt.body.integrity.merkle_root, receipt.body.integrity.leaf_count, k)?;
+//! let answers = batch.answer(&sample)?;
+//! let report = verifier.verify_with_audit(receipt, received_ms, &sample, &answers)?;
+//! assert_eq!(report.sampled, 44);
 //!
 //! // An auditor given the name key checks what a leaf was for.
-//! proofs[0].leaf.audit_name(&name, &name_key, &receipt.body.integrity.name_key_commitment)?;
+//! answers[0].leaf.leaf.audit_name(&name, &name_key, &receipt.body.integrity.name_key_commitment)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -131,25 +138,45 @@ mod json;
 mod leaf;
 pub mod merkle;
 mod receipt;
+mod sketch;
+pub mod stats;
 mod verify;
 
-pub use audit::{AuditSample, SampleError, draw as audit_draw, sample_size};
-pub use batch::{BatchHeader, ClosedBatch, SealError, summarize};
+pub use audit::{
+    AuditSample, AuditSeed, SampleError, SketchWitnessSample, draw as audit_draw, sample_size,
+};
+pub use batch::{
+    BatchHeader, ClosedBatch, SealError, SketchWitnesses, order_leaves, sketch_with_witnesses,
+    summarize,
+};
 #[cfg(feature = "std")]
 pub use builder::{AddError, BatchBuilder, BuilderConfig, DroppedLeaves};
 pub use codec::DecodeError;
 #[cfg(feature = "json")]
-pub use json::{JsonError, LEAF_HASH_SCHEME, MERKLE_SCHEME, NAME_HASH_SCHEME, SIGNATURE_SCHEME};
-pub use leaf::{LEAF_LEN, LEAF_VERSION, Leaf, LeafFlags, NameAuditError, RESPONSE_SUMMARY_TAG};
+pub use json::{
+    JsonError, LEAF_HASH_SCHEME, LEAF_HASH_SCHEME_V1, MERKLE_SCHEME, NAME_HASH_SCHEME,
+    NAME_SKETCH_SCHEME, SIGNATURE_SCHEME,
+};
+pub use leaf::{
+    LEAF_LEN, LEAF_LEN_V1, LEAF_VERSION, LEAF_VERSION_V1, Leaf, LeafFlags, MAX_RESPONSE_BYTES,
+    NameAuditError, RESPONSE_SUMMARY_TAG,
+};
 pub use merkle::{Hash, MerkleProof, MerkleTree, ProofError};
 pub use receipt::{
-    ClassCounts, Integrity, RECEIPT_VERSION, Receipt, ReceiptBody, SIGNATURE_LEN, ServiceSummary,
-    SignatureError,
+    ClassCounts, Integrity, RECEIPT_VERSION, RECEIPT_VERSION_V1, Receipt, ReceiptBody,
+    SIGNATURE_LEN, ServiceSummary, SignatureError, V2Commitments,
 };
+pub use sketch::{MAX_RANK, NameSketch, SKETCH_REGISTERS};
 pub use tags::{
     ErrorClass, LatencyBucket, RcodeClass, ReceiptType, SizeBucket, Transport, WireTag, WorkClass,
 };
 pub use verify::{
-    LeafProof, OperatorRegistry, OperatorStatus, PolicyRegistry, ReceiptLedger, Verifier,
-    VerifyError, verify_leaf_proof,
+    AuditAnswer, AuditReport, Deployment, LeafProof, OperatorRegistry, OperatorStatus,
+    PolicyRegistry, ReceiptLedger, SummaryStat, TicketCheck, TicketStatus, Verifier, VerifyError,
+    verify_leaf_proof, verify_ticket_leaves,
 };
+
+/// The crates whose types appear in this crate's public API, re-exported so that callers
+/// use the same versions.
+pub use ed25519_dalek;
+pub use tolldns_core;

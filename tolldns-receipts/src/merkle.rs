@@ -344,6 +344,28 @@ pub enum ProofError {
     RootMismatch,
 }
 
+impl ProofError {
+    /// A stable snake_case name for logs, JSON and the CLI.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::IndexOutOfRange { .. } => "index_out_of_range",
+            Self::PathTooLong => "path_too_long",
+            Self::PathTooShort => "path_too_short",
+            Self::RootMismatch => "root_mismatch",
+        }
+    }
+
+    /// A stable numeric code (1–4), as the C API reports it.
+    pub const fn code(&self) -> u16 {
+        match self {
+            Self::IndexOutOfRange { .. } => 1,
+            Self::PathTooLong => 2,
+            Self::PathTooShort => 3,
+            Self::RootMismatch => 4,
+        }
+    }
+}
+
 impl fmt::Display for ProofError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -4,16 +4,21 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use tolldns_core::hash::RECEIPT_SIGNING_TAG;
-use tolldns_core::{BackendId, BackendIdError, OperatorId, Role, WindowId, WindowLen};
+use tolldns_core::hash::{RECEIPT_SIGNING_TAG, RECEIPT_SIGNING_TAG_V2};
+use tolldns_core::{
+    BackendId, BackendIdError, DeploymentId, OperatorId, Role, WindowId, WindowLen,
+};
 
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::leaf::decode_tag;
 use crate::merkle::Hash;
+use crate::sketch::{NameSketch, SKETCH_REGISTERS};
 use crate::tags::{ErrorClass, LatencyBucket, ReceiptType, SizeBucket, WireTag, WorkClass};
 
-/// The receipt format this crate writes and reads.
-pub const RECEIPT_VERSION: u8 = 1;
+/// The receipt format this crate writes.
+pub const RECEIPT_VERSION: u8 = 2;
+/// The first receipt format: still decoded and verified, no longer written.
+pub const RECEIPT_VERSION_V1: u8 = 1;
 /// Length of an ed25519 signature.
 pub const SIGNATURE_LEN: usize = 64;
 
@@ -143,7 +148,20 @@ pub struct Integrity {
     pub name_key_commitment: Hash,
 }
 
+/// What a v2 receipt commits to beyond v1.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct V2Commitments {
+    /// The network the receipt is for ([`DeploymentId::derive`]); first in the signed bytes.
+    pub deployment_id: DeploymentId,
+    /// Leaves with a non-zero ticket.
+    pub ticketed_leaf_count: u64,
+    /// Distinct-name sketch over the ticketed leaves' name hashes.
+    pub name_sketch: NameSketch,
+}
+
 /// The signed part of a receipt. Its Borsh encoding ([`ReceiptBody::to_bytes`]) is canonical.
+///
+/// `v2` is `Some` for a v2 receipt (what this crate writes) and `None` for a v1 receipt.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ReceiptBody {
     /// Batch or per-request.
@@ -166,9 +184,20 @@ pub struct ReceiptBody {
     pub service_summary: ServiceSummary,
     /// Root, leaf count and name-key commitment.
     pub integrity: Integrity,
+    /// The v2 commitments; `None` for a v1 receipt.
+    pub v2: Option<V2Commitments>,
 }
 
 impl ReceiptBody {
+    /// The format version: 2 when [`ReceiptBody::v2`] is set, else 1.
+    pub const fn version(&self) -> u8 {
+        if self.v2.is_some() {
+            RECEIPT_VERSION
+        } else {
+            RECEIPT_VERSION_V1
+        }
+    }
+
     /// The canonical Borsh encoding.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(256);
@@ -178,7 +207,10 @@ impl ReceiptBody {
 
     fn encode(&self, w: &mut Writer) {
         let s = &self.service_summary;
-        w.u8(RECEIPT_VERSION);
+        w.u8(self.version());
+        if let Some(v2) = &self.v2 {
+            w.bytes(v2.deployment_id.as_bytes());
+        }
         w.u8(self.receipt_type.tag());
         w.bytes(self.operator_id.as_bytes());
         w.u8(self.operator_role.tag());
@@ -200,6 +232,10 @@ impl ReceiptBody {
         w.u64(self.integrity.leaf_count);
         w.bytes(&self.integrity.merkle_root);
         w.bytes(&self.integrity.name_key_commitment);
+        if let Some(v2) = &self.v2 {
+            w.u64(v2.ticketed_leaf_count);
+            w.bytes(v2.name_sketch.registers());
+        }
     }
 
     /// Decode the canonical Borsh encoding.
@@ -217,12 +253,17 @@ impl ReceiptBody {
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let version = r.u8("receipt_version")?;
-        if version != RECEIPT_VERSION {
+        if version != RECEIPT_VERSION && version != RECEIPT_VERSION_V1 {
             return Err(DecodeError::UnsupportedVersion {
                 field: "receipt_version",
                 version,
             });
         }
+        let deployment_id = if version == RECEIPT_VERSION {
+            Some(DeploymentId(r.array("deployment_id")?))
+        } else {
+            None
+        };
         let receipt_type = decode_tag::<ReceiptType>(r.u8("receipt_type")?)?;
         let operator_id = OperatorId(r.array("operator_id")?);
         let role_tag = r.u8("operator_role")?;
@@ -261,6 +302,14 @@ impl ReceiptBody {
             merkle_root: r.array("merkle_root")?,
             name_key_commitment: r.array("name_key_commitment")?,
         };
+        let v2 = match deployment_id {
+            Some(deployment_id) => Some(V2Commitments {
+                deployment_id,
+                ticketed_leaf_count: r.u64("ticketed_leaf_count")?,
+                name_sketch: NameSketch::from_bytes(r.array::<SKETCH_REGISTERS>("name_sketch")?)?,
+            }),
+            None => None,
+        };
         Ok(Self {
             receipt_type,
             operator_id,
@@ -272,13 +321,19 @@ impl ReceiptBody {
             timestamp_ms,
             service_summary,
             integrity,
+            v2,
         })
     }
 
-    /// The message an operator signs: `RECEIPT_SIGNING_TAG || to_bytes()`.
+    /// The message an operator signs: `"TOLLDNS-RECEIPT-V2\0" || to_bytes()` for v2,
+    /// `"TOLLDNS-RECEIPT-V1\0" || to_bytes()` for v1.
     pub fn signing_message(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(256);
-        w.bytes(RECEIPT_SIGNING_TAG);
+        let mut w = Writer::with_capacity(600);
+        w.bytes(if self.v2.is_some() {
+            RECEIPT_SIGNING_TAG_V2
+        } else {
+            RECEIPT_SIGNING_TAG
+        });
         self.encode(&mut w);
         w.buf
     }
@@ -316,7 +371,7 @@ pub struct Receipt {
 impl Receipt {
     /// The canonical encoding: `borsh(body) || signature`.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(320);
+        let mut w = Writer::with_capacity(640);
         self.body.encode(&mut w);
         w.bytes(&self.signature);
         w.buf
