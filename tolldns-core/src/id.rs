@@ -52,11 +52,66 @@ impl DeploymentId {
         ))
     }
 
+    /// The local development deployment: [`DeploymentId::derive`] of an all-zero program id
+    /// and genesis hash. What a miner, CLI or watcher uses when none is configured; a real
+    /// network always has its own.
+    pub fn local() -> Self {
+        Self::derive(&[0; 32], &[0; 32])
+    }
+
     /// The raw bytes.
     pub const fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
 }
+
+impl fmt::Display for DeploymentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl core::str::FromStr for DeploymentId {
+    type Err = DeploymentIdError;
+
+    /// 64 hex digits (either case).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let digits = s.as_bytes();
+        if digits.len() != 64 {
+            return Err(DeploymentIdError);
+        }
+        let mut out = [0u8; 32];
+        for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+            let mut v = 0u8;
+            for d in pair {
+                let nibble = match d {
+                    b'0'..=b'9' => d.wrapping_sub(b'0'),
+                    b'a'..=b'f' => d.wrapping_sub(b'a').wrapping_add(10),
+                    b'A'..=b'F' => d.wrapping_sub(b'A').wrapping_add(10),
+                    _ => return Err(DeploymentIdError),
+                };
+                v = (v << 4) | nibble;
+            }
+            *byte = v;
+        }
+        Ok(Self(out))
+    }
+}
+
+/// A deployment id that is not 64 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeploymentIdError;
+
+impl fmt::Display for DeploymentIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a deployment id is 64 hex digits")
+    }
+}
+
+impl core::error::Error for DeploymentIdError {}
 
 impl fmt::Debug for DeploymentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -65,6 +120,30 @@ impl fmt::Debug for DeploymentId {
             write!(f, "{b:02x}")?;
         }
         f.write_str(")")
+    }
+}
+
+#[cfg(test)]
+mod deployment_tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip_and_derivation() {
+        let local = DeploymentId::local();
+        let text = local.to_string();
+        assert_eq!(text.len(), 64);
+        assert_eq!(text.parse::<DeploymentId>(), Ok(local));
+        assert_eq!(text.to_uppercase().parse::<DeploymentId>(), Ok(local));
+        assert_eq!("00".parse::<DeploymentId>(), Err(DeploymentIdError));
+        assert_eq!("g".repeat(64).parse::<DeploymentId>(), Err(DeploymentIdError));
+        let mut msg = b"TOLLDNS-DEPLOYMENT-V1\0".to_vec();
+        msg.extend_from_slice(&[1; 32]);
+        msg.extend_from_slice(&[2; 32]);
+        assert_eq!(
+            DeploymentId::derive(&[1; 32], &[2; 32]).0,
+            crate::hash::tagged_sha256(&[], &[&msg])
+        );
+        assert_ne!(DeploymentId::derive(&[1; 32], &[2; 32]), local);
     }
 }
 

@@ -50,7 +50,7 @@ mod name;
 mod role;
 mod time;
 
-pub use id::{BackendId, BackendIdError, DeploymentId, OperatorId};
+pub use id::{BackendId, BackendIdError, DeploymentId, DeploymentIdError, OperatorId};
 pub use name::{MAX_INPUT_LEN, MAX_LABEL_LEN, MAX_NAME_LEN, NameError, NormalizedName};
 pub use role::{Role, UnknownRole};
 pub use time::{TimeError, WindowId, WindowLen};

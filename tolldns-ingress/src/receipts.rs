@@ -14,11 +14,11 @@ use ed25519_dalek::SigningKey;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tolldns_core::{
-    BackendId, NameKey, NormalizedName, PreparedNameKey, Role, WindowId, WindowLen,
+    BackendId, DeploymentId, NameKey, NormalizedName, PreparedNameKey, Role, WindowId, WindowLen,
 };
 use tolldns_receipts::{
-    BatchBuilder, BuilderConfig, ClosedBatch, LatencyBucket, Leaf, LeafFlags, RcodeClass,
-    SealError, Transport, WorkClass,
+    BatchBuilder, BuilderConfig, ClosedBatch, LatencyBucket, Leaf, LeafFlags, MAX_RESPONSE_BYTES,
+    RcodeClass, SealError, Transport, WorkClass,
 };
 
 /// A signed batch receipt with its leaves (what a window closes into).
@@ -160,6 +160,10 @@ pub struct ReceiptsConfig {
     pub max_leaves_per_window: usize,
     /// Milliseconds after a window's end before it is closed (late in-flight answers).
     pub close_grace_millis: u64,
+    /// The network the receipts are signed for: 64 hex digits, [`DeploymentId::derive`] of
+    /// the score program's id and the cluster's genesis hash. Empty means the local
+    /// development deployment ([`DeploymentId::local`]).
+    pub deployment_id: String,
 }
 
 impl Default for ReceiptsConfig {
@@ -171,7 +175,24 @@ impl Default for ReceiptsConfig {
             policy_version: 1,
             max_leaves_per_window: 4_000_000,
             close_grace_millis: 2_000,
+            deployment_id: String::new(),
         }
+    }
+}
+
+impl ReceiptsConfig {
+    /// The configured deployment id ([`DeploymentId::local`] when empty).
+    ///
+    /// # Errors
+    ///
+    /// [`ReceiptsError::DeploymentId`] unless it is empty or 64 hex digits.
+    pub fn deployment(&self) -> Result<DeploymentId, ReceiptsError> {
+        if self.deployment_id.is_empty() {
+            return Ok(DeploymentId::local());
+        }
+        self.deployment_id
+            .parse()
+            .map_err(ReceiptsError::DeploymentId)
     }
 }
 
@@ -299,6 +320,9 @@ pub enum ReceiptsError {
     /// The window length is zero.
     #[error("receipt window length must be at least one second")]
     WindowLen,
+    /// The deployment id is not 64 hex digits.
+    #[error("invalid receipts deployment id: {0}")]
+    DeploymentId(tolldns_core::DeploymentIdError),
     /// Sealing a window failed.
     #[error("sealing the receipt window failed: {0}")]
     Seal(SealError),
@@ -318,14 +342,13 @@ impl Recorder {
         let window_len =
             WindowLen::new(config.window_secs).map_err(|_| ReceiptsError::WindowLen)?;
         let backend_id = BackendId::new(&config.backend_id).map_err(ReceiptsError::BackendId)?;
-        let builder = BatchBuilder::new(BuilderConfig {
-            operator_role: Role::EdgeIngress,
-            backend_id,
-            policy_version: config.policy_version,
-            window_len,
-            shards,
-            max_leaves_per_window: config.max_leaves_per_window,
-        });
+        let deployment_id = config.deployment()?;
+        let mut builder_config = BuilderConfig::new(deployment_id, backend_id, window_len);
+        builder_config.operator_role = Role::EdgeIngress;
+        builder_config.policy_version = config.policy_version;
+        builder_config.shards = shards;
+        builder_config.max_leaves_per_window = config.max_leaves_per_window;
+        let builder = BatchBuilder::new(builder_config);
         Ok(Self {
             builder,
             setup,
@@ -448,10 +471,14 @@ impl Recorder {
                 truncated: a.truncated,
             },
             latency: LatencyBucket::from_millis(a.latency_ms),
-            response_bytes: u32::try_from(a.response.len()).unwrap_or(u32::MAX),
+            // A DNS message is at most 65,535 bytes; v2 leaves cannot claim more.
+            response_bytes: u32::try_from(a.response.len())
+                .unwrap_or(u32::MAX)
+                .min(MAX_RESPONSE_BYTES),
             name_hash,
             ticket: a.ticket,
             response_summary_hash,
+            repeat: 0,
         };
         match self.builder.add(leaf) {
             Ok(()) => {

@@ -42,6 +42,7 @@
 //! None.
 #![forbid(unsafe_code)]
 
+pub mod auditor;
 pub mod cli;
 pub mod config;
 pub mod files;

@@ -6,60 +6,58 @@
 //! - `GET /v1/batches?window=N`: `{"window":N,"batches":[{"id":HEX,"receipt":RECEIPT}]}`, the
 //!   signed batch receipts of window `N` in their JSON form.
 //! - `GET /v1/batches/{id}`: one receipt's JSON form (`id` = hex SHA-256 of its canonical bytes).
-//! - `GET /v1/batches/{id}/audit?seed=HEX32&k=K`: the `k` leaves drawn by the format's audit
-//!   sampling for `seed` (default `k` = 44, 99 % confidence against 10 % fakes), each with its
-//!   RFC 6962 inclusion proof, in the proofs-file format of `tolldns receipt verify --proofs`
-//!   (see [`audit_json`]). `410` once the leaves are gone.
-//! - `POST /v1/name-key`: body `{"epoch":E,"auditor_pubkey":B58,"timestamp_ms":T,"signature":B58}`;
-//!   the signature is ed25519 by the auditor over [`name_key_request_message`]. Unknown auditor
-//!   keys get `403`, bad signatures and timestamps further than `api.max_request_age_secs` from
-//!   the miner's clock get `401`; an epoch without a key gets `404`. The answer is
-//!   `{"epoch":E,"name_key":HEX,"commitment":HEX}`.
-//! - `GET /v1/tokens/{ticket_id}`: the toll-ticket token behind a leaf's ticket id (32 hex
-//!   digits), kept as long as the leaves of the window it was redeemed in:
+//! - `GET /v1/batches/{id}/audit?seed=HEX32&k=K` (auditor): the `k` leaves drawn by the
+//!   format's audit sampling for `seed` (default `k` = 44, 99 % confidence against 10 %
+//!   fakes), each with its RFC 6962 inclusion proof and, for a v2 batch, its right neighbour
+//!   with its proof, in sample order, in the proofs-file format of `tolldns receipt verify
+//!   --proofs` (see [`audit_json`]). `410` once the leaves are gone.
+//! - `GET /v1/batches/{id}/ticket/{ticket_hex}` (auditor): every leaf whose ticket is
+//!   `ticket_hex` (32 hex digits) with its proof, in Merkle order, and the token behind the
+//!   ticket when it is still kept: `{"ticket":HEX,"proofs":[…],"token":BASE64URL|null}`.
+//! - `GET /v1/batches/{id}/sketch?seed=HEX32&k=K` (auditor): the witnesses of the name-sketch
+//!   registers drawn by `SketchWitnessSample` for `seed`: `{"registers":[j…],"proofs":[…]}`.
+//! - `GET /v1/name-key/{epoch}` (auditor): the epoch's name key encrypted to the auditor
+//!   (HPKE, see `tolldns_service::auditor`):
+//!   `{"epoch":E,"suite":S,"enc":HEX,"ciphertext":HEX,"commitment":HEX}`. `404` for an epoch
+//!   without a key. (`POST /v1/name-key`, which answered the key in clear, is gone: `410`.)
+//! - `GET /v1/tokens/{ticket_id}` (auditor): the toll-ticket token behind a leaf's ticket id
+//!   (32 hex digits), kept as long as the leaves of the window it was redeemed in:
 //!   `{"ticket_id":HEX,"token":BASE64URL,"window_id":N,"redeemed_ms":N}`, `token` the RFC 9578
-//!   token bytes in base64url without padding (an auditor checks the issuer's signature and
-//!   that `ticket_id` is `SHA256("TOLLDNS-TICKET-V1\0" || token)[..16]`). `404` when no such
-//!   token is kept, `400` for a malformed id. Like the batch endpoints, it needs no
-//!   authentication: tokens are unlinkable to their buyers by construction (blind issuance).
+//!   token bytes in base64url without padding. `404` when no such token is kept.
+//!
+//! Endpoints marked *auditor* require `Authorization: TollDNS-Auditor key=…, ts=…, nonce=…,
+//! sig=…` (`tolldns_service::auditor`) from a key in `api.auditor_keys`: `401` for a missing,
+//! malformed, stale or replayed header or a bad signature, `403` for an unknown key. They are
+//! bounded per auditor (`api.audit_rate_per_sec`, `api.audit_burst`,
+//! `api.audit_concurrency_per_auditor`: `429`) and globally (`api.audit_concurrency`: `503`),
+//! both with `Retry-After`. No request reads more than the chunks of leaves it proves (see the
+//! journal's docs). Every connection must send its headers within `api.request_timeout_secs`
+//! and every request is answered (or abandoned with `503`) within it.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 use http::{Method, Response, StatusCode};
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use prometheus_client::registry::Registry;
-use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tolldns_receipts::{AuditSample, LeafProof, Receipt, sample_size};
+use tokio::sync::{Semaphore, watch};
+use tolldns_receipts::{AuditAnswer, AuditSample, LeafProof, Receipt, SketchWitnessSample, sample_size};
+use tolldns_service::auditor::{self, AuditorAuth};
 
 use crate::journal::{AuditError, BatchId, Journal};
 use crate::metrics::Metrics;
 
-/// Domain-separation tag of the name-key request message.
-pub const NAME_KEY_REQUEST_TAG: &[u8] = b"TOLLDNS-NAMEKEY-REQUEST-V1\0";
-
-/// The bytes an auditor signs to ask for a name key:
-/// `NAME_KEY_REQUEST_TAG || operator_pubkey (32) || epoch (u64 LE) || timestamp_ms (u64 LE)`.
-/// The operator key binds the request to one miner; the timestamp bounds replays.
-pub fn name_key_request_message(operator: &VerifyingKey, epoch: u64, timestamp_ms: u64) -> Vec<u8> {
-    let mut m = Vec::with_capacity(NAME_KEY_REQUEST_TAG.len() + 48);
-    m.extend_from_slice(NAME_KEY_REQUEST_TAG);
-    m.extend_from_slice(operator.as_bytes());
-    m.extend_from_slice(&epoch.to_le_bytes());
-    m.extend_from_slice(&timestamp_ms.to_le_bytes());
-    m
-}
-
-/// Who may fetch name keys (changed on SIGHUP).
+/// Who may use the audit endpoints (changed on SIGHUP).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthSettings {
     /// Authorized auditor keys.
@@ -85,6 +83,173 @@ pub struct ApiState {
     pub max_audit_k: u64,
     /// False once the node is stopping.
     pub healthy: Arc<AtomicBool>,
+    /// Rate and concurrency bounds of the audit endpoints.
+    pub guard: AuditGuard,
+}
+
+/// The bounds of the audit endpoints (`[api]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditLimits {
+    /// Requests per second per auditor, on average.
+    pub rate_per_sec: u32,
+    /// Burst per auditor.
+    pub burst: u32,
+    /// Requests at once, all auditors.
+    pub concurrency: u32,
+    /// Requests at once, one auditor.
+    pub concurrency_per_auditor: u32,
+    /// Header and request timeout.
+    pub timeout: Duration,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+    in_flight: u32,
+}
+
+/// Most nonces remembered at once; a request that would exceed it is refused with `503`.
+const MAX_NONCES: usize = 100_000;
+
+/// Admission of audit requests: replay protection, per-auditor rate and concurrency, global
+/// concurrency.
+#[derive(Debug)]
+pub struct AuditGuard {
+    limits: AuditLimits,
+    global: Arc<Semaphore>,
+    buckets: Mutex<HashMap<[u8; 32], Bucket>>,
+    nonces: Mutex<HashMap<[u8; 16], u64>>,
+}
+
+/// Why an audit request was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    Unauthorized(&'static str),
+    Forbidden,
+    RateLimited,
+    Busy,
+}
+
+/// A slot held while an admitted request runs.
+struct Admitted<'a> {
+    guard: &'a AuditGuard,
+    key: [u8; 32],
+    _global: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        let mut buckets = self
+            .guard
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(b) = buckets.get_mut(&self.key) {
+            b.in_flight = b.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+impl AuditGuard {
+    /// A guard with these limits.
+    pub fn new(limits: AuditLimits) -> Self {
+        Self {
+            global: Arc::new(Semaphore::new(
+                usize::try_from(limits.concurrency.max(1)).unwrap_or(1),
+            )),
+            limits,
+            buckets: Mutex::new(HashMap::new()),
+            nonces: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The limits.
+    pub const fn limits(&self) -> &AuditLimits {
+        &self.limits
+    }
+
+    fn admit(
+        &self,
+        auth: &AuthSettings,
+        operator: &VerifyingKey,
+        req: &http::request::Parts,
+    ) -> Result<Admitted<'_>, Refused> {
+        let header = req
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(Refused::Unauthorized("auditor signature required"))?;
+        let a: AuditorAuth = auditor::parse_authorization(header)
+            .map_err(|_| Refused::Unauthorized("malformed Authorization header"))?;
+        if !auth.auditors.contains(&a.key) {
+            return Err(Refused::Forbidden);
+        }
+        let now = crate::now_ms();
+        if now.abs_diff(a.timestamp_ms) > auth.max_age_ms {
+            return Err(Refused::Unauthorized("stale or future timestamp"));
+        }
+        let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
+        a.verify(operator.as_bytes(), req.method.as_str(), path)
+            .map_err(|_| Refused::Unauthorized("bad signature"))?;
+        {
+            let mut nonces = self
+                .nonces
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if nonces.len() >= MAX_NONCES {
+                nonces.retain(|_, expires| *expires > now);
+            }
+            if nonces.len() >= MAX_NONCES {
+                return Err(Refused::Busy);
+            }
+            if nonces.get(&a.nonce).is_some_and(|expires| *expires > now) {
+                return Err(Refused::Unauthorized("replayed nonce"));
+            }
+            nonces.insert(
+                a.nonce,
+                a.timestamp_ms.saturating_add(auth.max_age_ms).max(now),
+            );
+        }
+        let key = a.key.to_bytes();
+        {
+            let mut buckets = self
+                .buckets
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let b = buckets.entry(key).or_insert_with(|| Bucket {
+                tokens: f64::from(self.limits.burst),
+                at: Instant::now(),
+                in_flight: 0,
+            });
+            let elapsed = b.at.elapsed().as_secs_f64();
+            b.at = Instant::now();
+            b.tokens = (b.tokens + elapsed * f64::from(self.limits.rate_per_sec))
+                .min(f64::from(self.limits.burst));
+            if b.tokens < 1.0 || b.in_flight >= self.limits.concurrency_per_auditor {
+                return Err(Refused::RateLimited);
+            }
+            b.tokens -= 1.0;
+            b.in_flight = b.in_flight.saturating_add(1);
+        }
+        match Arc::clone(&self.global).try_acquire_owned() {
+            Ok(permit) => Ok(Admitted {
+                guard: self,
+                key,
+                _global: permit,
+            }),
+            Err(_) => {
+                let mut buckets = self
+                    .buckets
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(b) = buckets.get_mut(&key) {
+                    b.in_flight = b.in_flight.saturating_sub(1);
+                }
+                Err(Refused::Busy)
+            }
+        }
+    }
 }
 
 type Reply = Response<Full<Bytes>>;
@@ -106,6 +271,30 @@ fn error(status: StatusCode, message: &str) -> Reply {
     json_reply(status, &json!({ "error": message }))
 }
 
+fn refused(r: Refused) -> Reply {
+    let mut reply = match r {
+        Refused::Unauthorized(why) => error(StatusCode::UNAUTHORIZED, why),
+        Refused::Forbidden => error(StatusCode::FORBIDDEN, "unknown auditor key"),
+        Refused::RateLimited => error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "audit rate or concurrency limit for this auditor",
+        ),
+        Refused::Busy => error(StatusCode::SERVICE_UNAVAILABLE, "audit capacity busy"),
+    };
+    if matches!(r, Refused::Unauthorized(_)) {
+        reply.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static(auditor::SCHEME),
+        );
+    }
+    if matches!(r, Refused::RateLimited | Refused::Busy) {
+        reply
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+    }
+    reply
+}
+
 /// Serves the API on `listener` until `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,
@@ -119,12 +308,22 @@ pub async fn serve(
         };
         let Ok((stream, _)) = accepted else { continue };
         let state = Arc::clone(&state);
+        let timeout = state.guard.limits.timeout;
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let state = Arc::clone(&state);
-                async move { Ok::<_, Infallible>(handle(&state, req).await) }
+                async move {
+                    let reply = tokio::time::timeout(timeout, handle(&state, req))
+                        .await
+                        .unwrap_or_else(|_| {
+                            error(StatusCode::SERVICE_UNAVAILABLE, "request timed out")
+                        });
+                    Ok::<_, Infallible>(reply)
+                }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
@@ -151,12 +350,42 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 /// Routes one request.
 pub async fn handle(state: &ApiState, req: http::Request<Incoming>) -> Reply {
-    let path = req.uri().path().to_owned();
-    let query = req.uri().query().unwrap_or("").to_owned();
+    let (parts, _body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    let query = parts.uri.query().unwrap_or("").to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (endpoint, reply) = match (req.method(), segments.as_slice()) {
+    let audited = matches!(
+        (&parts.method, segments.as_slice()),
+        (&Method::GET, ["v1", "batches", _, "audit" | "sketch"])
+            | (&Method::GET, ["v1", "batches", _, "ticket", _])
+            | (&Method::GET, ["v1", "name-key", _])
+            | (&Method::GET, ["v1", "tokens", _])
+    );
+    let admitted = if audited {
+        let auth = state
+            .auth
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match state.guard.admit(&auth, &state.operator, &parts) {
+            Ok(a) => Some(a),
+            Err(r) => {
+                let reply = refused(r);
+                state.metrics.api_request("refused", reply.status().as_u16());
+                return reply;
+            }
+        }
+    } else {
+        None
+    };
+    let auth = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| auditor::parse_authorization(h).ok());
+    let (endpoint, reply) = match (&parts.method, segments.as_slice()) {
         (&Method::GET, ["metrics"]) => {
-            let m = tolldns_service::metrics::exposition(&state.registry, req.headers());
+            let m = tolldns_service::metrics::exposition(&state.registry, &parts.headers);
             ("metrics", reply(StatusCode::OK, m.content_type, m.body))
         }
         (&Method::GET, ["healthz"]) => (
@@ -170,10 +399,27 @@ pub async fn handle(state: &ApiState, req: http::Request<Incoming>) -> Reply {
         (&Method::GET, ["v1", "batches"]) => ("batches", list_batches(state, &query).await),
         (&Method::GET, ["v1", "batches", id]) => ("batch", one_batch(state, id).await),
         (&Method::GET, ["v1", "batches", id, "audit"]) => ("audit", audit(state, id, &query).await),
-        (&Method::POST, ["v1", "name-key"]) => ("name_key", name_key(state, req).await),
+        (&Method::GET, ["v1", "batches", id, "sketch"]) => {
+            ("sketch", sketch(state, id, &query).await)
+        }
+        (&Method::GET, ["v1", "batches", id, "ticket", ticket]) => {
+            ("ticket", ticket_leaves(state, id, ticket).await)
+        }
+        (&Method::GET, ["v1", "name-key", epoch]) => match auth {
+            Some(a) => ("name_key", name_key(state, epoch, &a).await),
+            None => ("name_key", refused(Refused::Unauthorized("auditor signature required"))),
+        },
+        (&Method::POST, ["v1", "name-key"]) => (
+            "name_key",
+            error(
+                StatusCode::GONE,
+                "name keys are served encrypted: GET /v1/name-key/{epoch} with an auditor signature",
+            ),
+        ),
         (&Method::GET, ["v1", "tokens", id]) => ("token", token(state, id).await),
         _ => ("other", error(StatusCode::NOT_FOUND, "not found")),
     };
+    drop(admitted);
     state.metrics.api_request(endpoint, reply.status().as_u16());
     reply
 }
@@ -238,45 +484,153 @@ async fn token(state: &ApiState, id: &str) -> Reply {
     }
 }
 
+fn proof_json(p: &LeafProof) -> serde_json::Value {
+    json!({
+        "leaf_hex": hex::encode(p.leaf.to_bytes()),
+        "leaf_index": p.proof.leaf_index,
+        "tree_size": p.proof.tree_size,
+        "path": p.proof.path.iter().map(hex::encode).collect::<Vec<_>>(),
+    })
+}
+
 /// The audit answer's JSON, the proofs-file format of `tolldns receipt verify --proofs`:
-/// `{"proofs":[{"leaf_hex","leaf_index","tree_size","path":[...]}]}`, in sample order; byte
-/// strings in lowercase hex, `leaf_hex` the 69-byte canonical leaf, `path` the RFC 6962 audit
-/// path from the leaf level up.
-pub fn audit_json(proofs: &[LeafProof]) -> serde_json::Value {
-    let proofs: Vec<_> = proofs
+/// `{"version":V,"proofs":[{"leaf_hex","leaf_index","tree_size","path":[...],"next":{…}|null}]}`,
+/// in sample order; byte strings in lowercase hex, `leaf_hex` the canonical leaf of the
+/// receipt's version (71 bytes in v2, 69 in v1), `path` the RFC 6962 audit path from the leaf
+/// level up, `next` the right neighbour in the same form (v2; `null` after the last leaf).
+pub fn audit_json(version: u8, answers: &[AuditAnswer]) -> serde_json::Value {
+    let leaf = |p: &LeafProof| {
+        let mut v = proof_json(p);
+        if version == 1 {
+            v["leaf_hex"] = json!(hex::encode(p.leaf.to_bytes_v1()));
+        }
+        v
+    };
+    let proofs: Vec<_> = answers
         .iter()
-        .map(|p| {
-            json!({
-                "leaf_hex": hex::encode(p.leaf.to_bytes()),
-                "leaf_index": p.proof.leaf_index,
-                "tree_size": p.proof.tree_size,
-                "path": p.proof.path.iter().map(hex::encode).collect::<Vec<_>>(),
-            })
+        .map(|a| {
+            let mut v = leaf(&a.leaf);
+            v["next"] = a.next.as_ref().map_or(serde_json::Value::Null, leaf);
+            v
         })
         .collect();
-    json!({ "proofs": proofs })
+    json!({ "version": version, "proofs": proofs })
+}
+
+fn batch_query(id: &str) -> Result<BatchId, Reply> {
+    parse_id(id).ok_or_else(|| error(StatusCode::BAD_REQUEST, "batch id must be 64 hex digits"))
+}
+
+fn audit_error(e: &AuditError) -> Reply {
+    match e {
+        AuditError::NotFound => error(StatusCode::NOT_FOUND, "no such batch"),
+        AuditError::Pruned => error(
+            StatusCode::GONE,
+            "the leaves of this batch are no longer kept",
+        ),
+        AuditError::Journal(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "journal read failed"),
+    }
+}
+
+fn seed_and_k(query: &str, max_k: u64) -> Result<([u8; 32], Option<u64>), Reply> {
+    let mut seed = [0u8; 32];
+    if query_param(query, "seed").is_none_or(|s| hex::decode_to_slice(s, &mut seed).is_err()) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "query parameter `seed` must be 64 hex digits",
+        ));
+    }
+    match query_param(query, "k").map(str::parse::<u64>) {
+        None => Ok((seed, None)),
+        Some(Ok(k)) if k <= max_k => Ok((seed, Some(k))),
+        Some(_) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "`k` must be an integer up to api.max_audit_k",
+        )),
+    }
+}
+
+async fn ticket_leaves(state: &ApiState, id: &str, ticket: &str) -> Reply {
+    let id = match batch_query(id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let mut t = [0u8; 16];
+    if hex::decode_to_slice(ticket, &mut t).is_err() {
+        return error(StatusCode::BAD_REQUEST, "ticket must be 32 hex digits");
+    }
+    let journal = Arc::clone(&state.journal);
+    let Some(result) = blocking(move || {
+        let leaves = journal.ticket_leaves(&id, &t)?;
+        let token = journal.token(&t).ok().flatten();
+        Ok::<_, AuditError>((leaves, token))
+    })
+    .await
+    else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "journal read failed");
+    };
+    match result {
+        Ok(((_, proofs), token)) => json_reply(
+            StatusCode::OK,
+            &json!({
+                "ticket": hex::encode(t),
+                "proofs": proofs.iter().map(proof_json).collect::<Vec<_>>(),
+                "token": token.map(|t| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&t.token)),
+            }),
+        ),
+        Err(e) => audit_error(&e),
+    }
+}
+
+async fn sketch(state: &ApiState, id: &str, query: &str) -> Reply {
+    let id = match batch_query(id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let (seed, k) = match seed_and_k(query, state.max_audit_k) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let journal = Arc::clone(&state.journal);
+    let Some(Ok(Some(receipt))) = blocking(move || journal.batch(&id)).await else {
+        return error(StatusCode::NOT_FOUND, "no such batch");
+    };
+    let Some(v2) = receipt.body.v2.as_ref() else {
+        return error(StatusCode::NOT_FOUND, "a v1 batch has no name sketch");
+    };
+    let sample = SketchWitnessSample::new(
+        &seed,
+        &receipt.body.integrity.merkle_root,
+        &v2.name_sketch,
+        k.unwrap_or(16),
+    );
+    let registers = sample.registers().to_vec();
+    let journal = Arc::clone(&state.journal);
+    let regs = registers.clone();
+    match blocking(move || journal.sketch_witnesses(&id, &regs)).await {
+        Some(Ok((_, witnesses))) => json_reply(
+            StatusCode::OK,
+            &json!({
+                "registers": registers,
+                "proofs": witnesses
+                    .iter()
+                    .map(|w| w.as_ref().map_or(serde_json::Value::Null, proof_json))
+                    .collect::<Vec<_>>(),
+            }),
+        ),
+        Some(Err(e)) => audit_error(&e),
+        None => error(StatusCode::INTERNAL_SERVER_ERROR, "journal read failed"),
+    }
 }
 
 async fn audit(state: &ApiState, id: &str, query: &str) -> Reply {
-    let Some(id) = parse_id(id) else {
-        return error(StatusCode::BAD_REQUEST, "batch id must be 64 hex digits");
+    let id = match batch_query(id) {
+        Ok(id) => id,
+        Err(r) => return r,
     };
-    let mut seed = [0u8; 32];
-    if query_param(query, "seed").is_none_or(|s| hex::decode_to_slice(s, &mut seed).is_err()) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "query parameter `seed` must be 64 hex digits",
-        );
-    }
-    let k = match query_param(query, "k").map(str::parse::<u64>) {
-        None => None,
-        Some(Ok(k)) if k <= state.max_audit_k => Some(k),
-        Some(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "`k` must be an integer up to api.max_audit_k",
-            );
-        }
+    let (seed, k) = match seed_and_k(query, state.max_audit_k) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let journal = Arc::clone(&state.journal);
     let Some(Ok(Some(receipt))) = blocking(move || journal.batch(&id)).await else {
@@ -288,67 +642,47 @@ async fn audit(state: &ApiState, id: &str, query: &str) -> Reply {
     let indices = sample.indices().to_vec();
     let journal = Arc::clone(&state.journal);
     match blocking(move || journal.audit(&id, &indices)).await {
-        Some(Ok((_, proofs))) => json_reply(StatusCode::OK, &audit_json(&proofs)),
-        Some(Err(AuditError::NotFound)) => error(StatusCode::NOT_FOUND, "no such batch"),
-        Some(Err(AuditError::Pruned)) => error(
-            StatusCode::GONE,
-            "the leaves of this batch are no longer kept",
+        Some(Ok((_, answers))) => json_reply(
+            StatusCode::OK,
+            &audit_json(receipt.body.version(), &answers),
         ),
-        _ => error(StatusCode::INTERNAL_SERVER_ERROR, "journal read failed"),
+        Some(Err(e)) => audit_error(&e),
+        None => error(StatusCode::INTERNAL_SERVER_ERROR, "journal read failed"),
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NameKeyRequest {
-    epoch: u64,
-    auditor_pubkey: String,
-    timestamp_ms: u64,
-    signature: String,
-}
-
-async fn name_key(state: &ApiState, req: http::Request<Incoming>) -> Reply {
-    let Ok(body) = Limited::new(req.into_body(), 16 * 1024).collect().await else {
-        return error(StatusCode::BAD_REQUEST, "body too large or unreadable");
+async fn name_key(state: &ApiState, epoch: &str, auth: &AuditorAuth) -> Reply {
+    let Ok(epoch) = epoch.parse::<u64>() else {
+        return error(StatusCode::BAD_REQUEST, "epoch must be an integer");
     };
-    let Ok(request) = serde_json::from_slice::<NameKeyRequest>(&body.to_bytes()) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "body must be {\"epoch\",\"auditor_pubkey\",\"timestamp_ms\",\"signature\"}",
-        );
-    };
-    let auth = state
-        .auth
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
-    let Ok(auditor) = crate::keys::parse_public_key(&request.auditor_pubkey) else {
-        return error(StatusCode::FORBIDDEN, "unknown auditor key");
-    };
-    if !auth.auditors.contains(&auditor) {
-        return error(StatusCode::FORBIDDEN, "unknown auditor key");
-    }
-    if crate::now_ms().abs_diff(request.timestamp_ms) > auth.max_age_ms {
-        return error(StatusCode::UNAUTHORIZED, "stale or future timestamp");
-    }
-    let signature = bs58::decode(&request.signature)
-        .into_vec()
-        .ok()
-        .and_then(|b| Signature::from_slice(&b).ok());
-    let message = name_key_request_message(&state.operator, request.epoch, request.timestamp_ms);
-    if signature.is_none_or(|s| auditor.verify_strict(&message, &s).is_err()) {
-        return error(StatusCode::UNAUTHORIZED, "bad signature");
-    }
     let journal = Arc::clone(&state.journal);
-    let epoch = request.epoch;
     match blocking(move || journal.existing_name_key(epoch)).await {
         Some(Ok(Some(key))) => {
-            tracing::info!(epoch, auditor = %request.auditor_pubkey, "name key revealed to auditor");
+            let sealed = auditor::seal_name_key(
+                &auth.key,
+                state.operator.as_bytes(),
+                epoch,
+                &auth.nonce,
+                &key.0,
+            );
+            let Ok((enc, ciphertext)) = sealed else {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "could not encrypt to this auditor key",
+                );
+            };
+            tracing::info!(
+                epoch,
+                auditor = %bs58::encode(auth.key.as_bytes()).into_string(),
+                "name key revealed to auditor (HPKE)"
+            );
             json_reply(
                 StatusCode::OK,
                 &json!({
                     "epoch": epoch,
-                    "name_key": hex::encode(key.0),
+                    "suite": auditor::NAME_KEY_HPKE_SUITE,
+                    "enc": hex::encode(enc),
+                    "ciphertext": hex::encode(ciphertext),
                     "commitment": hex::encode(key.commitment()),
                 }),
             )

@@ -120,6 +120,10 @@ pub struct ReceiptsConfig {
     pub max_leaves_per_window: usize,
     /// Milliseconds after a window's end before it is closed (answers still in flight).
     pub close_grace_ms: u64,
+    /// The network receipts are signed for: 64 hex digits (`DeploymentId::derive` of the
+    /// score program id and the cluster's genesis hash). Empty: the local development
+    /// deployment.
+    pub deployment_id: String,
 }
 
 /// `[journal]`.
@@ -163,6 +167,17 @@ pub struct ApiConfig {
     pub max_request_age_secs: u64,
     /// Largest `k` an audit request may ask for.
     pub max_audit_k: u64,
+    /// Audit requests (audits, ticket lookups, sketch witnesses, tokens, name keys) each
+    /// auditor may make per second, on average.
+    pub audit_rate_per_sec: u32,
+    /// Audit requests an auditor may make in a burst.
+    pub audit_burst: u32,
+    /// Audit requests served at once, over all auditors (more get `503` + `Retry-After`).
+    pub audit_concurrency: u32,
+    /// Audit requests served at once for one auditor.
+    pub audit_concurrency_per_auditor: u32,
+    /// Seconds a client has to send its request headers, and a request to be answered.
+    pub request_timeout_secs: u64,
 }
 
 fn loopback(port: u16) -> SocketAddr {
@@ -227,6 +242,7 @@ impl Default for ReceiptsConfig {
             policy_version: 1,
             name_key_epoch_secs: 86_400,
             max_leaves_per_window: 4_000_000,
+            deployment_id: String::new(),
             close_grace_ms: 2_000,
         }
     }
@@ -261,6 +277,11 @@ impl Default for ApiConfig {
             auditor_keys: Vec::new(),
             max_request_age_secs: 300,
             max_audit_k: 1_024,
+            audit_rate_per_sec: 5,
+            audit_burst: 20,
+            audit_concurrency: 4,
+            audit_concurrency_per_auditor: 2,
+            request_timeout_secs: 10,
         }
     }
 }
@@ -312,6 +333,15 @@ impl ConfigFile for Config {
                 "receipts.window_secs",
                 "must be a valid window length (>= 1)",
             );
+        }
+        if !self.receipts.deployment_id.is_empty()
+            && self
+                .receipts
+                .deployment_id
+                .parse::<tolldns_core::DeploymentId>()
+                .is_err()
+        {
+            return invalid("receipts.deployment_id", "must be empty or 64 hex digits");
         }
         if tolldns_core::BackendId::new(&self.receipts.backend_id).is_err() {
             return invalid(
@@ -539,6 +569,10 @@ name_key_epoch_secs = 86400
 max_leaves_per_window = 4000000
 # Milliseconds after a window ends before it is closed and signed (answers still in flight).
 close_grace_ms = 2000
+# The network receipts are signed for (receipts v2 carry it in their signed bytes, so they
+# never count on another network): 64 hex digits, SHA256("TOLLDNS-DEPLOYMENT-V1\0" ||
+# score program id || cluster genesis hash). Empty: the local development deployment.
+deployment_id = ""
 
 [journal]
 # Leaves are kept this long after their batch was signed, to answer audits (7 days).
@@ -562,12 +596,24 @@ request_timeout_ms = 10000
 [api]
 # /metrics, /healthz and the audit API (/v1/...). Loopback by default.
 listen = "127.0.0.1:9153"
-# Base58 ed25519 public keys of auditors allowed to fetch name keys. Reloaded on SIGHUP.
+# Base58 ed25519 public keys of the auditors (watchers) allowed to use the audit endpoints:
+# audits, ticket lookups, sketch witnesses, tokens and (HPKE-encrypted) name keys. Every such
+# request carries `Authorization: TollDNS-Auditor key=…, ts=…, nonce=…, sig=…`. Reloaded on
+# SIGHUP. Receipts themselves (/v1/batches) are public.
 auditor_keys = []
-# Signed auditor requests older or newer than this are refused (seconds).
+# Signed auditor requests older or newer than this are refused (seconds); a nonce is
+# accepted once within it.
 max_request_age_secs = 300
 # Largest number of sampled leaves one audit request may ask for.
 max_audit_k = 1024
+# Per auditor: requests per second on average, and in a burst.
+audit_rate_per_sec = 5
+audit_burst = 20
+# Audit requests served at once (all auditors, and per auditor); more get 503 + Retry-After.
+audit_concurrency = 4
+audit_concurrency_per_auditor = 2
+# Seconds to send request headers, and to answer a request.
+request_timeout_secs = 10
 
 [tickets]
 # Toll tickets: Privacy Pass tokens (RFC 9578 type 2) that pay for queries. A client presents

@@ -26,6 +26,18 @@
 //! inside their audit window (counted as `evicted`); audits of those batches then answer
 //! `410 Gone`.
 //!
+//! # Stored leaves and proofs
+//!
+//! The leaves of a v2 batch are stored in chunks of [`CHUNK_LEAVES`] leaves (table
+//! `leaf_chunks`), with the RFC 6962 root of every chunk (`chunk_roots`), the index of every
+//! ticketed leaf by ticket (`ticket_index`) and the witness leaf of every name-sketch register
+//! (`sketch_witnesses`). A chunk is a power of two, so the batch's tree is exactly the RFC 6962
+//! tree over the chunk roots: a proof is the proof inside the leaf's chunk followed by the
+//! chunk's proof among the chunk roots. An audit therefore reads the chunk roots and the
+//! chunks it samples, never the whole window. (`leaves` keeps an empty marker for a v2 batch,
+//! and the whole leaf blob of a v1 batch journaled by an earlier version, which is still
+//! served.)
+//!
 //! # Redeemed tokens
 //!
 //! Every token the edge redeems is stored once (deduplicated by ticket id) with the window it
@@ -44,9 +56,14 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::HashMap;
+
 use redb::{ReadableTable as _, ReadableTableMetadata as _, TableDefinition};
 use tolldns_core::NameKey;
-use tolldns_receipts::{LEAF_LEN, Leaf, LeafProof, MerkleTree, Receipt};
+use tolldns_receipts::{
+    AuditAnswer, LEAF_LEN, LEAF_LEN_V1, Leaf, LeafProof, MerkleProof, MerkleTree, Receipt,
+    SKETCH_REGISTERS, sketch_with_witnesses,
+};
 
 /// A batch id: SHA-256 of the receipt's canonical (Borsh) bytes, signature included.
 pub type BatchId = [u8; 32];
@@ -56,6 +73,18 @@ const BY_WINDOW: TableDefinition<'_, (u64, BatchId), ()> = TableDefinition::new(
 /// id -> (journaled_at_ms, leaf_count, stored leaf bytes; 0 once deleted).
 const META: TableDefinition<'_, BatchId, (u64, u64, u64)> = TableDefinition::new("batch_meta");
 const LEAVES: TableDefinition<'_, BatchId, &[u8]> = TableDefinition::new("leaves");
+/// (id, chunk) -> up to `CHUNK_LEAVES` v2 leaves.
+const LEAF_CHUNKS: TableDefinition<'_, (BatchId, u32), &[u8]> = TableDefinition::new("leaf_chunks");
+/// id -> the RFC 6962 root of every chunk, 32 bytes each.
+const CHUNK_ROOTS: TableDefinition<'_, BatchId, &[u8]> = TableDefinition::new("chunk_roots");
+/// (id, ticket) -> the indices (u64 LE) of the leaves with that ticket, ascending.
+const TICKET_INDEX: TableDefinition<'_, (BatchId, [u8; 16]), &[u8]> =
+    TableDefinition::new("ticket_index");
+/// id -> the witness leaf index (u64 LE; `u64::MAX` for none) of each sketch register.
+const WITNESSES: TableDefinition<'_, BatchId, &[u8]> = TableDefinition::new("sketch_witnesses");
+
+/// Leaves per stored chunk (a power of two).
+pub const CHUNK_LEAVES: usize = 256;
 /// (id, watcher url) -> (attempts, next_attempt_ms).
 const OUTBOX: TableDefinition<'_, (BatchId, &str), (u32, u64)> = TableDefinition::new("outbox");
 const NAME_KEYS: TableDefinition<'_, u64, [u8; 32]> = TableDefinition::new("name_keys");
@@ -215,8 +244,156 @@ pub struct OutboxEntry {
     pub next_attempt_ms: u64,
 }
 
-/// A sampled leaf with its proof, as served by the audit API.
-pub type SampledLeaf = LeafProof;
+enum Layout {
+    /// v2: chunks of `CHUNK_LEAVES` and the tree over their roots.
+    Chunked { outer: MerkleTree },
+    /// v1 (legacy): every leaf and the whole tree.
+    Whole { leaves: Vec<Leaf>, tree: MerkleTree },
+}
+
+/// Serves proofs of one batch from its stored chunks, reading each chunk at most once.
+struct ProofReader {
+    db: redb::ReadTransaction,
+    id: BatchId,
+    receipt: Receipt,
+    layout: Layout,
+    chunks: HashMap<u32, (Vec<Leaf>, MerkleTree)>,
+}
+
+impl ProofReader {
+    fn leaf_proof(&mut self, index: u64) -> Result<LeafProof, AuditError> {
+        let corrupt = || AuditError::from(JournalError::Corrupt { what: "leaves" });
+        let n = self.receipt.body.integrity.leaf_count;
+        match &self.layout {
+            Layout::Whole { leaves, tree } => {
+                let leaf = usize::try_from(index)
+                    .ok()
+                    .and_then(|i| leaves.get(i))
+                    .copied()
+                    .ok_or_else(corrupt)?;
+                let proof = tree.proof(index).map_err(|_| corrupt())?;
+                Ok(LeafProof { leaf, proof })
+            }
+            Layout::Chunked { outer } => {
+                if index >= n {
+                    return Err(corrupt());
+                }
+                let chunk_leaves = CHUNK_LEAVES as u64;
+                let chunk = u32::try_from(index / chunk_leaves).map_err(|_| corrupt())?;
+                let within = index % chunk_leaves;
+                let outer_proof = outer.proof(u64::from(chunk)).map_err(|_| corrupt())?;
+                if !self.chunks.contains_key(&chunk) {
+                    let table = self
+                        .db
+                        .open_table(LEAF_CHUNKS)
+                        .map_err(JournalError::from)?;
+                    let bytes = table
+                        .get((self.id, chunk))
+                        .map_err(JournalError::from)?
+                        .ok_or_else(corrupt)?;
+                    let leaves = bytes
+                        .value()
+                        .chunks(LEAF_LEN)
+                        .map(Leaf::from_bytes)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|_| corrupt())?;
+                    let tree = MerkleTree::from_leaf_hashes(leaves.iter().map(Leaf::hash).collect());
+                    self.chunks.insert(chunk, (leaves, tree));
+                }
+                let (leaves, tree) = self.chunks.get(&chunk).ok_or_else(corrupt)?;
+                let leaf = usize::try_from(within)
+                    .ok()
+                    .and_then(|i| leaves.get(i))
+                    .copied()
+                    .ok_or_else(corrupt)?;
+                let inner = tree.proof(within).map_err(|_| corrupt())?;
+                let mut path = inner.path;
+                path.extend(outer_proof.path);
+                Ok(LeafProof {
+                    leaf,
+                    proof: MerkleProof {
+                        leaf_index: index,
+                        tree_size: n,
+                        path,
+                    },
+                })
+            }
+        }
+    }
+}
+
+fn decode_u64s(bytes: &[u8]) -> Vec<u64> {
+    bytes
+        .chunks_exact(8)
+        .filter_map(|c| c.try_into().ok().map(u64::from_le_bytes))
+        .collect()
+}
+
+/// Stores a v2 batch's leaves in chunks with their roots, ticket index and sketch witnesses;
+/// returns the bytes stored.
+fn store_chunked(
+    tx: &redb::WriteTransaction,
+    id: &BatchId,
+    leaves: &[Leaf],
+) -> Result<u64, JournalError> {
+    let mut stored = 0usize;
+    let mut roots = Vec::with_capacity(leaves.len().div_ceil(CHUNK_LEAVES).saturating_mul(32));
+    {
+        let mut chunks = tx.open_table(LEAF_CHUNKS)?;
+        let mut buf = Vec::with_capacity(CHUNK_LEAVES.saturating_mul(LEAF_LEN));
+        for (c, chunk) in leaves.chunks(CHUNK_LEAVES).enumerate() {
+            buf.clear();
+            for leaf in chunk {
+                buf.extend_from_slice(&leaf.to_bytes());
+            }
+            let c = u32::try_from(c).map_err(|_| JournalError::Corrupt { what: "leaves" })?;
+            chunks.insert((*id, c), buf.as_slice())?;
+            roots.extend_from_slice(&tolldns_receipts::merkle::root(
+                &chunk.iter().map(Leaf::hash).collect::<Vec<_>>(),
+            ));
+            stored = stored.saturating_add(buf.len());
+        }
+    }
+    tx.open_table(CHUNK_ROOTS)?.insert(*id, roots.as_slice())?;
+    stored = stored.saturating_add(roots.len());
+    let mut by_ticket: HashMap<[u8; 16], Vec<u8>> = HashMap::new();
+    for (i, leaf) in leaves.iter().enumerate() {
+        if leaf.is_ticketed() {
+            by_ticket
+                .entry(leaf.ticket)
+                .or_default()
+                .extend_from_slice(&u64::try_from(i).unwrap_or(u64::MAX).to_le_bytes());
+        }
+    }
+    {
+        let mut index = tx.open_table(TICKET_INDEX)?;
+        for (ticket, list) in &by_ticket {
+            index.insert((*id, *ticket), list.as_slice())?;
+            stored = stored.saturating_add(list.len()).saturating_add(16);
+        }
+    }
+    let (_, witnesses) = sketch_with_witnesses(leaves);
+    let mut w = Vec::with_capacity(SKETCH_REGISTERS.saturating_mul(8));
+    for i in witnesses {
+        w.extend_from_slice(&i.to_le_bytes());
+    }
+    tx.open_table(WITNESSES)?.insert(*id, w.as_slice())?;
+    stored = stored.saturating_add(w.len());
+    // The marker that says the leaves are stored (removed with them).
+    tx.open_table(LEAVES)?.insert(*id, [].as_slice())?;
+    Ok(u64::try_from(stored).unwrap_or(u64::MAX))
+}
+
+/// Deletes everything stored for the leaves of batch `id` but the `leaves` marker.
+fn remove_leaf_rows(tx: &redb::WriteTransaction, id: &BatchId) -> Result<(), JournalError> {
+    tx.open_table(LEAF_CHUNKS)?
+        .retain_in((*id, 0u32)..=(*id, u32::MAX), |_, _| false)?;
+    tx.open_table(TICKET_INDEX)?
+        .retain_in((*id, [0u8; 16])..=(*id, [0xff; 16]), |_, _| false)?;
+    tx.open_table(CHUNK_ROOTS)?.remove(*id)?;
+    tx.open_table(WITNESSES)?.remove(*id)?;
+    Ok(())
+}
 
 /// The receipt journal.
 #[derive(Debug)]
@@ -305,6 +482,10 @@ impl Journal {
             tx.open_table(BY_WINDOW)?;
             tx.open_table(META)?;
             tx.open_table(LEAVES)?;
+            tx.open_table(LEAF_CHUNKS)?;
+            tx.open_table(CHUNK_ROOTS)?;
+            tx.open_table(TICKET_INDEX)?;
+            tx.open_table(WITNESSES)?;
             tx.open_table(OUTBOX)?;
             tx.open_table(NAME_KEYS)?;
             tx.open_table(TOKENS)?;
@@ -410,13 +591,17 @@ impl Journal {
             batches.insert(id, bytes.as_slice())?;
             tx.open_table(BY_WINDOW)?
                 .insert((receipt.body.window_id.get(), id), ())?;
-            let mut leaf_bytes = Vec::with_capacity(leaves.len().saturating_mul(LEAF_LEN));
-            for leaf in leaves {
-                leaf_bytes.extend_from_slice(&leaf.to_bytes());
-            }
             let n = u64::try_from(leaves.len()).unwrap_or(u64::MAX);
-            let stored = u64::try_from(leaf_bytes.len()).unwrap_or(u64::MAX);
-            tx.open_table(LEAVES)?.insert(id, leaf_bytes.as_slice())?;
+            let stored = if receipt.body.v2.is_some() {
+                store_chunked(&tx, &id, leaves)?
+            } else {
+                let mut leaf_bytes = Vec::with_capacity(leaves.len().saturating_mul(LEAF_LEN_V1));
+                for leaf in leaves {
+                    leaf_bytes.extend_from_slice(&leaf.to_bytes_v1());
+                }
+                tx.open_table(LEAVES)?.insert(id, leaf_bytes.as_slice())?;
+                u64::try_from(leaf_bytes.len()).unwrap_or(u64::MAX)
+            };
             tx.open_table(META)?.insert(id, (now_ms, n, stored))?;
             // A session spans windows: a token is kept as long as the leaves of the latest
             // window that used it, so move it to this window when it was filed earlier.
@@ -522,8 +707,9 @@ impl Journal {
         Ok(by_window.last()?.map(|(k, _)| k.value().0))
     }
 
-    /// The sampled leaves and proofs for an audit: `indices` are leaf indices (from
-    /// `tolldns_receipts::AuditSample`).
+    /// The answers for an audit: `indices` are leaf indices (from
+    /// `tolldns_receipts::AuditSample`), answered in that order, each with its right
+    /// neighbour for a v2 batch. Reads only the chunks the indices fall in.
     ///
     /// # Errors
     ///
@@ -532,45 +718,134 @@ impl Journal {
         &self,
         id: &BatchId,
         indices: &[u64],
-    ) -> Result<(Receipt, Vec<SampledLeaf>), AuditError> {
-        let tx = self.db.begin_read().map_err(JournalError::from)?;
-        let (receipt, leaf_bytes) = {
-            let batches = tx.open_table(BATCHES).map_err(JournalError::from)?;
-            let Some(bytes) = batches.get(id).map_err(JournalError::from)? else {
-                return Err(AuditError::NotFound);
-            };
-            let receipt = Receipt::from_bytes(bytes.value())
-                .map_err(|_| JournalError::Corrupt { what: "receipt" })?;
-            let leaves = tx.open_table(LEAVES).map_err(JournalError::from)?;
-            let Some(l) = leaves.get(id).map_err(JournalError::from)? else {
-                return Err(AuditError::Pruned);
-            };
-            (receipt, l.value().to_vec())
-        };
-        let leaves = leaf_bytes
-            .chunks(LEAF_LEN)
-            .map(Leaf::from_bytes)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| JournalError::Corrupt { what: "leaves" })?;
-        let tree = MerkleTree::from_leaf_hashes(leaves.iter().map(Leaf::hash).collect());
-        if tree.root() != receipt.body.integrity.merkle_root
-            || tree.len() != receipt.body.integrity.leaf_count
-        {
-            return Err(JournalError::Corrupt { what: "leaves" }.into());
-        }
+    ) -> Result<(Receipt, Vec<AuditAnswer>), AuditError> {
+        let mut reader = self.proof_reader(id)?;
+        let n = reader.receipt.body.integrity.leaf_count;
+        let v2 = reader.receipt.body.v2.is_some();
         let mut out = Vec::with_capacity(indices.len());
         for &i in indices {
-            let leaf = usize::try_from(i)
-                .ok()
-                .and_then(|i| leaves.get(i))
-                .copied()
-                .ok_or(JournalError::Corrupt { what: "leaves" })?;
-            let proof = tree
-                .proof(i)
-                .map_err(|_| JournalError::Corrupt { what: "leaves" })?;
-            out.push(LeafProof { leaf, proof });
+            let leaf = reader.leaf_proof(i)?;
+            let next_index = i.saturating_add(1);
+            let next = if v2 && next_index < n {
+                Some(reader.leaf_proof(next_index)?)
+            } else {
+                None
+            };
+            out.push(AuditAnswer { leaf, next });
         }
-        Ok((receipt, out))
+        Ok((reader.receipt, out))
+    }
+
+    /// Every leaf of the batch whose ticket is `ticket`, with its proof (v2 batches; a v1
+    /// batch has no ticket index and answers an empty list).
+    ///
+    /// # Errors
+    ///
+    /// [`AuditError`].
+    pub fn ticket_leaves(
+        &self,
+        id: &BatchId,
+        ticket: &TicketId,
+    ) -> Result<(Receipt, Vec<LeafProof>), AuditError> {
+        let mut reader = self.proof_reader(id)?;
+        let indices: Vec<u64> = {
+            let tx = self.db.begin_read().map_err(JournalError::from)?;
+            let table = tx.open_table(TICKET_INDEX).map_err(JournalError::from)?;
+            table
+                .get((*id, *ticket))
+                .map_err(JournalError::from)?
+                .map(|g| decode_u64s(g.value()))
+                .unwrap_or_default()
+        };
+        let mut out = Vec::with_capacity(indices.len());
+        for i in indices {
+            out.push(reader.leaf_proof(i)?);
+        }
+        Ok((reader.receipt, out))
+    }
+
+    /// The witness leaves of sketch registers `registers`, in that order (`None` for a
+    /// register without one).
+    ///
+    /// # Errors
+    ///
+    /// [`AuditError`].
+    pub fn sketch_witnesses(
+        &self,
+        id: &BatchId,
+        registers: &[usize],
+    ) -> Result<(Receipt, Vec<Option<LeafProof>>), AuditError> {
+        let mut reader = self.proof_reader(id)?;
+        let witnesses: Vec<u64> = {
+            let tx = self.db.begin_read().map_err(JournalError::from)?;
+            let table = tx.open_table(WITNESSES).map_err(JournalError::from)?;
+            table
+                .get(*id)
+                .map_err(JournalError::from)?
+                .map(|g| decode_u64s(g.value()))
+                .unwrap_or_default()
+        };
+        let mut out = Vec::with_capacity(registers.len());
+        for r in registers {
+            match witnesses.get(*r).copied().filter(|i| *i != u64::MAX) {
+                Some(i) => out.push(Some(reader.leaf_proof(i)?)),
+                None => out.push(None),
+            }
+        }
+        Ok((reader.receipt, out))
+    }
+
+    fn proof_reader(&self, id: &BatchId) -> Result<ProofReader, AuditError> {
+        let tx = self.db.begin_read().map_err(JournalError::from)?;
+        let batches = tx.open_table(BATCHES).map_err(JournalError::from)?;
+        let Some(bytes) = batches.get(id).map_err(JournalError::from)? else {
+            return Err(AuditError::NotFound);
+        };
+        let receipt = Receipt::from_bytes(bytes.value())
+            .map_err(|_| JournalError::Corrupt { what: "receipt" })?;
+        drop(bytes);
+        let leaves = tx.open_table(LEAVES).map_err(JournalError::from)?;
+        let Some(marker) = leaves.get(id).map_err(JournalError::from)? else {
+            return Err(AuditError::Pruned);
+        };
+        let n = receipt.body.integrity.leaf_count;
+        let corrupt = || AuditError::from(JournalError::Corrupt { what: "leaves" });
+        let layout = if receipt.body.v2.is_some() {
+            let roots_table = tx.open_table(CHUNK_ROOTS).map_err(JournalError::from)?;
+            let roots: Vec<[u8; 32]> = roots_table
+                .get(id)
+                .map_err(JournalError::from)?
+                .ok_or_else(corrupt)?
+                .value()
+                .chunks_exact(32)
+                .filter_map(|c| c.try_into().ok())
+                .collect();
+            let outer = MerkleTree::from_leaf_hashes(roots);
+            if outer.root() != receipt.body.integrity.merkle_root {
+                return Err(corrupt());
+            }
+            Layout::Chunked { outer }
+        } else {
+            // A v1 batch journaled by an earlier version: the whole blob, v1 leaf hashes.
+            let leaves = marker
+                .value()
+                .chunks(LEAF_LEN_V1)
+                .map(Leaf::from_bytes_v1)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| corrupt())?;
+            let tree = MerkleTree::from_leaf_hashes(leaves.iter().map(Leaf::hash_v1).collect());
+            if tree.root() != receipt.body.integrity.merkle_root || tree.len() != n {
+                return Err(corrupt());
+            }
+            Layout::Whole { leaves, tree }
+        };
+        Ok(ProofReader {
+            db: self.db.begin_read().map_err(JournalError::from)?,
+            id: *id,
+            receipt,
+            layout,
+            chunks: HashMap::new(),
+        })
     }
 
     /// The name key of an epoch, created (random) and stored durably on first use.
@@ -743,6 +1018,7 @@ impl Journal {
                 if leaves.remove(id)?.is_none() {
                     continue;
                 }
+                remove_leaf_rows(&tx, &id)?;
                 meta.insert(id, (at, n, 0))?;
                 leaf_total = leaf_total.saturating_sub(stored);
                 if is_expired {
@@ -976,13 +1252,26 @@ impl Journal {
 pub(crate) mod tests {
     use super::*;
     use ed25519_dalek::SigningKey;
-    use tolldns_core::{BackendId, Role, WindowId, WindowLen};
+    use tolldns_core::{BackendId, DeploymentId, WindowId, WindowLen};
     use tolldns_receipts::{
-        AuditSample, BatchHeader, ClosedBatch, LatencyBucket, LeafFlags, RcodeClass, ReceiptType,
-        Transport, WorkClass,
+        AuditSample, BatchHeader, ClosedBatch, LatencyBucket, LeafFlags, RcodeClass, Transport,
+        WorkClass,
     };
 
     pub(crate) fn sample_batch(window: u64, n: u64, key: &SigningKey) -> ClosedBatch {
+        sample_batch_version(window, n, key, true)
+    }
+
+    fn header(w: WindowId, len: WindowLen) -> BatchHeader {
+        BatchHeader::new(
+            DeploymentId::local(),
+            BackendId::new("edge-ingress").unwrap(),
+            len,
+            w,
+        )
+    }
+
+    fn sample_batch_version(window: u64, n: u64, key: &SigningKey, v2: bool) -> ClosedBatch {
         let len = WindowLen::new(2).unwrap();
         let w = WindowId(window);
         let start = w.start_ms(len).unwrap();
@@ -999,20 +1288,20 @@ pub(crate) mod tests {
                 },
                 latency: LatencyBucket::from_millis(3),
                 response_bytes: 100,
-                name_hash: [i as u8; 16],
-                ticket: [0; 16],
+                name_hash: [(i * 37) as u8; 16],
+                // Every third leaf is ticketed, three tickets in turn.
+                ticket: if i % 3 == 0 { [0xa0 | (i % 9) as u8; 16] } else { [0; 16] },
                 response_summary_hash: [1; 16],
+                repeat: 0,
             })
             .collect();
-        ClosedBatch::seal(
-            &BatchHeader {
-                receipt_type: ReceiptType::Batch,
-                operator_role: Role::EdgeIngress,
-                backend_id: BackendId::new("edge-ingress").unwrap(),
-                policy_version: 1,
-                window_len: len,
-                window_id: w,
-            },
+        let seal = if v2 {
+            ClosedBatch::seal
+        } else {
+            ClosedBatch::seal_v1
+        };
+        seal(
+            &header(w, len),
             leaves,
             NameKey([9; 32]).commitment(),
             start + 2000,
@@ -1029,6 +1318,49 @@ pub(crate) mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn chunked_proofs_are_the_full_tree_proofs_and_lookups_verify() {
+        let dir = tmp("chunks");
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let (j, _) = Journal::open(&dir.join("j.redb")).unwrap();
+        for (w, n) in [(10u64, 1u64), (11, 255), (12, 256), (13, 257), (14, 1_000), (15, 513)] {
+            let b = sample_batch(w, n, &key);
+            let (id, _) = j.commit_batch(b.receipt(), b.leaves(), &[], 1).unwrap();
+            let all: Vec<u64> = (0..n).collect();
+            let (_, answers) = j.audit(&id, &all).unwrap();
+            for (i, a) in all.iter().zip(&answers) {
+                assert_eq!(a, &b.audit_answer(*i).unwrap(), "n={n} i={i}");
+            }
+            // Ticket lookups: every leaf of the ticket, each proved.
+            let ticket = [0xa0; 16];
+            let (r, proofs) = j.ticket_leaves(&id, &ticket).unwrap();
+            assert_eq!(proofs, b.ticket_leaves(&ticket));
+            let want = b.leaves().iter().filter(|l| l.ticket == ticket).count() as u64;
+            assert_eq!(
+                tolldns_receipts::verify_ticket_leaves(&r, &ticket, &proofs, u64::MAX),
+                Ok(want)
+            );
+            // Sketch witnesses match the batch's.
+            let regs: Vec<usize> = (0..256).collect();
+            let (_, witnesses) = j.sketch_witnesses(&id, &regs).unwrap();
+            for (reg, w) in regs.iter().zip(&witnesses) {
+                assert_eq!(w, &b.sketch_witness(*reg), "register {reg}");
+            }
+        }
+        // A v1 batch (as journaled by an earlier version) is still served, with v1 hashes
+        // and no neighbours.
+        let v1 = sample_batch_version(20, 300, &key, false);
+        let (id, _) = j.commit_batch(v1.receipt(), v1.leaves(), &[], 1).unwrap();
+        let (_, answers) = j.audit(&id, &[0, 150, 299]).unwrap();
+        for a in &answers {
+            assert!(a.next.is_none());
+            a.leaf
+                .proof
+                .verify(&a.leaf.leaf.hash_v1(), &v1.receipt().body.integrity.merkle_root)
+                .unwrap();
+        }
     }
 
     #[test]
@@ -1069,9 +1401,10 @@ pub(crate) mod tests {
         assert_eq!(&got, r);
         assert_eq!(proofs.len(), 10);
         for (p, i) in proofs.iter().zip(sample.indices()) {
-            assert_eq!(p.proof.leaf_index, *i);
-            p.proof
-                .verify(&p.leaf.hash(), &r.body.integrity.merkle_root)
+            assert_eq!(p.leaf.proof.leaf_index, *i);
+            p.leaf
+                .proof
+                .verify(&p.leaf.leaf.hash(), &r.body.integrity.merkle_root)
                 .unwrap();
         }
         assert_eq!(b1.answer(&sample).unwrap(), proofs);
@@ -1081,7 +1414,12 @@ pub(crate) mod tests {
         j.checkpoint(95).unwrap();
         let s = j.stats().unwrap();
         assert_eq!(s.batches, 2);
-        assert_eq!(s.leaf_bytes, 80 * LEAF_LEN as u64);
+        // Leaves, chunk roots (32 B per chunk), sketch witnesses (256 × 8 B), ticket index.
+        let index = |n: u64| (n.div_ceil(3) * 8) + 3 * 16;
+        assert_eq!(
+            s.leaf_bytes,
+            80 * LEAF_LEN as u64 + 2 * (32 + 2048) + index(50) + index(30)
+        );
         assert_eq!(s.outbox_pending, 2);
         assert_eq!(s.leaves_journaled_total, 80);
         drop(j);
@@ -1090,7 +1428,7 @@ pub(crate) mod tests {
         assert_eq!(j.stats().unwrap().leaves_lost_total, 15);
 
         // Disk bound: keep at most 40 leaves' bytes -> the oldest batch goes first.
-        let p = j.prune(3_000, 10_000, 40 * LEAF_LEN as u64).unwrap();
+        let p = j.prune(3_000, 10_000, 40 * LEAF_LEN as u64 + 3_000).unwrap();
         assert_eq!((p.leaves_expired, p.leaves_evicted), (0, 50));
         assert!(matches!(j.audit(&id1, &[0]), Err(AuditError::Pruned)));
         j.audit(&id2, &[0]).unwrap();

@@ -314,7 +314,7 @@ pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Resu
     for (transport, addr) in edge.local_addrs() {
         println!("listening {transport} {addr}");
     }
-    println!("listening api http://{api_addr} (/metrics /healthz /v1/batches /v1/tokens)");
+    println!("listening api http://{api_addr} (/metrics /healthz /v1/batches; audits need an auditor key)");
     tracing::info!(upstreams = ?upstreams, "forwarding to upstream resolvers");
 
     let api = tokio::spawn(crate::audit_api::serve(
@@ -327,6 +327,13 @@ pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Resu
             operator,
             max_audit_k: config.api.max_audit_k,
             healthy: Arc::clone(&healthy),
+            guard: crate::audit_api::AuditGuard::new(crate::audit_api::AuditLimits {
+                rate_per_sec: config.api.audit_rate_per_sec,
+                burst: config.api.audit_burst,
+                concurrency: config.api.audit_concurrency,
+                concurrency_per_auditor: config.api.audit_concurrency_per_auditor,
+                timeout: Duration::from_secs(config.api.request_timeout_secs.max(1)),
+            }),
         }),
         stop_rx.clone(),
     ));
