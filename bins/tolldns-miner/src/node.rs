@@ -315,6 +315,15 @@ pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Resu
         println!("listening {transport} {addr}");
     }
     println!("listening api http://{api_addr} (/metrics /healthz /v1/batches; audits need an auditor key)");
+    println!(
+        "operator {} deployment {}",
+        bs58::encode(operator.as_bytes()).into_string(),
+        config
+            .receipts
+            .deployment_id
+            .parse::<tolldns_core::DeploymentId>()
+            .unwrap_or_else(|_| tolldns_core::DeploymentId::local())
+    );
     tracing::info!(upstreams = ?upstreams, "forwarding to upstream resolvers");
 
     let api = tokio::spawn(crate::audit_api::serve(

@@ -6,11 +6,11 @@ use std::net::UdpSocket;
 use std::process::Command;
 use std::time::Duration;
 
-use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
-use tolldns_miner::audit_api::name_key_request_message;
+use ed25519_dalek::SigningKey;
 
 use crate::support::{
-    ANSWER, Miner, Upstream, http, metric, temp_dir, tool, udp_ask, write_config,
+    ANSWER, Miner, Upstream, auditor, http, http_signed, http_with, metric, temp_dir, tool,
+    udp_ask, write_config,
 };
 use crate::verify;
 
@@ -29,42 +29,13 @@ fn kdig(port: u16, extra: &[String]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn name_key_body(
-    auditor: &SigningKey,
-    operator: &VerifyingKey,
-    epoch: u64,
-    timestamp_ms: u64,
-    tamper: bool,
-) -> String {
-    let mut sig = auditor
-        .sign(&name_key_request_message(operator, epoch, timestamp_ms))
-        .to_bytes();
-    if tamper {
-        sig[0] ^= 1;
-    }
-    serde_json::json!({
-        "epoch": epoch,
-        "auditor_pubkey": bs58::encode(auditor.verifying_key().as_bytes()).into_string(),
-        "timestamp_ms": timestamp_ms,
-        "signature": bs58::encode(sig).into_string(),
-    })
-    .to_string()
-}
-
 #[test]
 fn all_transports_batches_audits_and_restart() {
     let dir = temp_dir("e2e");
     let upstream = Upstream::start();
-    let auditor = SigningKey::from_bytes(&[42; 32]);
+    let auditor = auditor();
     let stranger = SigningKey::from_bytes(&[43; 32]);
-    let config = write_config(
-        &dir,
-        upstream.addr(),
-        &format!(
-            "[api]\nlisten = \"127.0.0.1:0\"\nauditor_keys = [\"{}\"]\n",
-            bs58::encode(auditor.verifying_key().as_bytes()).into_string()
-        ),
-    );
+    let config = write_config(&dir, upstream.addr(), "[api]\nlisten = \"127.0.0.1:0\"\n");
     let mut miner = Miner::spawn(&config);
     let api = miner.api();
 
@@ -128,7 +99,14 @@ fn all_transports_batches_audits_and_restart() {
     let seed = [7u8; 32];
     let k = leaves.min(3);
     let audit_path = format!("/v1/batches/{id}/audit?seed={}&k={k}", hex::encode(seed));
-    let (status, proofs) = http(api, "GET", &audit_path, None);
+    // Audits need an auditor signature.
+    assert_eq!(http(api, "GET", &audit_path, None).0, 401);
+    let operator = miner.operator();
+    assert_eq!(
+        http_signed(api, &stranger, &operator, "GET", &audit_path).0,
+        403
+    );
+    let (status, proofs) = miner.audited(&audit_path);
     assert_eq!(status, 200, "{proofs}");
     let receipt = verify::in_process(&receipt_json, &proofs, &seed, k);
     assert_eq!(receipt.body.window_id.get(), window);
@@ -139,19 +117,28 @@ fn all_transports_batches_audits_and_restart() {
         verify::with_cli(bin, &dir, &receipt_json, &proofs, &seed, k);
     }
     // Default k: 44 at 99 % / 10 %, clamped to the leaf count.
-    let (status, all) = http(
-        api,
-        "GET",
-        &format!("/v1/batches/{id}/audit?seed={}", hex::encode(seed)),
-        None,
-    );
+    let (status, all) = miner.audited(&format!("/v1/batches/{id}/audit?seed={}", hex::encode(seed)));
     assert_eq!(status, 200);
-    assert_eq!(verify::parse_proofs(&all).len() as u64, leaves.min(44));
+    assert_eq!(verify::parse_answers(&all).len() as u64, leaves.min(44));
     // Bad requests.
     assert_eq!(
-        http(api, "GET", &format!("/v1/batches/{id}/audit?k=1"), None).0,
+        miner.audited(&format!("/v1/batches/{id}/audit?k=1")).0,
         400
     );
+    // A signed request is single-use (same nonce), and bound to its path.
+    let header = tolldns_service::auditor::authorization(
+        &auditor,
+        &operator,
+        tolldns_miner::now_ms(),
+        &[9; 16],
+        "GET",
+        &audit_path,
+    );
+    let auth = [("Authorization", header.as_str())];
+    assert_eq!(http_with(api, "GET", &audit_path, None, &auth).0, 200);
+    assert_eq!(http_with(api, "GET", &audit_path, None, &auth).0, 401);
+    let other = format!("/v1/batches/{id}/audit?seed={}&k=1", hex::encode(seed));
+    assert_eq!(http_with(api, "GET", &other, None, &auth).0, 401);
     assert_eq!(
         http(
             api,
@@ -164,35 +151,49 @@ fn all_transports_batches_audits_and_restart() {
     );
     assert_eq!(http(api, "GET", "/v1/batches", None).0, 400);
 
-    // The name key of the batch's epoch, for the authorized auditor only.
-    let operator = VerifyingKey::from_bytes(&receipt.body.operator_id.0).unwrap();
+    // The name key of the batch's epoch, encrypted to the authorized auditor only.
     let epoch = window * 2 / 60;
-    let now = tolldns_miner::now_ms();
-    let (status, body) = http(
-        api,
-        "POST",
-        "/v1/name-key",
-        Some(&name_key_body(&auditor, &operator, epoch, now, false)),
+    let path = format!("/v1/name-key/{epoch}");
+    let nonce = [5u8; 16];
+    let header = tolldns_service::auditor::authorization(
+        &auditor,
+        &operator,
+        tolldns_miner::now_ms(),
+        &nonce,
+        "GET",
+        &path,
     );
+    let (status, body) = http_with(api, "GET", &path, None, &[("Authorization", &header)]);
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v.get("name_key").is_none(), "the key is never in clear: {body}");
     assert_eq!(
         v["commitment"],
         hex::encode(receipt.body.integrity.name_key_commitment)
     );
-    let mut key = [0u8; 32];
-    hex::decode_to_slice(v["name_key"].as_str().unwrap(), &mut key).unwrap();
+    let mut enc = [0u8; 32];
+    hex::decode_to_slice(v["enc"].as_str().unwrap(), &mut enc).unwrap();
+    let ct = hex::decode(v["ciphertext"].as_str().unwrap()).unwrap();
+    let key =
+        tolldns_service::auditor::open_name_key(&auditor, &operator, epoch, &nonce, &enc, &ct)
+            .unwrap();
     assert!(tolldns_core::NameKey(key).matches(&receipt.body.integrity.name_key_commitment));
-    let stranger_req = name_key_body(&stranger, &operator, epoch, now, false);
-    assert_eq!(
-        http(api, "POST", "/v1/name-key", Some(&stranger_req)).0,
-        403
+    assert!(
+        tolldns_service::auditor::open_name_key(&stranger, &operator, epoch, &nonce, &enc, &ct)
+            .is_err()
     );
-    let stale = name_key_body(&auditor, &operator, epoch, now - 600_000, false);
-    assert_eq!(http(api, "POST", "/v1/name-key", Some(&stale)).0, 401);
-    let forged = name_key_body(&auditor, &operator, epoch, now, true);
-    assert_eq!(http(api, "POST", "/v1/name-key", Some(&forged)).0, 401);
-    assert_eq!(http(api, "POST", "/v1/name-key", Some("{}")).0, 400);
+    assert_eq!(http_signed(api, &stranger, &operator, "GET", &path).0, 403);
+    let stale = tolldns_service::auditor::authorization(
+        &auditor,
+        &operator,
+        tolldns_miner::now_ms() - 600_000,
+        &[6; 16],
+        "GET",
+        &path,
+    );
+    assert_eq!(http_with(api, "GET", &path, None, &[("Authorization", &stale)]).0, 401);
+    // The old clear-text endpoint is gone.
+    assert_eq!(http(api, "POST", "/v1/name-key", Some("{}")).0, 410);
 
     let (status, metrics) = http(api, "GET", "/metrics", None);
     assert_eq!(status, 200);
@@ -207,7 +208,7 @@ fn all_transports_batches_audits_and_restart() {
     let (status, again) = http(api, "GET", &format!("/v1/batches/{id}"), None);
     assert_eq!(status, 200);
     assert_eq!(again, receipt_json);
-    let (status, proofs2) = http(api, "GET", &audit_path, None);
+    let (status, proofs2) = miner.audited(&audit_path);
     assert_eq!(status, 200);
     assert_eq!(proofs2, proofs);
     verify::in_process(&again, &proofs2, &seed, k);

@@ -63,6 +63,18 @@ impl Upstream {
 /// A miner configuration for tests: loopback, ephemeral ports, 2 s windows.
 pub(crate) fn write_config(dir: &Path, upstream: SocketAddr, extra: &str) -> PathBuf {
     let path = dir.join("config.toml");
+    // Every test configuration authorizes the test auditor, unless it names its own.
+    let auditor_line = format!(
+        "auditor_keys = [\"{}\"]\naudit_rate_per_sec = 1000\naudit_burst = 1000\n",
+        bs58::encode(auditor().verifying_key().as_bytes()).into_string()
+    );
+    let extra = if extra.contains("auditor_keys") {
+        extra.to_owned()
+    } else if extra.contains("[api]\n") {
+        extra.replacen("[api]\n", &format!("[api]\n{auditor_line}"), 1)
+    } else {
+        format!("{extra}\n[api]\n{auditor_line}")
+    };
     let text = format!(
         r#"data_dir = "{data}"
 upstreams = ["{upstream}"]
@@ -157,6 +169,20 @@ impl Miner {
             .wait_for(Duration::from_secs(1), |l| l.starts_with(&prefix))
             .unwrap();
         line[prefix.len()..].parse().unwrap()
+    }
+
+    /// The miner's receipt-signing key, as printed at start.
+    pub(crate) fn operator(&self) -> [u8; 32] {
+        let line = self
+            .wait_for(Duration::from_secs(1), |l| l.starts_with("operator "))
+            .unwrap();
+        let b58 = line.split_whitespace().nth(1).unwrap();
+        bs58::decode(b58).into_vec().unwrap().try_into().unwrap()
+    }
+
+    /// An audit-API request signed by the test auditor ([`auditor`]).
+    pub(crate) fn audited(&self, path: &str) -> (u16, String) {
+        http_signed(self.api(), &auditor(), &self.operator(), "GET", path)
     }
 
     pub(crate) fn api(&self) -> SocketAddr {
@@ -273,6 +299,32 @@ pub(crate) fn udp_ask(socket: &UdpSocket, server: SocketAddr, id: u16, name: &st
     }
 }
 
+/// The auditor every test configuration authorizes (`api.auditor_keys`).
+pub(crate) fn auditor() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[42; 32])
+}
+
+/// An HTTP/1.1 exchange with an `Authorization: TollDNS-Auditor` header by `auditor` for the
+/// miner whose key is `operator`: (status, body).
+pub(crate) fn http_signed(
+    addr: SocketAddr,
+    auditor: &ed25519_dalek::SigningKey,
+    operator: &[u8; 32],
+    method: &str,
+    path: &str,
+) -> (u16, String) {
+    let nonce: [u8; 16] = rand::random();
+    let header = tolldns_service::auditor::authorization(
+        auditor,
+        operator,
+        tolldns_miner::now_ms(),
+        &nonce,
+        method,
+        path,
+    );
+    http_with(addr, method, path, None, &[("Authorization", &header)])
+}
+
 /// A minimal HTTP/1.1 exchange: (status, body).
 pub(crate) fn http(
     addr: SocketAddr,
@@ -280,12 +332,24 @@ pub(crate) fn http(
     path: &str,
     body: Option<&str>,
 ) -> (u16, String) {
+    http_with(addr, method, path, body, &[])
+}
+
+/// [`http`] with extra request headers.
+pub(crate) fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let body = body.unwrap_or("");
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();

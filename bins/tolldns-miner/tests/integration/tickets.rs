@@ -97,10 +97,10 @@ fn assert_replay_refused(socket: &UdpSocket, server: SocketAddr, id: u16, token:
 }
 
 /// Polls `GET path` until it answers 200 (the token writer journals asynchronously).
-fn get_200(api: SocketAddr, path: &str) -> String {
+fn get_200(miner: &Miner, path: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (status, body) = http(api, "GET", path, None);
+        let (status, body) = miner.audited(path);
         if status == 200 {
             return body;
         }
@@ -158,7 +158,7 @@ fn token_redeemed_audited_and_refused_after_restart() {
 
     // The audit API serves the token behind the ticket id.
     let id_hex = hex::encode(ticket_id);
-    let body = get_200(api, &format!("/v1/tokens/{id_hex}"));
+    let body = get_200(&miner, &format!("/v1/tokens/{id_hex}"));
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["ticket_id"], id_hex.as_str());
     let served = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -170,14 +170,16 @@ fn token_redeemed_audited_and_refused_after_restart() {
     let redeemed_ms = v["redeemed_ms"].as_u64().unwrap();
     assert_eq!(redeemed_ms / 2_000, window, "2 s windows");
     assert_eq!(
-        http(api, "GET", &format!("/v1/tokens/{}", "00".repeat(16)), None).0,
+        miner.audited(&format!("/v1/tokens/{}", "00".repeat(16))).0,
         404
     );
-    assert_eq!(http(api, "GET", "/v1/tokens/not-hex", None).0, 400);
+    assert_eq!(miner.audited("/v1/tokens/not-hex").0, 400);
     assert_eq!(
-        http(api, "GET", &format!("/v1/tokens/{}", &id_hex[..30]), None).0,
+        miner.audited(&format!("/v1/tokens/{}", &id_hex[..30])).0,
         400
     );
+    // Tokens are for auditors only.
+    assert_eq!(http(api, "GET", &format!("/v1/tokens/{id_hex}"), None).0, 401);
 
     // The leaves of the ticketed queries carry that ticket id.
     assert!(
@@ -191,20 +193,31 @@ fn token_redeemed_audited_and_refused_after_restart() {
     );
     let mut ticketed = 0;
     for (id, _, leaves) in miner.signed() {
-        let (status, proofs) = http(
-            api,
-            "GET",
-            &format!(
-                "/v1/batches/{id}/audit?seed={}&k={leaves}",
-                hex::encode([5u8; 32])
-            ),
-            None,
-        );
+        let (status, proofs) = miner.audited(&format!(
+            "/v1/batches/{id}/audit?seed={}&k={leaves}",
+            hex::encode([5u8; 32])
+        ));
         assert_eq!(status, 200, "{proofs}");
-        ticketed += crate::verify::parse_proofs(&proofs)
+        let in_audit = crate::verify::parse_answers(&proofs)
             .iter()
-            .filter(|p| p.leaf.ticket == ticket_id)
+            .filter(|a| a.leaf.leaf.ticket == ticket_id)
             .count();
+        // The ticket lookup returns the same leaves, each proved against the receipt.
+        let (status, receipt_json) = http(api, "GET", &format!("/v1/batches/{id}"), None);
+        assert_eq!(status, 200);
+        let receipt = tolldns_receipts::Receipt::from_json(&receipt_json).unwrap();
+        let (status, lookup) =
+            miner.audited(&format!("/v1/batches/{id}/ticket/{}", hex::encode(ticket_id)));
+        assert_eq!(status, 200, "{lookup}");
+        let found = tolldns_receipts::verify_ticket_leaves(
+            &receipt,
+            &ticket_id,
+            &crate::verify::parse_proofs(&lookup),
+            u64::MAX,
+        )
+        .unwrap();
+        assert_eq!(found, in_audit as u64);
+        ticketed += in_audit;
     }
     assert!(ticketed >= 2, "{ticketed} ticketed leaves");
 
@@ -217,7 +230,7 @@ fn token_redeemed_audited_and_refused_after_restart() {
     let mut miner = Miner::spawn(&config);
     assert_replay_refused(&socket, miner.addr("udp"), 4, &token);
     assert_eq!(
-        get_200(miner.api(), &format!("/v1/tokens/{id_hex}")),
+        get_200(&miner, &format!("/v1/tokens/{id_hex}")),
         body,
         "the token is still served after the restart"
     );

@@ -198,7 +198,6 @@ fn issued_tokens_redeemed_over_every_transport_bind_the_audited_leaves() {
         ),
     );
     let mut miner = Miner::spawn(&config);
-    let api = miner.api();
     let cert = dir.join("data/tls/cert.pem");
     let transports = [
         ("udp", Transport::Udp),
@@ -291,17 +290,13 @@ fn issued_tokens_redeemed_over_every_transport_bind_the_audited_leaves() {
             if audited.contains(&id) || leaves == 0 {
                 continue;
             }
-            let (status, proofs) = http(
-                api,
-                "GET",
-                &format!(
-                    "/v1/batches/{id}/audit?seed={}&k={leaves}",
-                    hex::encode([9u8; 32])
-                ),
-                None,
-            );
+            let (status, proofs) = miner.audited(&format!(
+                "/v1/batches/{id}/audit?seed={}&k={leaves}",
+                hex::encode([9u8; 32])
+            ));
             assert_eq!(status, 200, "{proofs}");
-            for p in crate::verify::parse_proofs(&proofs) {
+            for a in crate::verify::parse_answers(&proofs) {
+                let p = a.leaf;
                 if p.leaf.ticket != [0; 16] {
                     seen.entry(p.leaf.ticket)
                         .or_default()
@@ -332,7 +327,7 @@ fn issued_tokens_redeemed_over_every_transport_bind_the_audited_leaves() {
         .filter(|t| expected.contains_key(&tolldns_tickets::ticket_id(t)))
     {
         let id = hex::encode(tolldns_tickets::ticket_id(token));
-        let (status, body) = http(api, "GET", &format!("/v1/tokens/{id}"), None);
+        let (status, body) = miner.audited(&format!("/v1/tokens/{id}"));
         assert_eq!(status, 200, "{id}: {body}");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         let served = URL_SAFE_NO_PAD

@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tolldns_core::{BackendId, OperatorId, Role, WindowId, WindowLen};
+use tolldns_core::{BackendId, DeploymentId, OperatorId, Role, WindowId, WindowLen};
 use tolldns_receipts::{
-    AuditSample, Leaf, LeafProof, MerkleProof, OperatorRegistry, OperatorStatus, PolicyRegistry,
-    Receipt, ReceiptLedger, Verifier,
+    AuditAnswer, AuditReport, AuditSample, Deployment, Leaf, LeafProof, MerkleProof,
+    OperatorRegistry, OperatorStatus, PolicyRegistry, Receipt, ReceiptLedger, TicketCheck,
+    TicketStatus, Verifier,
 };
 
 struct AssumeValid;
@@ -15,6 +16,9 @@ struct AssumeValid;
 impl OperatorRegistry for AssumeValid {
     fn operator_status(&self, _: &OperatorId, _: Role, _: WindowId) -> OperatorStatus {
         OperatorStatus::Active
+    }
+    fn backend_registered(&self, _: &OperatorId, b: &BackendId) -> bool {
+        b.as_str() == "edge-ingress"
     }
 }
 impl PolicyRegistry for AssumeValid {
@@ -26,52 +30,93 @@ impl ReceiptLedger for AssumeValid {
     fn contains(&self, _: &OperatorId, _: &BackendId, _: WindowId) -> bool {
         false
     }
+    fn overlaps(&self, _: &OperatorId, _: u64, _: u64) -> bool {
+        false
+    }
 }
 
-/// Parses the audit API's proofs JSON.
+/// A test double for token lookups: every ticket in `valid` has a verified token.
+pub(crate) struct KnownTickets(pub(crate) Vec<[u8; 16]>);
+
+impl TicketCheck for KnownTickets {
+    fn ticket_status(&self, ticket: &[u8; 16]) -> TicketStatus {
+        if self.0.contains(ticket) {
+            TicketStatus::Valid
+        } else {
+            TicketStatus::Unknown
+        }
+    }
+}
+
+fn leaf_proof(p: &serde_json::Value) -> LeafProof {
+    LeafProof {
+        leaf: Leaf::from_bytes_any(&hex::decode(p["leaf_hex"].as_str().unwrap()).unwrap())
+            .unwrap(),
+        proof: MerkleProof {
+            leaf_index: p["leaf_index"].as_u64().unwrap(),
+            tree_size: p["tree_size"].as_u64().unwrap(),
+            path: p["path"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| {
+                    let mut a = [0u8; 32];
+                    hex::decode_to_slice(h.as_str().unwrap(), &mut a).unwrap();
+                    a
+                })
+                .collect(),
+        },
+    }
+}
+
+/// Parses a list of proofs (`{"proofs":[…]}`, as the ticket lookup serves them).
 pub(crate) fn parse_proofs(json: &str) -> Vec<LeafProof> {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v["proofs"].as_array().unwrap().iter().map(leaf_proof).collect()
+}
+
+/// Parses the audit API's answers JSON (each proof with its right neighbour).
+pub(crate) fn parse_answers(json: &str) -> Vec<AuditAnswer> {
     let v: serde_json::Value = serde_json::from_str(json).unwrap();
     v["proofs"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| LeafProof {
-            leaf: Leaf::from_bytes(&hex::decode(p["leaf_hex"].as_str().unwrap()).unwrap()).unwrap(),
-            proof: MerkleProof {
-                leaf_index: p["leaf_index"].as_u64().unwrap(),
-                tree_size: p["tree_size"].as_u64().unwrap(),
-                path: p["path"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|h| {
-                        let mut a = [0u8; 32];
-                        hex::decode_to_slice(h.as_str().unwrap(), &mut a).unwrap();
-                        a
-                    })
-                    .collect(),
-            },
+        .map(|p| AuditAnswer {
+            leaf: leaf_proof(p),
+            next: (!p["next"].is_null()).then(|| leaf_proof(&p["next"])),
         })
         .collect()
 }
 
-/// Verifies a receipt and its audit answer with tolldns-receipts; returns the receipt.
-pub(crate) fn in_process(
+/// Verifies a receipt and its audit answer with tolldns-receipts (v2 rules for the local
+/// deployment with 2-second windows, arrival now, ticketed leaves' tokens as `tickets`
+/// says); returns the receipt and what the audit saw.
+pub(crate) fn in_process_with(
     receipt_json: &str,
-    proofs_json: &str,
+    answers_json: &str,
     seed: &[u8; 32],
     k: u64,
-) -> Receipt {
+    tickets: &KnownTickets,
+) -> (Receipt, AuditReport) {
     let receipt = Receipt::from_json(receipt_json).unwrap();
     receipt.verify_signature().unwrap();
-    let proofs = parse_proofs(proofs_json);
+    assert_eq!(receipt.body.version(), 2);
+    let answers = parse_answers(answers_json);
     let n = receipt.body.integrity.leaf_count;
     let sample = AuditSample::new(seed, &receipt.body.integrity.merkle_root, n, k);
-    assert_eq!(proofs.len() as u64, k.min(n));
-    Verifier::new(&AssumeValid, &AssumeValid, &AssumeValid)
-        .verify_with_audit(&receipt, &sample, &proofs)
+    assert_eq!(answers.len() as u64, k.min(n));
+    let deployment = Deployment::new(DeploymentId::local(), WindowLen::new(2).unwrap());
+    let report = Verifier::new(deployment, &AssumeValid, &AssumeValid, &AssumeValid)
+        .with_tickets(tickets)
+        .verify_with_audit(&receipt, tolldns_miner::now_ms(), &sample, &answers)
         .unwrap();
-    receipt
+    (receipt, report)
+}
+
+/// [`in_process_with`] for receipts without ticketed leaves.
+pub(crate) fn in_process(receipt_json: &str, answers_json: &str, seed: &[u8; 32], k: u64) -> Receipt {
+    in_process_with(receipt_json, answers_json, seed, k, &KnownTickets(Vec::new())).0
 }
 
 /// The `tolldns` binary built next to the miner, if it has `receipt verify`.
@@ -116,6 +161,9 @@ pub(crate) fn with_cli(
         .arg(hex::encode(seed))
         .arg("--sample-size")
         .arg(k.to_string())
+        .arg("--window-secs")
+        .arg("2")
+        .arg("--unchecked-tickets")
         .output()
         .unwrap();
     assert!(
