@@ -136,6 +136,7 @@ mod codec;
 #[cfg(feature = "json")]
 mod json;
 mod leaf;
+mod ledger;
 pub mod merkle;
 mod receipt;
 mod sketch;
@@ -161,6 +162,7 @@ pub use leaf::{
     LEAF_LEN, LEAF_LEN_V1, LEAF_VERSION, LEAF_VERSION_V1, Leaf, LeafFlags, MAX_RESPONSE_BYTES,
     NameAuditError, RESPONSE_SUMMARY_TAG,
 };
+pub use ledger::AcceptedWindows;
 pub use merkle::{Hash, MerkleProof, MerkleTree, ProofError};
 pub use receipt::{
     ClassCounts, Integrity, RECEIPT_VERSION, RECEIPT_VERSION_V1, Receipt, ReceiptBody,
