@@ -188,6 +188,17 @@ fn issued_tokens_redeemed_over_every_transport_bind_the_audited_leaves() {
     assert_eq!(status, 200, "{directory}");
     let directory = tolldns_tickets::IssuerDirectory::from_json(directory.as_bytes()).unwrap();
     let key = &directory.token_keys[0].token_key;
+    let token_verifier = tolldns_tickets::TokenVerifier::new(
+        vec![tolldns_tickets::AcceptedKey {
+            key: tolldns_tickets::IssuerPublicKey::from_spki(&URL_SAFE_NO_PAD.decode(key).unwrap())
+                .unwrap(),
+            not_before: 0,
+            not_after: None,
+        }],
+        tolldns_tickets::TokenChallenge::deployment(ISSUER_NAME, DEPLOYMENT)
+            .digest()
+            .unwrap(),
+    );
     let upstream = Upstream::start();
     let config = write_config(
         &dir,
@@ -280,6 +291,7 @@ fn issued_tokens_redeemed_over_every_transport_bind_the_audited_leaves() {
     let mut seen: HashMap<[u8; 16], Vec<Transport>> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut audited = Vec::new();
+    let mut audited_ticketed = 0u64;
     while seen.values().map(Vec::len).sum::<usize>() < want {
         assert!(
             Instant::now() < deadline,
@@ -295,6 +307,22 @@ fn issued_tokens_redeemed_over_every_transport_bind_the_audited_leaves() {
                 hex::encode([9u8; 32])
             ));
             assert_eq!(status, 200, "{proofs}");
+            // The whole v2 audit, with every sampled ticketed leaf's token fetched from the
+            // miner and verified under the issuer's key.
+            let (status, receipt_json) = http(miner.api(), "GET", &format!("/v1/batches/{id}"), None);
+            assert_eq!(status, 200);
+            let tokens = MinerTokens {
+                miner: &miner,
+                verifier: &token_verifier,
+            };
+            let (_, report) = crate::verify::in_process_with(
+                &receipt_json,
+                &proofs,
+                &[9u8; 32],
+                leaves,
+                &tokens,
+            );
+            audited_ticketed += report.ticketed;
             for a in crate::verify::parse_answers(&proofs) {
                 let p = a.leaf;
                 if p.leaf.ticket != [0; 16] {
@@ -320,6 +348,7 @@ fn issued_tokens_redeemed_over_every_transport_bind_the_audited_leaves() {
         expected.len(),
         "no leaf carries a ticket id that was not issued"
     );
+    assert_eq!(audited_ticketed as usize, want, "every ticketed leaf's token verified");
 
     // The audit API serves every token behind its ticket id.
     for token in tokens
@@ -338,4 +367,26 @@ fn issued_tokens_redeemed_over_every_transport_bind_the_audited_leaves() {
     assert!(miner.terminate().success(), "{}", miner.output());
     drop(issuer);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Token lookups for the audit: the token behind a ticket id, fetched from the miner's audit
+/// API and verified under the issuer's key for the deployment's challenge.
+struct MinerTokens<'a> {
+    miner: &'a Miner,
+    verifier: &'a tolldns_tickets::TokenVerifier,
+}
+
+impl tolldns_receipts::TicketCheck for MinerTokens<'_> {
+    fn ticket_status(&self, ticket: &[u8; 16]) -> tolldns_receipts::TicketStatus {
+        let (status, body) = self.miner.audited(&format!("/v1/tokens/{}", hex::encode(ticket)));
+        if status != 200 {
+            return tolldns_receipts::TicketStatus::Unknown;
+        }
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let token = URL_SAFE_NO_PAD.decode(v["token"].as_str().unwrap()).unwrap();
+        match self.verifier.verify(&token, tolldns_miner::now_ms() / 1000) {
+            Ok(t) if t.ticket_id == *ticket => tolldns_receipts::TicketStatus::Valid,
+            _ => tolldns_receipts::TicketStatus::Invalid,
+        }
+    }
 }

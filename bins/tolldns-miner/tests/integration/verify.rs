@@ -97,7 +97,7 @@ pub(crate) fn in_process_with(
     answers_json: &str,
     seed: &[u8; 32],
     k: u64,
-    tickets: &KnownTickets,
+    tickets: &dyn TicketCheck,
 ) -> (Receipt, AuditReport) {
     let receipt = Receipt::from_json(receipt_json).unwrap();
     receipt.verify_signature().unwrap();
