@@ -152,6 +152,31 @@ impl AuditSample {
         Ok(Self::new(&seed.hash, root, leaf_count, k))
     }
 
+    /// [`AuditSample::new`] from the hash of exactly slot `receipt_slot + delay_slots`: a
+    /// verifier that may pick any later slot could try many and keep the one that raises a
+    /// false alarm against an honest operator; a fixed slot leaves it no choice.
+    ///
+    /// # Errors
+    ///
+    /// [`SampleError::SeedNotAfterReceipt`] for `delay_slots = 0`,
+    /// [`SampleError::SeedSlotNotFixed`] when `seed.slot` is not `receipt_slot + delay_slots`.
+    pub fn at_fixed_slot(
+        seed: &AuditSeed,
+        receipt_slot: u64,
+        delay_slots: u64,
+        root: &Hash,
+        leaf_count: u64,
+        k: u64,
+    ) -> Result<Self, SampleError> {
+        if delay_slots == 0 {
+            return Err(SampleError::SeedNotAfterReceipt);
+        }
+        if Some(seed.slot) != receipt_slot.checked_add(delay_slots) {
+            return Err(SampleError::SeedSlotNotFixed);
+        }
+        Ok(Self::new(&seed.hash, root, leaf_count, k))
+    }
+
     /// The sampled indices, in draw order.
     pub fn indices(&self) -> &[u64] {
         &self.indices
@@ -239,6 +264,8 @@ pub enum SampleError {
     FakeFraction,
     /// The seed's slot is not later than the slot the receipt was recorded at.
     SeedNotAfterReceipt,
+    /// The seed's slot is not the fixed delay after the receipt's slot.
+    SeedSlotNotFixed,
 }
 
 impl fmt::Display for SampleError {
@@ -248,6 +275,9 @@ impl fmt::Display for SampleError {
             Self::FakeFraction => "fake fraction must be strictly between 0 and 1",
             Self::SeedNotAfterReceipt => {
                 "audit seed must come from a slot after the receipt was recorded"
+            }
+            Self::SeedSlotNotFixed => {
+                "audit seed must come from the slot at the fixed delay after the receipt"
             }
         })
     }
@@ -343,6 +373,18 @@ mod seed_tests {
         assert_eq!(
             AuditSample::after(&seed, 99, &[2; 32], 10, 3),
             Ok(AuditSample::new(&[1; 32], &[2; 32], 10, 3))
+        );
+        assert_eq!(
+            AuditSample::at_fixed_slot(&seed, 68, 32, &[2; 32], 10, 3),
+            Ok(AuditSample::new(&[1; 32], &[2; 32], 10, 3))
+        );
+        assert_eq!(
+            AuditSample::at_fixed_slot(&seed, 60, 32, &[2; 32], 10, 3),
+            Err(SampleError::SeedSlotNotFixed)
+        );
+        assert_eq!(
+            AuditSample::at_fixed_slot(&seed, 100, 0, &[2; 32], 10, 3),
+            Err(SampleError::SeedNotAfterReceipt)
         );
     }
 

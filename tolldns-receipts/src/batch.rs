@@ -284,6 +284,12 @@ impl ClosedBatch {
         let hash = if v2 { Leaf::hash } else { Leaf::hash_v1 };
         let tree = MerkleTree::from_leaf_hashes(leaves.iter().map(hash).collect());
         let (name_sketch, witnesses) = sketch_with_witnesses(&leaves);
+        let repeat_leaf_count = leaves
+            .iter()
+            .filter(|l| l.repeat != 0)
+            .count()
+            .try_into()
+            .unwrap_or(u64::MAX);
         let ticketed_leaf_count = leaves
             .iter()
             .filter(|l| l.is_ticketed())
@@ -305,9 +311,10 @@ impl ClosedBatch {
                 name_key_commitment,
             },
             service_summary,
-            v2: v2.then(|| V2Commitments {
+            v2: v2.then_some(V2Commitments {
                 deployment_id: header.deployment_id,
                 ticketed_leaf_count,
+                repeat_leaf_count,
                 name_sketch,
             }),
         };

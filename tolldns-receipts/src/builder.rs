@@ -220,9 +220,17 @@ impl BatchBuilder {
     ///
     /// # Errors
     ///
-    /// [`AddError::Full`], [`AddError::Late`] or [`AddError::TooManyWindows`]; each refusal is
-    /// also counted in [`BatchBuilder::dropped`].
+    /// [`AddError::Full`], [`AddError::Late`], [`AddError::TooManyWindows`], or
+    /// [`AddError::Invalid`] for a leaf over 65,535 response bytes (which would keep its whole
+    /// window from sealing); each refusal is also counted in [`BatchBuilder::dropped`].
     pub fn add(&self, leaf: Leaf) -> Result<(), AddError> {
+        if leaf.response_bytes > crate::leaf::MAX_RESPONSE_BYTES {
+            return Err(
+                self.count(AddError::Invalid(crate::DecodeError::ResponseTooLarge {
+                    response_bytes: leaf.response_bytes,
+                })),
+            );
+        }
         let window = WindowId::containing(leaf.timestamp_ms, self.config.window_len);
         let n = self.shards.len();
         let home = thread_slot().checked_rem(n).unwrap_or(0);

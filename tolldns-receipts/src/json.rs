@@ -107,6 +107,8 @@ struct JsonIntegrity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ticketed_leaf_count: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    repeat_leaf_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     name_sketch: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name_sketch_scheme: Option<String>,
@@ -278,6 +280,7 @@ impl Receipt {
                 name_key_commitment: hex::encode(b.integrity.name_key_commitment),
                 name_hash_scheme: NAME_HASH_SCHEME.to_string(),
                 ticketed_leaf_count: v2.map(|v| v.ticketed_leaf_count),
+                repeat_leaf_count: v2.map(|v| v.repeat_leaf_count),
                 name_sketch: v2.map(|v| hex::encode(v.name_sketch.registers())),
                 name_sketch_scheme: v2.map(|_| NAME_SKETCH_SCHEME.to_string()),
             },
@@ -390,15 +393,17 @@ fn v2_from_json(j: &JsonReceipt, is_v2: bool) -> Result<Option<V2Commitments>, J
     let present = [
         ("deployment_id", j.deployment_id.is_some()),
         ("ticketed_leaf_count", i.ticketed_leaf_count.is_some()),
+        ("repeat_leaf_count", i.repeat_leaf_count.is_some()),
         ("name_sketch", i.name_sketch.is_some()),
         ("name_sketch_scheme", i.name_sketch_scheme.is_some()),
     ];
     if let Some((field, _)) = present.iter().find(|(_, p)| *p != is_v2) {
         return Err(JsonError::VersionFields { field });
     }
-    let (Some(deployment), Some(count), Some(sketch), Some(scheme)) = (
+    let (Some(deployment), Some(count), Some(repeats), Some(sketch), Some(scheme)) = (
         &j.deployment_id,
         i.ticketed_leaf_count,
+        i.repeat_leaf_count,
         &i.name_sketch,
         &i.name_sketch_scheme,
     ) else {
@@ -422,6 +427,7 @@ fn v2_from_json(j: &JsonReceipt, is_v2: bool) -> Result<Option<V2Commitments>, J
     Ok(Some(V2Commitments {
         deployment_id: DeploymentId(hex32(deployment, "deployment_id")?),
         ticketed_leaf_count: count,
+        repeat_leaf_count: repeats,
         name_sketch: NameSketch::from_bytes(registers).map_err(|_| bad())?,
     }))
 }

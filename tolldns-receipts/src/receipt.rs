@@ -155,8 +155,20 @@ pub struct V2Commitments {
     pub deployment_id: DeploymentId,
     /// Leaves with a non-zero ticket.
     pub ticketed_leaf_count: u64,
+    /// Leaves with a non-zero `repeat` (identical to the leaf before them but for `repeat`).
+    pub repeat_leaf_count: u64,
     /// Distinct-name sketch over the ticketed leaves' name hashes.
     pub name_sketch: NameSketch,
+}
+
+impl V2Commitments {
+    /// The distinct ticketed names the score may count: the sketch's estimate, capped at
+    /// `ticketed_leaf_count` (an operator chooses its leaves' name hashes, so registers can
+    /// be set high with few leaves; a window cannot have more distinct ticketed names than
+    /// ticketed leaves).
+    pub fn distinct_names(&self) -> u64 {
+        self.name_sketch.estimate().min(self.ticketed_leaf_count)
+    }
 }
 
 /// The signed part of a receipt. Its Borsh encoding ([`ReceiptBody::to_bytes`]) is canonical.
@@ -234,6 +246,7 @@ impl ReceiptBody {
         w.bytes(&self.integrity.name_key_commitment);
         if let Some(v2) = &self.v2 {
             w.u64(v2.ticketed_leaf_count);
+            w.u64(v2.repeat_leaf_count);
             w.bytes(v2.name_sketch.registers());
         }
     }
@@ -306,6 +319,7 @@ impl ReceiptBody {
             Some(deployment_id) => Some(V2Commitments {
                 deployment_id,
                 ticketed_leaf_count: r.u64("ticketed_leaf_count")?,
+                repeat_leaf_count: r.u64("repeat_leaf_count")?,
                 name_sketch: NameSketch::from_bytes(r.array::<SKETCH_REGISTERS>("name_sketch")?)?,
             }),
             None => None,
@@ -356,7 +370,8 @@ impl ReceiptBody {
 }
 
 /// A signed receipt: a [`ReceiptBody`] and the operator's ed25519 signature over
-/// `RECEIPT_SIGNING_TAG || borsh(body)`. A *batch receipt* is a `Receipt` whose
+/// [`ReceiptBody::signing_message`] (`"TOLLDNS-RECEIPT-V2\0" || borsh(body)` for v2,
+/// `"TOLLDNS-RECEIPT-V1\0" || borsh(body)` for v1). A *batch receipt* is a `Receipt` whose
 /// `body.receipt_type` is [`ReceiptType::Batch`].
 ///
 /// Borsh: `borsh(body) || signature[64]`.

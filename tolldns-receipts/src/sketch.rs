@@ -17,8 +17,11 @@
 //! - **Audit**: every sampled ticketed leaf must satisfy `M[j] ≥ ρ` (otherwise the sketch
 //!   understates, which an operator has no reason to do but a broken builder might), and for
 //!   every register a verifier draws among the non-zero ones, the operator shows a ticketed
-//!   leaf with exactly that `(j, ρ)` and its inclusion proof ([`crate::SketchWitness`]): an
-//!   inflated register has no such leaf.
+//!   leaf with exactly that `(j, ρ)` and its inclusion proof ([`crate::SketchWitnessSample`],
+//!   [`crate::Verifier::check_sketch_witnesses`]): an inflated register has no such leaf.
+//!   The operator chooses its leaves' name hashes, so a few ticketed leaves can still set
+//!   registers high: the count a score uses is capped at the ticketed leaves
+//!   ([`crate::V2Commitments::distinct_names`]).
 
 use core::fmt;
 

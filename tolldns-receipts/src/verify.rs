@@ -111,20 +111,51 @@ pub struct Deployment {
     pub max_delay_ms: u64,
     /// Whether every leaf must carry a toll ticket (a sampled unticketed leaf is refused).
     pub require_tickets: bool,
+    /// Whether v1 receipts are still accepted (under the v1 rules). Off by default: a v1
+    /// receipt carries no deployment, no arrival bound and no order, so a network that
+    /// switched to v2 refuses it ([`VerifyError::V1NotAccepted`]).
+    pub accept_v1: bool,
+    /// The largest share, in thousandths of the leaves, that may be repeats (identical answers
+    /// in the same millisecond, `repeat > 0`); above it a receipt is refused
+    /// ([`VerifyError::TooManyRepeats`]). Default 500: honest repeats need the same query,
+    /// answer, ticket and millisecond, and a window padded with copies of its own leaves
+    /// shows them as repeats.
+    pub max_repeat_permille: u32,
 }
 
 impl Deployment {
     /// The default arrival bound: 10 minutes after the window ends.
     pub const DEFAULT_MAX_DELAY_MS: u64 = 600_000;
 
-    /// A deployment with [`Self::DEFAULT_MAX_DELAY_MS`] that accepts unticketed leaves.
+    /// The default repeat bound: half the leaves.
+    pub const DEFAULT_MAX_REPEAT_PERMILLE: u32 = 500;
+
+    /// A deployment with [`Self::DEFAULT_MAX_DELAY_MS`] and
+    /// [`Self::DEFAULT_MAX_REPEAT_PERMILLE`] that accepts unticketed leaves and refuses v1
+    /// receipts.
     pub const fn new(id: DeploymentId, window_len: WindowLen) -> Self {
         Self {
             id,
             window_len,
             max_delay_ms: Self::DEFAULT_MAX_DELAY_MS,
             require_tickets: false,
+            accept_v1: false,
+            max_repeat_permille: Self::DEFAULT_MAX_REPEAT_PERMILLE,
         }
+    }
+
+    /// Accept (or refuse) v1 receipts.
+    #[must_use]
+    pub const fn with_v1(mut self, accept: bool) -> Self {
+        self.accept_v1 = accept;
+        self
+    }
+
+    /// Change the repeat bound (thousandths of the leaves).
+    #[must_use]
+    pub const fn with_max_repeat_permille(mut self, permille: u32) -> Self {
+        self.max_repeat_permille = permille;
+        self
     }
 
     /// Change the arrival bound.
@@ -229,6 +260,9 @@ impl<'a, R: OperatorRegistry, P: PolicyRegistry, L: ReceiptLedger> Verifier<'a, 
     /// The first rule that fails, as a [`VerifyError`].
     pub fn verify(&self, receipt: &Receipt, received_ms: u64) -> Result<(), VerifyError> {
         let b = &receipt.body;
+        if b.v2.is_none() && !self.deployment.accept_v1 {
+            return Err(VerifyError::V1NotAccepted);
+        }
         match self
             .registry
             .operator_status(&b.operator_id, b.operator_role, b.window_id)
@@ -262,7 +296,7 @@ impl<'a, R: OperatorRegistry, P: PolicyRegistry, L: ReceiptLedger> Verifier<'a, 
                 policy_version: b.policy_version,
             });
         }
-        check_counts(receipt)?;
+        check_counts(receipt, self.deployment.max_repeat_permille)?;
         let start = b
             .window_id
             .start_ms(b.window_len)
@@ -472,7 +506,7 @@ impl<'a, R: OperatorRegistry, P: PolicyRegistry, L: ReceiptLedger> Verifier<'a, 
     }
 }
 
-fn check_counts(receipt: &Receipt) -> Result<(), VerifyError> {
+fn check_counts(receipt: &Receipt, max_repeat_permille: u32) -> Result<(), VerifyError> {
     let b = &receipt.body;
     let s = &b.service_summary;
     let request = u128::from(s.request_count);
@@ -513,6 +547,13 @@ fn check_counts(receipt: &Receipt) -> Result<(), VerifyError> {
         if (v2.ticketed_leaf_count == 0) != v2.name_sketch.is_empty() {
             return Err(VerifyError::SketchInconsistent);
         }
+        if v2.repeat_leaf_count > leaves {
+            return Err(VerifyError::RepeatsExceedLeaves);
+        }
+        let repeats = u128::from(v2.repeat_leaf_count).saturating_mul(1_000);
+        if repeats > u128::from(leaves).saturating_mul(u128::from(max_repeat_permille)) {
+            return Err(VerifyError::TooManyRepeats);
+        }
     }
     Ok(())
 }
@@ -529,6 +570,8 @@ pub enum SummaryStat {
     Cache,
     /// `ticketed_leaf_count / leaf_count`.
     Ticketed,
+    /// `repeat_leaf_count / leaf_count`.
+    Repeat,
     /// `bytes_served_total / request_count`.
     MeanBytes,
 }
@@ -541,6 +584,7 @@ impl SummaryStat {
             Self::Error => "error",
             Self::Cache => "cache",
             Self::Ticketed => "ticketed",
+            Self::Repeat => "repeat",
             Self::MeanBytes => "mean_bytes",
         }
     }
@@ -560,7 +604,8 @@ fn check_summary(receipt: &Receipt, answers: &[AuditAnswer]) -> Result<(), Verif
     };
     let n = s.request_count;
     let ticketed = b.v2.as_ref().map_or(0, |v| v.ticketed_leaf_count);
-    let shares: [(SummaryStat, u64, u64); 4] = [
+    let repeats = b.v2.as_ref().map_or(0, |v| v.repeat_leaf_count);
+    let shares: [(SummaryStat, u64, u64); 5] = [
         (
             SummaryStat::Success,
             count(|l| l.rcode_class.error_class().is_none()),
@@ -577,6 +622,7 @@ fn check_summary(receipt: &Receipt, answers: &[AuditAnswer]) -> Result<(), Verif
             s.served_from_cache_count,
         ),
         (SummaryStat::Ticketed, count(Leaf::is_ticketed), ticketed),
+        (SummaryStat::Repeat, count(|l| l.repeat != 0), repeats),
     ];
     for (stat, x, claimed) in shares {
         if stats::share_alarm(x, k, claimed, n) {
@@ -636,8 +682,12 @@ pub fn verify_leaf_proof(receipt: &Receipt, lp: &LeafProof) -> Result<(), Verify
 
 /// The leaves of one ticket, as `GET /v1/batches/{id}/ticket/{ticket}` returns them: check
 /// that every proof verifies, every leaf carries `ticket` and lies in the window, the
-/// indices strictly ascend, and (v2) that the number of leaves is at most `max_leaves` (the
+/// indices strictly ascend, and that the number of leaves is at most `max_leaves` (the
 /// token's query quota). Returns the number of leaves.
+///
+/// The tree is ordered by time, not by ticket, so a lookup cannot prove it is complete: a
+/// verifier cross-checks that every sampled leaf carrying `ticket` (from its audits) is in the
+/// lookup's answer.
 ///
 /// A watcher that sent `m` probes under `ticket` in this window expects at least `m` leaves.
 ///
@@ -671,11 +721,15 @@ pub fn verify_ticket_leaves(
     Ok(n)
 }
 
-/// A rule a receipt breaks. Variants are in the order rules are checked; [`VerifyError::name`]
-/// and [`VerifyError::code`] are stable.
+/// A rule a receipt breaks. The receipt rules ([`Verifier::verify`]) are checked in the order
+/// of the variants up to [`VerifyError::OverlappingReceipt`]; audit rules are checked answer by
+/// answer, in sample order (docs/RECEIPTS.md gives the exact order). [`VerifyError::name`] and
+/// [`VerifyError::code`] are stable; new rules get new codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum VerifyError {
+    /// A v1 receipt, and the deployment no longer accepts v1.
+    V1NotAccepted,
     /// The signing key is not a registered operator (or delegate) for the role.
     UnregisteredOperator,
     /// The operator is registered but not staked for the window's epoch.
@@ -714,6 +768,10 @@ pub enum VerifyError {
     TicketedExceedsLeaves,
     /// v2: the name sketch is empty although leaves are ticketed, or not empty although none is.
     SketchInconsistent,
+    /// v2: `repeat_leaf_count > leaf_count`.
+    RepeatsExceedLeaves,
+    /// v2: more repeats than the deployment's `max_repeat_permille` allows.
+    TooManyRepeats,
     /// The window's bounds do not fit in 64-bit milliseconds.
     WindowOutOfRange,
     /// `timestamp_ms` lies outside the window widened by the skew.
@@ -836,6 +894,9 @@ impl VerifyError {
     /// A stable snake_case name (the CLI and JSON APIs print it).
     pub const fn name(&self) -> &'static str {
         match self {
+            Self::V1NotAccepted => "v1_not_accepted",
+            Self::RepeatsExceedLeaves => "repeats_exceed_leaves",
+            Self::TooManyRepeats => "too_many_repeats",
             Self::UnregisteredOperator => "unregistered_operator",
             Self::OperatorNotStaked => "operator_not_staked",
             Self::Signature(_) => "signature",
@@ -880,9 +941,13 @@ impl VerifyError {
         }
     }
 
-    /// A stable numeric code (1–41), as the C API reports it (after its offset).
+    /// A stable numeric code (1–44; a code is never reused), as the C API reports it
+    /// (after its offset).
     pub const fn code(&self) -> u16 {
         match self {
+            Self::V1NotAccepted => 42,
+            Self::RepeatsExceedLeaves => 43,
+            Self::TooManyRepeats => 44,
             Self::UnregisteredOperator => 1,
             Self::OperatorNotStaked => 2,
             Self::Signature(_) => 3,
@@ -931,6 +996,9 @@ impl VerifyError {
 impl fmt::Display for VerifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::V1NotAccepted => f.write_str("v1 receipts are no longer accepted"),
+            Self::RepeatsExceedLeaves => f.write_str("repeat_leaf_count exceeds leaf_count"),
+            Self::TooManyRepeats => f.write_str("more repeated leaves than the deployment allows"),
             Self::UnregisteredOperator => f.write_str("operator is not registered"),
             Self::OperatorNotStaked => f.write_str("operator is not staked for the epoch"),
             Self::Signature(e) => write!(f, "bad signature: {e}"),
