@@ -32,11 +32,23 @@ pub const NAME_HASH_SCHEME: &str = "HMAC-SHA256-128(epoch_name_key)";
 /// `signature.scheme`.
 pub const SIGNATURE_SCHEME: &str = "ed25519";
 
+/// A field that, when present, must hold a value: `null` is refused (an absent field is
+/// `None` through `#[serde(default)]`), so one receipt has one JSON form.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct JsonReceipt {
     receipt_version: u8,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     deployment_id: Option<String>,
     receipt_type: String,
     operator_id: String,
@@ -104,13 +116,29 @@ struct JsonIntegrity {
     merkle_scheme: String,
     name_key_commitment: String,
     name_hash_scheme: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     ticketed_leaf_count: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     repeat_leaf_count: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     name_sketch: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     name_sketch_scheme: Option<String>,
 }
 
@@ -430,4 +458,97 @@ fn v2_from_json(j: &JsonReceipt, is_v2: bool) -> Result<Option<V2Commitments>, J
         repeat_leaf_count: repeats,
         name_sketch: NameSketch::from_bytes(registers).map_err(|_| bad())?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+    use tolldns_core::{BackendId, DeploymentId, WindowId, WindowLen};
+
+    use super::*;
+    use crate::batch::{BatchHeader, ClosedBatch};
+    use crate::leaf::{Leaf, LeafFlags};
+    use crate::tags::{LatencyBucket, RcodeClass, Transport, WorkClass};
+
+    fn receipt(v2: bool) -> Receipt {
+        let len = WindowLen::new(60).unwrap();
+        let header = BatchHeader::new(
+            DeploymentId::local(),
+            BackendId::new("edge-ingress").unwrap(),
+            len,
+            WindowId(1),
+        );
+        let leaf = Leaf {
+            timestamp_ms: 60_001,
+            transport: Transport::Udp,
+            qtype: 1,
+            rcode_class: RcodeClass::NoError,
+            work_class: WorkClass::CacheHit,
+            flags: LeafFlags::default(),
+            latency: LatencyBucket::Lt25,
+            response_bytes: 80,
+            name_hash: [7; 16],
+            ticket: [1; 16],
+            response_summary_hash: [2; 16],
+            repeat: 0,
+        };
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let seal = if v2 {
+            ClosedBatch::seal
+        } else {
+            ClosedBatch::seal_v1
+        };
+        seal(&header, alloc::vec![leaf, leaf], [4; 32], 60_500, &key)
+            .unwrap()
+            .receipt()
+            .clone()
+    }
+
+    #[test]
+    fn v2_round_trips_and_refuses_null_and_mixed_fields() {
+        for v2 in [true, false] {
+            let r = receipt(v2);
+            let json = r.to_json();
+            assert_eq!(Receipt::from_json(&json).unwrap(), r);
+            assert_eq!(json.contains("deployment_id"), v2);
+        }
+        let json = receipt(true).to_json();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["integrity"]["repeat_leaf_count"], 1);
+        assert_eq!(v["integrity"]["ticketed_leaf_count"], 2);
+        // `null` is not an absent field.
+        let mut nulled = v.clone();
+        nulled["deployment_id"] = serde_json::Value::Null;
+        assert!(matches!(
+            Receipt::from_json(&nulled.to_string()),
+            Err(JsonError::Syntax(_))
+        ));
+        // A v2 field in a v1 receipt, and a v2 receipt without one.
+        let mut mixed: serde_json::Value = serde_json::from_str(&receipt(false).to_json()).unwrap();
+        mixed["deployment_id"] = v["deployment_id"].clone();
+        assert!(matches!(
+            Receipt::from_json(&mixed.to_string()),
+            Err(JsonError::VersionFields {
+                field: "deployment_id"
+            })
+        ));
+        let mut missing = v.clone();
+        missing["integrity"]
+            .as_object_mut()
+            .unwrap()
+            .remove("repeat_leaf_count");
+        assert!(matches!(
+            Receipt::from_json(&missing.to_string()),
+            Err(JsonError::VersionFields {
+                field: "repeat_leaf_count"
+            })
+        ));
+        // Unknown enum names are named.
+        let mut bad = v;
+        bad["operator_role"] = serde_json::Value::from("PIRATE");
+        assert!(matches!(
+            Receipt::from_json(&bad.to_string()),
+            Err(JsonError::UnknownName { field: "operator_role", ref name }) if name == "PIRATE"
+        ));
+    }
 }
