@@ -400,14 +400,7 @@ impl<'a, R: OperatorRegistry, P: PolicyRegistry, L: ReceiptLedger> Verifier<'a, 
                 if v2.name_sketch.register(j) < rank {
                     return Err(VerifyError::SketchUnderstates { index });
                 }
-                match self.tickets.map(|t| t.ticket_status(&leaf.ticket)) {
-                    None => return Err(VerifyError::TicketNotChecked { index }),
-                    Some(TicketStatus::Valid) => {}
-                    Some(TicketStatus::Unknown) => {
-                        return Err(VerifyError::TicketNotRedeemed { index });
-                    }
-                    Some(TicketStatus::Invalid) => return Err(VerifyError::TokenInvalid { index }),
-                }
+                self.check_ticket(&leaf.ticket, index)?;
                 report.ticketed = report.ticketed.saturating_add(1);
             } else if self.deployment.require_tickets {
                 return Err(VerifyError::UnticketedLeaf { index });
@@ -416,6 +409,16 @@ impl<'a, R: OperatorRegistry, P: PolicyRegistry, L: ReceiptLedger> Verifier<'a, 
         check_summary(receipt, answers)?;
         report.sampled = u64::try_from(answers.len()).unwrap_or(u64::MAX);
         Ok(report)
+    }
+
+    /// The token behind `ticket` (of the leaf at `index`) through the caller's lookup.
+    fn check_ticket(&self, ticket: &[u8; 16], index: u64) -> Result<(), VerifyError> {
+        match self.tickets.map(|t| t.ticket_status(ticket)) {
+            None => Err(VerifyError::TicketNotChecked { index }),
+            Some(TicketStatus::Valid) => Ok(()),
+            Some(TicketStatus::Unknown) => Err(VerifyError::TicketNotRedeemed { index }),
+            Some(TicketStatus::Invalid) => Err(VerifyError::TokenInvalid { index }),
+        }
     }
 
     fn check_neighbour(
@@ -493,14 +496,7 @@ impl<'a, R: OperatorRegistry, P: PolicyRegistry, L: ReceiptLedger> Verifier<'a, 
                     register: register_u16,
                 });
             }
-            match self.tickets.map(|t| t.ticket_status(&w.leaf.ticket)) {
-                None => return Err(VerifyError::TicketNotChecked { index }),
-                Some(TicketStatus::Valid) => {}
-                Some(TicketStatus::Unknown) => {
-                    return Err(VerifyError::TicketNotRedeemed { index });
-                }
-                Some(TicketStatus::Invalid) => return Err(VerifyError::TokenInvalid { index }),
-            }
+            self.check_ticket(&w.leaf.ticket, index)?;
         }
         Ok(())
     }
