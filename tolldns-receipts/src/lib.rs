@@ -175,7 +175,7 @@ pub use tags::{
 pub use verify::{
     AuditAnswer, AuditReport, Deployment, LeafProof, OperatorRegistry, OperatorStatus,
     PolicyRegistry, ReceiptLedger, SummaryStat, TicketCheck, TicketStatus, Verifier, VerifyError,
-    verify_leaf_proof, verify_ticket_leaves,
+    verify_leaf_proof, verify_neighbour, verify_ticket_leaves,
 };
 
 /// The crates whose types appear in this crate's public API, re-exported so that callers

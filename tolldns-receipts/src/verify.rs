@@ -387,7 +387,7 @@ impl<'a, R: OperatorRegistry, P: PolicyRegistry, L: ReceiptLedger> Verifier<'a, 
             return Ok(report);
         };
         for (index, a) in sample.indices().iter().copied().zip(answers) {
-            self.check_neighbour(receipt, index, a)?;
+            verify_neighbour(receipt, index, a)?;
             if a.next.is_some() {
                 report.neighbours = report.neighbours.saturating_add(1);
             }
@@ -419,44 +419,6 @@ impl<'a, R: OperatorRegistry, P: PolicyRegistry, L: ReceiptLedger> Verifier<'a, 
             Some(TicketStatus::Unknown) => Err(VerifyError::TicketNotRedeemed { index }),
             Some(TicketStatus::Invalid) => Err(VerifyError::TokenInvalid { index }),
         }
-    }
-
-    fn check_neighbour(
-        &self,
-        receipt: &Receipt,
-        index: u64,
-        a: &AuditAnswer,
-    ) -> Result<(), VerifyError> {
-        let last = index.saturating_add(1) >= receipt.body.integrity.leaf_count;
-        let next = match (&a.next, last) {
-            (None, true) => return Ok(()),
-            (Some(_), true) => return Err(VerifyError::NeighbourForWrongLeaf { index }),
-            (None, false) => return Err(VerifyError::MissingNeighbour { index }),
-            (Some(next), false) => next,
-        };
-        if next.proof.leaf_index != index.saturating_add(1) {
-            return Err(VerifyError::NeighbourForWrongLeaf { index });
-        }
-        verify_leaf_proof(receipt, next).map_err(|e| match e {
-            VerifyError::InvalidProof { error, .. } => {
-                VerifyError::InvalidNeighbourProof { index, error }
-            }
-            VerifyError::ProofForWrongLeaf { .. } => VerifyError::NeighbourForWrongLeaf { index },
-            other => other,
-        })?;
-        let leaf = &a.leaf.leaf;
-        if leaf.order(&next.leaf) != core::cmp::Ordering::Less {
-            return Err(VerifyError::LeavesOutOfOrder { index });
-        }
-        let expected = if leaf.same_answer(&next.leaf) {
-            leaf.repeat.checked_add(1)
-        } else {
-            Some(0)
-        };
-        if expected != Some(next.leaf.repeat) {
-            return Err(VerifyError::RepeatMismatch { index });
-        }
-        Ok(())
     }
 
     /// Check the operator's witnesses for the sketch registers drawn by `sample`: for each
@@ -500,6 +462,50 @@ impl<'a, R: OperatorRegistry, P: PolicyRegistry, L: ReceiptLedger> Verifier<'a, 
         }
         Ok(())
     }
+}
+
+/// The v2 neighbour rules for the answer `a` to sampled index `index`: the leaf at `index + 1`
+/// is given unless `index` is the last leaf, its proof verifies for this receipt, it lies
+/// strictly after the sampled leaf ([`Leaf::order`]) and its `repeat` is the sampled leaf's
+/// plus one (the same answer) or zero (another answer). [`Verifier::check_audit`] applies it
+/// to every answer of a v2 audit; a caller checking answers without a sample uses it directly.
+///
+/// # Errors
+///
+/// [`VerifyError::MissingNeighbour`], [`VerifyError::NeighbourForWrongLeaf`],
+/// [`VerifyError::InvalidNeighbourProof`], [`VerifyError::LeafOutsideWindow`],
+/// [`VerifyError::LeavesOutOfOrder`] or [`VerifyError::RepeatMismatch`].
+pub fn verify_neighbour(receipt: &Receipt, index: u64, a: &AuditAnswer) -> Result<(), VerifyError> {
+    let last = index.saturating_add(1) >= receipt.body.integrity.leaf_count;
+    let next = match (&a.next, last) {
+        (None, true) => return Ok(()),
+        (Some(_), true) => return Err(VerifyError::NeighbourForWrongLeaf { index }),
+        (None, false) => return Err(VerifyError::MissingNeighbour { index }),
+        (Some(next), false) => next,
+    };
+    if next.proof.leaf_index != index.saturating_add(1) {
+        return Err(VerifyError::NeighbourForWrongLeaf { index });
+    }
+    verify_leaf_proof(receipt, next).map_err(|e| match e {
+        VerifyError::InvalidProof { error, .. } => {
+            VerifyError::InvalidNeighbourProof { index, error }
+        }
+        VerifyError::ProofForWrongLeaf { .. } => VerifyError::NeighbourForWrongLeaf { index },
+        other => other,
+    })?;
+    let leaf = &a.leaf.leaf;
+    if leaf.order(&next.leaf) != core::cmp::Ordering::Less {
+        return Err(VerifyError::LeavesOutOfOrder { index });
+    }
+    let expected = if leaf.same_answer(&next.leaf) {
+        leaf.repeat.checked_add(1)
+    } else {
+        Some(0)
+    };
+    if expected != Some(next.leaf.repeat) {
+        return Err(VerifyError::RepeatMismatch { index });
+    }
+    Ok(())
 }
 
 fn check_counts(receipt: &Receipt, max_repeat_permille: u32) -> Result<(), VerifyError> {

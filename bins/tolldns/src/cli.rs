@@ -14,8 +14,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about,
     long_about = None,
     after_help = "Exit codes: 0 success, 1 verification failure, 2 bad input (including usage errors). \
-`ticket fetch` and `query` also exit 1 when the issuer or the edge refuses, and 2 when it cannot \
-be reached."
+`ticket fetch`, `query` and `receipt audit|name-key|ticket` also exit 1 when the issuer, the edge \
+or the miner refuses, and 2 when it cannot be reached."
 )]
 pub struct Cli {
     /// What to do.
@@ -41,15 +41,15 @@ pub enum Command {
     output file)."
     )]
     Keygen(KeygenArgs),
-    /// Batch receipts: verification.
+    /// Batch receipts: verification, and audits at a miner's audit API.
     Receipt(ReceiptArgs),
     /// RFC 6962 Merkle trees: roots, audit paths and their verification.
     #[command(
         long_about = "RFC 6962 Merkle trees (SHA-256), as receipts use them. Leaves are arbitrary \
     byte strings given in hex (upper or lower case); each is hashed as SHA256(0x00 || leaf), nodes as \
     SHA256(0x01 || left || right), the left subtree holding the largest power of two strictly below \
-    the leaf count, no duplication of odd nodes. A receipt leaf is its 69-byte encoding (138 hex \
-    characters). The root of no leaves is SHA256(\"\") = \
+    the leaf count, no duplication of odd nodes. A receipt leaf is its canonical encoding: 71 bytes (142 hex \
+    characters) in format v2, 69 bytes (138 hex characters) in v1. The root of no leaves is SHA256(\"\") = \
     e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855."
     )]
     Merkle(MerkleArgs),
@@ -114,9 +114,21 @@ pub struct ReceiptArgs {
 /// Subcommands of `tolldns receipt`.
 #[derive(Debug, Subcommand)]
 pub enum ReceiptCommand {
-    /// Verifies a signed batch receipt and, optionally, sampled leaves and their proofs.
+    /// Verifies a signed batch receipt (v1 or v2) and, optionally, sampled leaves and their
+    /// proofs.
     #[command(long_about = crate::receipt::VERIFY_HELP)]
     Verify(ReceiptVerifyArgs),
+    /// Audits a batch at a miner's audit API: fetches the receipt and the audit answer for a
+    /// seed (signed as an auditor) and verifies both.
+    #[command(long_about = crate::audit::AUDIT_HELP)]
+    Audit(ReceiptAuditArgs),
+    /// Fetches an epoch's name key from a miner, encrypted to the auditor key (HPKE), and
+    /// checks it against its commitment.
+    #[command(long_about = crate::audit::NAME_KEY_HELP)]
+    NameKey(ReceiptNameKeyArgs),
+    /// Fetches every leaf of a batch that carries one ticket, with proofs, and checks them.
+    #[command(long_about = crate::audit::TICKET_LOOKUP_HELP)]
+    Ticket(ReceiptTicketArgs),
 }
 
 /// How a receipt is encoded.
@@ -128,8 +140,82 @@ pub enum ReceiptFormat {
     Borsh,
     /// The canonical Borsh bytes as hex text (surrounding whitespace ignored).
     Hex,
-    /// The JSON form (docs/RECEIPTS.md §9).
+    /// The JSON form (docs/RECEIPTS.md).
     Json,
+}
+
+/// The verifier's settings: the deployment a v2 receipt must match, the arrival time, and how
+/// ticketed leaves' tokens are checked (shared by `receipt verify`, `audit` and `ticket`).
+#[derive(Debug, Clone, Args)]
+pub struct VerifierArgs {
+    /// The deployment id v2 receipts must carry (64 hex characters) [default: the local
+    /// development deployment, tolldns_core::DeploymentId::local()].
+    #[arg(long, value_name = "HEX")]
+    pub deployment: Option<String>,
+    /// The deployment's window length in seconds: v2 receipts must use exactly this one.
+    #[arg(long, value_name = "N", default_value_t = 60)]
+    pub window_secs: u32,
+    /// When the receipt reached you, in Unix milliseconds [default: now]. A third party
+    /// re-checking a receipt passes the arrival time the watcher recorded.
+    #[arg(long, value_name = "MS")]
+    pub received_ms: Option<u64>,
+    /// How long after its window ends a v2 receipt may arrive, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = tolldns_receipts::Deployment::DEFAULT_MAX_DELAY_MS)]
+    pub max_delay_ms: u64,
+    /// Tolerated clock skew of the receipt's timestamp_ms around its window, in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 30_000)]
+    pub skew_ms: u64,
+    /// Accept v1 receipts (checked by the v1 rules: no deployment, arrival bound or order).
+    /// Off by default, as for a deployment that switched to v2: a v1 receipt fails with
+    /// v1_not_accepted.
+    #[arg(long)]
+    pub accept_v1: bool,
+    /// The largest share of a v2 receipt's leaves, in thousandths, that may be repeats
+    /// (too_many_repeats above it).
+    #[arg(long, value_name = "N", default_value_t = tolldns_receipts::Deployment::DEFAULT_MAX_REPEAT_PERMILLE)]
+    pub max_repeat_permille: u32,
+    /// The deployment requires a toll ticket on every leaf: a sampled unticketed leaf fails
+    /// (unticketed_leaf).
+    #[arg(long)]
+    pub require_tickets: bool,
+    /// TEST/OFFLINE MODE: treat the token of every ticketed sampled leaf as valid without
+    /// checking it (a warning is printed on stderr).
+    #[arg(long, conflicts_with = "tokens")]
+    pub unchecked_tickets: bool,
+    /// A JSON file of tokens to check ticketed sampled leaves against:
+    /// {"tokens": [{"ticket_id": HEX, "token": BASE64URL}]} (a `tolldns ticket fetch` tokens
+    /// file works as is).
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// An accepted issuer key for --tokens: base64url of its SPKI (the directory's
+    /// `token-key`, as `tolldns-issuer key show` prints it). Repeatable; a tokens file's
+    /// `token_key` is accepted too.
+    #[arg(long, value_name = "B64URL")]
+    pub issuer_key: Vec<String>,
+    /// Issuer name of the deployment's token challenge (the edges' tickets.issuer_name)
+    /// [default: the tokens file's issuer_name].
+    #[arg(long, value_name = "NAME")]
+    pub issuer_name: Option<String>,
+    /// Deployment name of the token challenge (the edges' tickets.deployment) [default: the
+    /// tokens file's deployment].
+    #[arg(long, value_name = "NAME")]
+    pub token_deployment: Option<String>,
+}
+
+/// How many leaves an audit samples.
+#[derive(Debug, Clone, Args)]
+pub struct SampleArgs {
+    /// Sample size parameter: probability of catching a batch with --fake-fraction fake leaves
+    /// [default: 0.99].
+    #[arg(long, value_name = "P", conflicts_with = "sample_size")]
+    pub confidence: Option<f64>,
+    /// Sample size parameter: fraction of fake leaves to detect [default: 0.10].
+    #[arg(long, value_name = "F", conflicts_with = "sample_size")]
+    pub fake_fraction: Option<f64>,
+    /// Use this sample size k instead of computing it from --confidence and --fake-fraction
+    /// (clamped to the leaf count).
+    #[arg(long, visible_alias = "k", value_name = "K")]
+    pub sample_size: Option<u64>,
 }
 
 /// Arguments of `tolldns receipt verify`.
@@ -144,34 +230,113 @@ pub struct ReceiptVerifyArgs {
     /// A JSON file of sampled leaves and their proofs (format above), or `-` for stdin.
     #[arg(long, value_name = "FILE")]
     pub proofs: Option<PathBuf>,
-    /// The verifier's 32-byte audit seed (64 hex characters): the proved indices must be
-    /// exactly the audit sample this seed draws.
+    /// The verifier's 32-byte audit seed (64 hex characters): the proofs must answer exactly
+    /// the audit sample this seed draws, in draw order.
     #[arg(long, value_name = "HEX", requires = "proofs")]
     pub seed: Option<String>,
-    /// Sample size parameter: probability of catching a batch with --fake-fraction fake leaves
-    /// [default: 0.99].
-    #[arg(
-        long,
-        value_name = "P",
-        requires = "seed",
-        conflicts_with = "sample_size"
-    )]
-    pub confidence: Option<f64>,
-    /// Sample size parameter: fraction of fake leaves to detect [default: 0.10].
-    #[arg(
-        long,
-        value_name = "F",
-        requires = "seed",
-        conflicts_with = "sample_size"
-    )]
-    pub fake_fraction: Option<f64>,
-    /// Use this sample size k instead of computing it from --confidence and --fake-fraction
-    /// (clamped to the leaf count).
-    #[arg(long, value_name = "K", requires = "seed")]
-    pub sample_size: Option<u64>,
-    /// Tolerated clock skew of the receipt's timestamp_ms around its window, in milliseconds.
-    #[arg(long, value_name = "N", default_value_t = 30_000)]
-    pub skew_ms: u64,
+    /// The sample size.
+    #[command(flatten)]
+    pub sample: SampleArgs,
+    /// The verifier's settings.
+    #[command(flatten)]
+    pub verifier: VerifierArgs,
+    /// Print the result as JSON (also on verification failure) instead of one line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where a miner's audit API is and who asks.
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// The miner's API origin: `http://HOST:PORT` or `https://HOST:PORT` (no path).
+    #[arg(long, value_name = "URL")]
+    pub api: String,
+    /// The auditor's key file (ed25519, solana-keygen JSON, mode 0600) whose public key is in
+    /// the miner's api.auditor_keys.
+    #[arg(long, value_name = "FILE")]
+    pub auditor_key: PathBuf,
+    /// PEM file of the root certificate(s) an `https://` API's chain ends in.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Seconds allowed for each HTTP exchange (connect, request, response).
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+}
+
+/// Arguments of `tolldns receipt audit`.
+#[derive(Debug, Args)]
+pub struct ReceiptAuditArgs {
+    /// The miner's API.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The batch id: 64 hex characters (SHA-256 of the receipt's canonical bytes).
+    #[arg(long, value_name = "ID")]
+    pub batch: String,
+    /// The audit seed (64 hex characters) [default: 32 random bytes, printed on stderr].
+    #[arg(long, value_name = "HEX")]
+    pub seed: Option<String>,
+    /// The sample size.
+    #[command(flatten)]
+    pub sample: SampleArgs,
+    /// Also fetch the token of every ticketed sampled leaf from the miner (GET
+    /// /v1/tokens/{ticket_id}) and verify it under --issuer-key (needs --issuer-key,
+    /// --issuer-name and --token-deployment).
+    #[arg(long, conflicts_with_all = ["unchecked_tickets", "tokens"])]
+    pub fetch_tokens: bool,
+    /// Write the evidence (the receipt, the audit answer as served, the seed, k and the
+    /// arrival time) to this JSON file before verifying.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The verifier's settings.
+    #[command(flatten)]
+    pub verifier: VerifierArgs,
+    /// Print the result as JSON (also on verification failure) instead of one line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `tolldns receipt name-key`.
+#[derive(Debug, Args)]
+pub struct ReceiptNameKeyArgs {
+    /// The miner's API.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The epoch.
+    #[arg(long, value_name = "E")]
+    pub epoch: u64,
+    /// The miner's receipt-signing public key (base58, a receipt's operator_id): the request
+    /// is signed for it and the envelope is bound to it.
+    #[arg(long, value_name = "B58")]
+    pub operator: String,
+    /// Also require this commitment (64 hex characters: a receipt's name_key_commitment).
+    #[arg(long, value_name = "HEX")]
+    pub commitment: Option<String>,
+    /// Print {"epoch", "name_key", "commitment"} as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `tolldns receipt ticket`.
+#[derive(Debug, Args)]
+pub struct ReceiptTicketArgs {
+    /// The miner's API.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The batch id: 64 hex characters.
+    #[arg(long, value_name = "ID")]
+    pub batch: String,
+    /// The ticket id (32 hex characters): a toll ticket's, or a watcher probe's nonce.
+    #[arg(long, value_name = "HEX")]
+    pub ticket: String,
+    /// Most leaves one ticket may have (the token's query quota) [default: no bound].
+    #[arg(long, value_name = "N")]
+    pub max_leaves: Option<u64>,
+    /// Fewest leaves expected (the probes sent under the ticket in this window).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub min_leaves: u64,
+    /// The verifier's settings.
+    #[command(flatten)]
+    pub verifier: VerifierArgs,
     /// Print the result as JSON (also on verification failure) instead of one line.
     #[arg(long)]
     pub json: bool,

@@ -51,6 +51,12 @@ impl<'a> Fields<'a> {
             .ok_or_else(|| CliError::field(self.path_of(key), "missing"))
     }
 
+    /// Field `key` if present (marked as read either way).
+    pub(crate) fn optional(&mut self, key: &'static str) -> Option<&'a Value> {
+        self.read.push(key);
+        self.map.get(key)
+    }
+
     /// An unsigned integer given as a JSON number or a decimal string, converted to `T`.
     pub(crate) fn uint<T>(&mut self, key: &'static str) -> Result<T, CliError>
     where

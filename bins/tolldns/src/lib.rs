@@ -9,8 +9,10 @@
 //!   with `tolldns-score`.
 //! - [`keygen`]: `tolldns keygen` writes an operator key file, `tolldns keygen --pubkey FILE`
 //!   prints its public key; [`keyfile`] holds the key-file format and its permission rule.
-//! - [`receipt`]: `tolldns receipt verify` checks a batch receipt with `tolldns-receipts`,
-//!   optionally with sampled leaves and proofs and an audit seed.
+//! - [`receipt`]: `tolldns receipt verify` checks a batch receipt (v1 or v2) with
+//!   `tolldns-receipts`, optionally with sampled leaves, their proofs and neighbours, and an
+//!   audit seed; [`audit`]: `tolldns receipt audit|name-key|ticket` ask a miner's audit API,
+//!   signed as an auditor (`tolldns_service::auditor`), and check the answers.
 //! - [`merkle`]: `tolldns merkle root|proof|verify` over hex leaves (RFC 6962).
 //! - [`ticket`]: `tolldns ticket fetch` buys toll tickets (Privacy Pass tokens) from an
 //!   issuer into a tokens file ([`tokens`] holds its format), `tolldns ticket show` lists one.
@@ -20,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod cli;
 mod dns;
 pub mod error;

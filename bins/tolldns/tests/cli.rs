@@ -1,14 +1,18 @@
 //! Runs the built `tolldns` binary: `score epoch` on the upstream three-miner example against
 //! `test-vectors/score.json`, and bad inputs (exit code 2, field named on stderr); `keygen`
-//! (file mode, public key, refusals); `receipt verify` on `test-vectors/receipts.json` in every
-//! input format, its negative cases and sampled proofs; `merkle` on Certificate Transparency's
-//! RFC 6962 test leaves; `ticket fetch|show` and `query` (in `cli/tickets.rs`).
+//! (file mode, public key, refusals); `receipt verify --accept-v1` on the v1 vectors of
+//! `test-vectors/receipts.json` in every input format, its negative cases and sampled proofs;
+//! v2 receipts, audits and the audit-API commands (in `cli/receipts_v2.rs`); `merkle` on
+//! Certificate Transparency's RFC 6962 test leaves; `ticket fetch|show` and `query` (in
+//! `cli/tickets.rs`).
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+#[path = "cli/receipts_v2.rs"]
+mod receipts_v2;
 #[path = "cli/tickets.rs"]
 mod tickets;
 
@@ -410,35 +414,38 @@ fn receipt_verify_accepts_the_vector_receipt_in_every_format() {
     let json = v["receipt_json"].as_str().unwrap();
     let dir = scratch_dir("receipt-formats");
     let raw_file = write_file(&dir, "r.bin", &raw);
-    let expected = "valid: BATCH receipt of operator FAe4sisG95oZ42w7buUn5qEE4TAnfTTFPiguZUHmhiF \
+    let expected = "valid: v1 BATCH receipt of operator FAe4sisG95oZ42w7buUn5qEE4TAnfTTFPiguZUHmhiF \
                     (EDGE_INGRESS, backend edge-ingress) for window 29333335 (60 s), 7 leaves, \
                     root 6384aff6b8fc636d41f8ccc2f89eb38ae23006ec922764c929e74ccc97ebd79f; \
                     registry checks not performed\n";
     let hex_line = format!("{hex_text}\n");
     let hex_upper = hex_text.to_uppercase();
     let cases: [(&[&str], &[u8]); 8] = [
-        (&["receipt", "verify"], &raw),
-        (&["receipt", "verify", "-", "--format", "borsh"], &raw),
-        (&["receipt", "verify"], hex_line.as_bytes()),
-        (
-            &["receipt", "verify", "--format", "hex"],
-            hex_upper.as_bytes(),
-        ),
-        (&["receipt", "verify"], json.as_bytes()),
-        (&["receipt", "verify", "--format", "json"], json.as_bytes()),
-        (&["receipt", "verify", &raw_file], b""),
-        (&["receipt", "verify", &raw_file, "--format", "borsh"], b""),
+        (&[], &raw),
+        (&["-", "--format", "borsh"], &raw),
+        (&[], hex_line.as_bytes()),
+        (&["--format", "hex"], hex_upper.as_bytes()),
+        (&[], json.as_bytes()),
+        (&["--format", "json"], json.as_bytes()),
+        (&[&raw_file], b""),
+        (&[&raw_file, "--format", "borsh"], b""),
     ];
-    for (args, stdin) in cases {
-        let out = tolldns_bytes(args, stdin);
+    for (extra, stdin) in cases {
+        let mut args = vec!["receipt", "verify", "--accept-v1"];
+        args.extend_from_slice(extra);
+        let out = tolldns_bytes(&args, stdin);
         assert_exit(&out, 0);
         assert_eq!(stdout_of(&out), expected, "{args:?}");
     }
 
-    let out = tolldns(&["receipt", "verify", "--json"], json);
+    let out = tolldns(&["receipt", "verify", "--accept-v1", "--json"], json);
     assert_exit(&out, 0);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["valid"], true);
+    assert_eq!(report["receipt_version"], 1);
+    assert_eq!(report["deployment_id"], Value::Null);
+    assert_eq!(report["ticketed_leaf_count"], Value::Null);
+    assert_eq!(report["tickets"], "none");
     assert_eq!(report["operator_id"], v["operator_id"]);
     assert_eq!(report["backend_id"], "edge-ingress");
     assert_eq!(report["policy_version"], 7);
@@ -449,6 +456,29 @@ fn receipt_verify_accepts_the_vector_receipt_in_every_format() {
     assert_eq!(report["proofs_verified"], 0);
     assert_eq!(report["audit"], Value::Null);
     assert_eq!(report["registry_checked"], false);
+
+    // Without --accept-v1 a v1 receipt is refused, as a v2 deployment does.
+    let out = tolldns(&["receipt", "verify", "--json"], json);
+    assert_exit(&out, 1);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report,
+        serde_json::json!({"valid": false, "rule": "v1_not_accepted", "code": 42,
+                           "message": "v1 receipts are no longer accepted"})
+    );
+    assert!(stderr_of(&out).contains("verification failed: v1_not_accepted: "));
+}
+
+/// The stable rule name of a v1 vector's `expected_error` (written as the `Debug` form).
+fn v1_rule_name(expected: &str) -> &'static str {
+    match expected {
+        "Signature(Invalid)" => "signature",
+        "SuccessPlusErrorExceedsRequests" => "success_plus_error_exceeds_requests",
+        "CacheExceedsRequests" => "cache_exceeds_requests",
+        "LeafCountMismatch" => "leaf_count_mismatch",
+        "WorkClassSumMismatch" => "work_class_sum_mismatch",
+        other => panic!("no rule name for the vector error {other}"),
+    }
 }
 
 #[test]
@@ -460,9 +490,9 @@ fn receipt_verify_negative_vectors_fail_naming_the_rule() {
             continue;
         }
         seen += 1;
-        let rule = case["expected_error"].as_str().unwrap();
+        let rule = v1_rule_name(case["expected_error"].as_str().unwrap());
         let hex_text = case["receipt_hex"].as_str().unwrap();
-        let out = tolldns(&["receipt", "verify"], hex_text);
+        let out = tolldns(&["receipt", "verify", "--accept-v1"], hex_text);
         assert_exit(&out, 1);
         let err = stderr_of(&out);
         assert!(
@@ -472,23 +502,44 @@ fn receipt_verify_negative_vectors_fail_naming_the_rule() {
         assert!(out.stdout.is_empty());
         // The same receipt as raw Borsh, and as JSON with --json output.
         let raw = hex::decode(hex_text).unwrap();
-        let out = tolldns_bytes(&["receipt", "verify", "--format", "borsh", "--json"], &raw);
+        let out = tolldns_bytes(
+            &[
+                "receipt",
+                "verify",
+                "--accept-v1",
+                "--format",
+                "borsh",
+                "--json",
+            ],
+            &raw,
+        );
         assert_exit(&out, 1);
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["valid"], false);
         assert_eq!(report["rule"], rule);
+        assert!(report["code"].as_u64().unwrap() > 0);
+        assert_eq!(report.as_object().unwrap().len(), 4, "{report}");
     }
     assert_eq!(seen, 5);
 
     // The receipt's timestamp is the window's end: inside only with some skew.
     let json = v["receipt_json"].as_str().unwrap();
-    let out = tolldns(&["receipt", "verify", "--skew-ms", "0"], json);
+    let out = tolldns(
+        &["receipt", "verify", "--accept-v1", "--skew-ms", "0"],
+        json,
+    );
     assert_exit(&out, 1);
     assert!(
         stderr_of(&out)
-            .contains("TimestampOutsideWindow: timestamp 1760000160000 ms is outside the window")
+            .contains("timestamp_outside_window: timestamp 1760000160000 ms is outside the window")
     );
-    assert_exit(&tolldns(&["receipt", "verify", "--skew-ms", "1"], json), 0);
+    assert_exit(
+        &tolldns(
+            &["receipt", "verify", "--accept-v1", "--skew-ms", "1"],
+            json,
+        ),
+        0,
+    );
 }
 
 #[test]
@@ -541,10 +592,30 @@ fn receipt_verify_bad_input_exits_2() {
             "hex of Borsh",
         ),
         (vec!["--seed", "00"], json.as_bytes().to_vec(), "--proofs"),
+        (
+            vec!["--sample-size", "3"],
+            json.as_bytes().to_vec(),
+            "--sample-size: only used with --seed",
+        ),
+        (
+            vec!["--deployment", "abcd"],
+            json.as_bytes().to_vec(),
+            "--deployment",
+        ),
+        (
+            vec!["--window-secs", "0"],
+            json.as_bytes().to_vec(),
+            "--window-secs",
+        ),
+        (
+            vec!["--issuer-name", "x"],
+            json.as_bytes().to_vec(),
+            "--issuer-name: only used to check tokens",
+        ),
         (vec!["--format", "yaml"], json.as_bytes().to_vec(), "yaml"),
     ];
     for (extra, stdin, message) in cases {
-        let mut args = vec!["receipt", "verify"];
+        let mut args = vec!["receipt", "verify", "--accept-v1"];
         args.extend(extra);
         let out = tolldns_bytes(&args, &stdin);
         assert_exit(&out, 2);
@@ -555,7 +626,15 @@ fn receipt_verify_bad_input_exits_2() {
         );
         assert!(out.stdout.is_empty());
     }
-    let out = tolldns(&["receipt", "verify", "/nonexistent/receipt.bin"], "");
+    let out = tolldns(
+        &[
+            "receipt",
+            "verify",
+            "--accept-v1",
+            "/nonexistent/receipt.bin",
+        ],
+        "",
+    );
     assert_exit(&out, 2);
     assert!(stderr_of(&out).contains("/nonexistent/receipt.bin"));
 }
@@ -616,7 +695,7 @@ fn receipt_verify_checks_sampled_proofs() {
     let dir = scratch_dir("receipt-proofs");
     let receipt = write_file(&dir, "receipt.json", json.as_bytes());
     let verify = |extra: &[&str]| {
-        let mut args = vec!["receipt", "verify", receipt.as_str()];
+        let mut args = vec!["receipt", "verify", "--accept-v1", receipt.as_str()];
         args.extend_from_slice(extra);
         tolldns(&args, "")
     };
@@ -632,15 +711,18 @@ fn receipt_verify_checks_sampled_proofs() {
     let three = proofs_file(&dir, "three.json", entries.clone());
     let out = verify(&["--proofs", &three]);
     assert_exit(&out, 0);
-    assert!(stdout_of(&out).contains("; 3 proofs verified; registry checks not performed"));
+    assert!(
+        stdout_of(&out)
+            .contains("; 3 proofs verified, 0 neighbours; registry checks not performed")
+    );
 
-    // The audit sample of the vector seed with k = 3 is [4, 2, 1]; proofs in any order.
+    // The audit sample of the vector seed with k = 3 is [4, 2, 1]: answers in draw order.
     let seed = v["audit"]["seed"].as_str().unwrap();
     assert_eq!(v["audit"]["indices"], serde_json::json!([4, 2, 1]));
     let sample = proofs_file(
         &dir,
         "sample.json",
-        [1, 2, 4].into_iter().map(proof_entry).collect(),
+        [4, 2, 1].into_iter().map(proof_entry).collect(),
     );
     let out = verify(&[
         "--proofs",
@@ -657,15 +739,53 @@ fn receipt_verify_checks_sampled_proofs() {
     assert_eq!(report["audit"]["k"], 3);
     assert_eq!(report["audit"]["indices"], serde_json::json!([4, 2, 1]));
     assert_eq!(report["audit"]["seed"], seed);
+    assert_eq!(report["audit"]["sampled"], 3);
+    assert_eq!(report["audit"]["neighbours"], 0);
+    // The same proofs in another order: refused, the sample's order is the spec's.
+    let sorted = proofs_file(
+        &dir,
+        "sorted.json",
+        [1, 2, 4].into_iter().map(proof_entry).collect(),
+    );
+    let out = verify(&["--proofs", &sorted, "--seed", seed, "--sample-size", "3"]);
+    assert_exit(&out, 1);
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("verification failed: proof_for_wrong_leaf: proof for sampled leaf 4"),
+        "{err}"
+    );
+    assert!(
+        err.contains("(audit sample, in draw order: [4, 2, 1]; the proofs answer [1, 2, 4])"),
+        "{err}"
+    );
 
-    // The default k (0.99 at 10 % fakes = 44) clamps to all 7 leaves.
-    let all = proofs_file(&dir, "all.json", (0..7).rev().map(proof_entry).collect());
+    // The default k (0.99 at 10 % fakes = 44) clamps to all 7 leaves, in draw order.
+    let mut root = [0u8; 32];
+    hex::decode_to_slice(v["merkle_root"].as_str().unwrap(), &mut root).unwrap();
+    let mut seed_bytes = [0u8; 32];
+    hex::decode_to_slice(seed, &mut seed_bytes).unwrap();
+    let order = tolldns_receipts::AuditSample::new(&seed_bytes, &root, 7, 7);
+    let all = proofs_file(
+        &dir,
+        "all.json",
+        order
+            .indices()
+            .iter()
+            .map(|i| proof_entry(*i as usize))
+            .collect(),
+    );
     let out = verify(&["--proofs", &all, "--seed", seed]);
     assert_exit(&out, 0);
-    assert!(stdout_of(&out).contains("7 proofs verified, exactly the audit sample of seed"));
+    assert!(
+        stdout_of(&out).contains(&format!(
+            "; audit of seed {seed} (k = 7): 7 sampled leaves in draw order, 0 ticketed, 0 repeats, 0 neighbours"
+        )),
+        "{}",
+        stdout_of(&out)
+    );
     let out = verify(&["--proofs", &sample, "--seed", seed]);
     assert_exit(&out, 1);
-    assert!(stderr_of(&out).contains("ProofCountMismatch: 3 proofs for 7 sampled leaves"));
+    assert!(stderr_of(&out).contains("proof_count_mismatch: 3 answers for 7 sampled items"));
     // --confidence / --fake-fraction change k: 0.5 at 0.5 → 1 leaf (index 4).
     let four = proofs_file(&dir, "four.json", vec![proof_entry(4)]);
     let out = verify(&[
@@ -684,8 +804,11 @@ fn receipt_verify_checks_sampled_proofs() {
     let out = verify(&["--proofs", &three, "--seed", seed, "--sample-size", "3"]);
     assert_exit(&out, 1);
     let err = stderr_of(&out);
-    assert!(err.contains("ProofForWrongLeaf"), "{err}");
-    assert!(err.contains("(audit sample: [4, 2, 1])"), "{err}");
+    assert!(err.contains("proof_for_wrong_leaf"), "{err}");
+    assert!(
+        err.contains("(audit sample, in draw order: [4, 2, 1]"),
+        "{err}"
+    );
 
     // The tampered-leaf vector: leaf 3 with a flipped bit and its genuine proof.
     let tampered = &v["negative"][0];
@@ -696,7 +819,7 @@ fn receipt_verify_checks_sampled_proofs() {
     let out = verify(&["--proofs", &bad_file]);
     assert_exit(&out, 1);
     assert!(stderr_of(&out).contains(
-        "InvalidProof(RootMismatch): proof for sampled leaf 3 does not verify: \
+        "invalid_proof: proof for leaf 3 does not verify: \
          audit path does not lead to the root"
     ));
     // A proof for another tree size.
@@ -707,16 +830,20 @@ fn receipt_verify_checks_sampled_proofs() {
         &proofs_file(&dir, "resized.json", vec![resized]),
     ]);
     assert_exit(&out, 1);
-    assert!(stderr_of(&out).contains("ProofForWrongLeaf"));
+    assert!(stderr_of(&out).contains("proof_for_wrong_leaf"));
     // A path one hash short.
     let mut short = proof_entry(0);
     short["path"].as_array_mut().unwrap().pop();
     let out = verify(&["--proofs", &proofs_file(&dir, "short.json", vec![short])]);
     assert_exit(&out, 1);
-    assert!(stderr_of(&out).contains("InvalidProof(PathTooShort)"));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("invalid_proof: proof for leaf 0 does not verify: "),
+        "{err}"
+    );
 
     // Malformed proofs files exit 2 naming the field.
-    let malformed: [(Value, &str); 5] = [
+    let malformed: [(Value, &str); 8] = [
         (
             serde_json::json!({"proofs": [{"leaf_hex": "00"}]}),
             "proofs[0].leaf_hex: not a leaf",
@@ -737,6 +864,22 @@ fn receipt_verify_checks_sampled_proofs() {
             serde_json::json!({"proofs": [{"leaf_hex": v["leaves"][6]["leaf_hex"], "proof_hex": vp6["proof_hex"], "tree_size": 7}]}),
             "not both",
         ),
+        (
+            serde_json::json!({"version": 2, "proofs": []}),
+            "version: proofs for a v2 receipt, but the receipt is v1",
+        ),
+        (
+            serde_json::json!({"proofs": [{"leaf_hex": format!("{}0000", v["leaves"][0]["leaf_hex"].as_str().unwrap()), "leaf_index": 0, "tree_size": 7, "path": []}]}),
+            "proofs[0].leaf_hex: a 71-byte leaf, but a v1 receipt's leaves are 69 bytes",
+        ),
+        (
+            {
+                let mut e = proof_entry(0);
+                e["next"] = proof_entry(1);
+                serde_json::json!({ "proofs": [e] })
+            },
+            "proofs[0].next: a v1 receipt's leaves have no neighbours",
+        ),
     ];
     for (i, (doc, message)) in malformed.into_iter().enumerate() {
         let path = write_file(&dir, &format!("bad{i}.json"), doc.to_string().as_bytes());
@@ -748,6 +891,20 @@ fn receipt_verify_checks_sampled_proofs() {
             stderr_of(&out)
         );
     }
+    // `next: null` is the v1 answer's neighbour after the last leaf: accepted.
+    let mut last = proof_entry(6);
+    last["next"] = Value::Null;
+    let out = verify(&[
+        "--proofs",
+        &write_file(
+            &dir,
+            "null-next.json",
+            serde_json::json!({"version": 1, "proofs": [last]})
+                .to_string()
+                .as_bytes(),
+        ),
+    ]);
+    assert_exit(&out, 0);
     let out = verify(&["--proofs", &three, "--seed", "abcd"]);
     assert_exit(&out, 2);
     assert!(stderr_of(&out).contains("--seed"));
@@ -932,17 +1089,20 @@ fn merkle_proofs_match_ct_and_round_trip_through_verify() {
 
 #[test]
 fn every_command_has_help() {
-    let cases: [(&[&str], &str); 12] = [
+    let cases: [(&[&str], &str); 15] = [
         (
             &["--help"],
             "Exit codes: 0 success, 1 verification failure, 2 bad input",
         ),
         (&["keygen", "--help"], "mode 0600"),
-        (&["receipt", "--help"], "verify"),
+        (&["receipt", "--help"], "name-key"),
         (
             &["receipt", "verify", "--help"],
-            "Registry checks are the caller's",
+            "operator registry and staking, backend registration, policy and ledger are not checked",
         ),
+        (&["receipt", "audit", "--help"], "TollDNS-Auditor"),
+        (&["receipt", "name-key", "--help"], "HPKE"),
+        (&["receipt", "ticket", "--help"], "verify_ticket_leaves"),
         (&["merkle", "--help"], "SHA256(0x00 || leaf)"),
         (&["merkle", "root", "--help"], "blank lines"),
         (&["merkle", "proof", "--help"], "\"leaf_hash\""),
