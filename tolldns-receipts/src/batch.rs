@@ -284,9 +284,9 @@ impl ClosedBatch {
         let hash = if v2 { Leaf::hash } else { Leaf::hash_v1 };
         let tree = MerkleTree::from_leaf_hashes(leaves.iter().map(hash).collect());
         let (name_sketch, witnesses) = sketch_with_witnesses(&leaves);
-        let repeat_leaf_count = leaves
+        let ticketed_repeat_count = leaves
             .iter()
-            .filter(|l| l.repeat != 0)
+            .filter(|l| l.repeat != 0 && l.is_ticketed())
             .count()
             .try_into()
             .unwrap_or(u64::MAX);
@@ -314,7 +314,7 @@ impl ClosedBatch {
             v2: v2.then_some(V2Commitments {
                 deployment_id: header.deployment_id,
                 ticketed_leaf_count,
-                repeat_leaf_count,
+                ticketed_repeat_count,
                 name_sketch,
             }),
         };

@@ -127,7 +127,7 @@ struct JsonIntegrity {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "present"
     )]
-    repeat_leaf_count: Option<u64>,
+    ticketed_repeat_count: Option<u64>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -308,7 +308,7 @@ impl Receipt {
                 name_key_commitment: hex::encode(b.integrity.name_key_commitment),
                 name_hash_scheme: NAME_HASH_SCHEME.to_string(),
                 ticketed_leaf_count: v2.map(|v| v.ticketed_leaf_count),
-                repeat_leaf_count: v2.map(|v| v.repeat_leaf_count),
+                ticketed_repeat_count: v2.map(|v| v.ticketed_repeat_count),
                 name_sketch: v2.map(|v| hex::encode(v.name_sketch.registers())),
                 name_sketch_scheme: v2.map(|_| NAME_SKETCH_SCHEME.to_string()),
             },
@@ -421,7 +421,7 @@ fn v2_from_json(j: &JsonReceipt, is_v2: bool) -> Result<Option<V2Commitments>, J
     let present = [
         ("deployment_id", j.deployment_id.is_some()),
         ("ticketed_leaf_count", i.ticketed_leaf_count.is_some()),
-        ("repeat_leaf_count", i.repeat_leaf_count.is_some()),
+        ("ticketed_repeat_count", i.ticketed_repeat_count.is_some()),
         ("name_sketch", i.name_sketch.is_some()),
         ("name_sketch_scheme", i.name_sketch_scheme.is_some()),
     ];
@@ -431,7 +431,7 @@ fn v2_from_json(j: &JsonReceipt, is_v2: bool) -> Result<Option<V2Commitments>, J
     let (Some(deployment), Some(count), Some(repeats), Some(sketch), Some(scheme)) = (
         &j.deployment_id,
         i.ticketed_leaf_count,
-        i.repeat_leaf_count,
+        i.ticketed_repeat_count,
         &i.name_sketch,
         &i.name_sketch_scheme,
     ) else {
@@ -455,7 +455,7 @@ fn v2_from_json(j: &JsonReceipt, is_v2: bool) -> Result<Option<V2Commitments>, J
     Ok(Some(V2Commitments {
         deployment_id: DeploymentId(hex32(deployment, "deployment_id")?),
         ticketed_leaf_count: count,
-        repeat_leaf_count: repeats,
+        ticketed_repeat_count: repeats,
         name_sketch: NameSketch::from_bytes(registers).map_err(|_| bad())?,
     }))
 }
@@ -514,7 +514,7 @@ mod tests {
         }
         let json = receipt(true).to_json();
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(v["integrity"]["repeat_leaf_count"], 1);
+        assert_eq!(v["integrity"]["ticketed_repeat_count"], 1);
         assert_eq!(v["integrity"]["ticketed_leaf_count"], 2);
         // `null` is not an absent field.
         let mut nulled = v.clone();
@@ -536,11 +536,11 @@ mod tests {
         missing["integrity"]
             .as_object_mut()
             .unwrap()
-            .remove("repeat_leaf_count");
+            .remove("ticketed_repeat_count");
         assert!(matches!(
             Receipt::from_json(&missing.to_string()),
             Err(JsonError::VersionFields {
-                field: "repeat_leaf_count"
+                field: "ticketed_repeat_count"
             })
         ));
         // Unknown enum names are named.

@@ -155,8 +155,9 @@ pub struct V2Commitments {
     pub deployment_id: DeploymentId,
     /// Leaves with a non-zero ticket.
     pub ticketed_leaf_count: u64,
-    /// Leaves with a non-zero `repeat` (identical to the leaf before them but for `repeat`).
-    pub repeat_leaf_count: u64,
+    /// Ticketed leaves with a non-zero `repeat` (identical to the leaf before them but for
+    /// `repeat`: the same answer under the same ticket in the same millisecond).
+    pub ticketed_repeat_count: u64,
     /// Distinct-name sketch over the ticketed leaves' name hashes.
     pub name_sketch: NameSketch,
 }
@@ -246,7 +247,7 @@ impl ReceiptBody {
         w.bytes(&self.integrity.name_key_commitment);
         if let Some(v2) = &self.v2 {
             w.u64(v2.ticketed_leaf_count);
-            w.u64(v2.repeat_leaf_count);
+            w.u64(v2.ticketed_repeat_count);
             w.bytes(v2.name_sketch.registers());
         }
     }
@@ -319,7 +320,7 @@ impl ReceiptBody {
             Some(deployment_id) => Some(V2Commitments {
                 deployment_id,
                 ticketed_leaf_count: r.u64("ticketed_leaf_count")?,
-                repeat_leaf_count: r.u64("repeat_leaf_count")?,
+                ticketed_repeat_count: r.u64("ticketed_repeat_count")?,
                 name_sketch: NameSketch::from_bytes(r.array::<SKETCH_REGISTERS>("name_sketch")?)?,
             }),
             None => None,

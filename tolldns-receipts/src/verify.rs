@@ -115,11 +115,12 @@ pub struct Deployment {
     /// receipt carries no deployment, no arrival bound and no order, so a network that
     /// switched to v2 refuses it ([`VerifyError::V1NotAccepted`]).
     pub accept_v1: bool,
-    /// The largest share, in thousandths of the leaves, that may be repeats (identical answers
-    /// in the same millisecond, `repeat > 0`); above it a receipt is refused
-    /// ([`VerifyError::TooManyRepeats`]). Default 500: honest repeats need the same query,
-    /// answer, ticket and millisecond, and a window padded with copies of its own leaves
-    /// shows them as repeats.
+    /// The largest share, in thousandths of the ticketed leaves, that may be repeats (the same
+    /// answer under the same ticket in the same millisecond, `repeat > 0`); above it a receipt
+    /// is refused ([`VerifyError::TooManyRepeats`]). Default 100: honest repeats need one
+    /// client to send the same query twice within a millisecond, and a window padded with
+    /// copies of its ticketed leaves shows them as repeats. (Unticketed leaves prove nothing
+    /// about a client and are not bounded here: an operator could as well invent them.)
     pub max_repeat_permille: u32,
 }
 
@@ -127,8 +128,8 @@ impl Deployment {
     /// The default arrival bound: 10 minutes after the window ends.
     pub const DEFAULT_MAX_DELAY_MS: u64 = 600_000;
 
-    /// The default repeat bound: half the leaves.
-    pub const DEFAULT_MAX_REPEAT_PERMILLE: u32 = 500;
+    /// The default repeat bound: a tenth of the ticketed leaves.
+    pub const DEFAULT_MAX_REPEAT_PERMILLE: u32 = 100;
 
     /// A deployment with [`Self::DEFAULT_MAX_DELAY_MS`] and
     /// [`Self::DEFAULT_MAX_REPEAT_PERMILLE`] that accepts unticketed leaves and refuses v1
@@ -549,11 +550,12 @@ fn check_counts(receipt: &Receipt, max_repeat_permille: u32) -> Result<(), Verif
         if (v2.ticketed_leaf_count == 0) != v2.name_sketch.is_empty() {
             return Err(VerifyError::SketchInconsistent);
         }
-        if v2.repeat_leaf_count > leaves {
-            return Err(VerifyError::RepeatsExceedLeaves);
+        if v2.ticketed_repeat_count > v2.ticketed_leaf_count {
+            return Err(VerifyError::RepeatsExceedTicketed);
         }
-        let repeats = u128::from(v2.repeat_leaf_count).saturating_mul(1_000);
-        if repeats > u128::from(leaves).saturating_mul(u128::from(max_repeat_permille)) {
+        let repeats = u128::from(v2.ticketed_repeat_count).saturating_mul(1_000);
+        let ticketed = u128::from(v2.ticketed_leaf_count);
+        if repeats > ticketed.saturating_mul(u128::from(max_repeat_permille)) {
             return Err(VerifyError::TooManyRepeats);
         }
     }
@@ -572,7 +574,7 @@ pub enum SummaryStat {
     Cache,
     /// `ticketed_leaf_count / leaf_count`.
     Ticketed,
-    /// `repeat_leaf_count / leaf_count`.
+    /// `ticketed_repeat_count / leaf_count` (ticketed leaves with `repeat > 0`).
     Repeat,
     /// `bytes_served_total / request_count`.
     MeanBytes,
@@ -606,7 +608,7 @@ fn check_summary(receipt: &Receipt, answers: &[AuditAnswer]) -> Result<(), Verif
     };
     let n = s.request_count;
     let ticketed = b.v2.as_ref().map_or(0, |v| v.ticketed_leaf_count);
-    let repeats = b.v2.as_ref().map_or(0, |v| v.repeat_leaf_count);
+    let repeats = b.v2.as_ref().map_or(0, |v| v.ticketed_repeat_count);
     let shares: [(SummaryStat, u64, u64); 5] = [
         (
             SummaryStat::Success,
@@ -624,7 +626,11 @@ fn check_summary(receipt: &Receipt, answers: &[AuditAnswer]) -> Result<(), Verif
             s.served_from_cache_count,
         ),
         (SummaryStat::Ticketed, count(Leaf::is_ticketed), ticketed),
-        (SummaryStat::Repeat, count(|l| l.repeat != 0), repeats),
+        (
+            SummaryStat::Repeat,
+            count(|l| l.repeat != 0 && l.is_ticketed()),
+            repeats,
+        ),
     ];
     for (stat, x, claimed) in shares {
         if stats::share_alarm(x, k, claimed, n) {
@@ -770,9 +776,9 @@ pub enum VerifyError {
     TicketedExceedsLeaves,
     /// v2: the name sketch is empty although leaves are ticketed, or not empty although none is.
     SketchInconsistent,
-    /// v2: `repeat_leaf_count > leaf_count`.
-    RepeatsExceedLeaves,
-    /// v2: more repeats than the deployment's `max_repeat_permille` allows.
+    /// v2: `ticketed_repeat_count > ticketed_leaf_count`.
+    RepeatsExceedTicketed,
+    /// v2: more ticketed repeats than the deployment's `max_repeat_permille` allows.
     TooManyRepeats,
     /// The window's bounds do not fit in 64-bit milliseconds.
     WindowOutOfRange,
@@ -897,7 +903,7 @@ impl VerifyError {
     pub const fn name(&self) -> &'static str {
         match self {
             Self::V1NotAccepted => "v1_not_accepted",
-            Self::RepeatsExceedLeaves => "repeats_exceed_leaves",
+            Self::RepeatsExceedTicketed => "repeats_exceed_ticketed",
             Self::TooManyRepeats => "too_many_repeats",
             Self::UnregisteredOperator => "unregistered_operator",
             Self::OperatorNotStaked => "operator_not_staked",
@@ -948,7 +954,7 @@ impl VerifyError {
     pub const fn code(&self) -> u16 {
         match self {
             Self::V1NotAccepted => 42,
-            Self::RepeatsExceedLeaves => 43,
+            Self::RepeatsExceedTicketed => 43,
             Self::TooManyRepeats => 44,
             Self::UnregisteredOperator => 1,
             Self::OperatorNotStaked => 2,
@@ -999,7 +1005,9 @@ impl fmt::Display for VerifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::V1NotAccepted => f.write_str("v1 receipts are no longer accepted"),
-            Self::RepeatsExceedLeaves => f.write_str("repeat_leaf_count exceeds leaf_count"),
+            Self::RepeatsExceedTicketed => {
+                f.write_str("ticketed_repeat_count exceeds ticketed_leaf_count")
+            }
             Self::TooManyRepeats => f.write_str("more repeated leaves than the deployment allows"),
             Self::UnregisteredOperator => f.write_str("operator is not registered"),
             Self::OperatorNotStaked => f.write_str("operator is not staked for the epoch"),

@@ -16,7 +16,7 @@
 //! `cache_exceeds_requests` (9), `work_class_sum_mismatch` (10),
 //! `error_class_sum_exceeds_errors` (11), `leaf_count_mismatch` (12), `per_request_not_single`
 //! (13), `bytes_exceed_maximum` (14, v2), `ticketed_exceeds_leaves` (15, v2),
-//! `sketch_inconsistent` (16, v2), `repeats_exceed_leaves` (43, v2), `too_many_repeats` (44,
+//! `sketch_inconsistent` (16, v2), `repeats_exceed_ticketed` (43, v2), `too_many_repeats` (44,
 //! v2), `window_out_of_range` (17), `timestamp_outside_window` (18), `arrived_too_late` (19,
 //! v2), `duplicate_receipt` (20, v1), `overlapping_receipt` (21, v2). Audit rules:
 //! `sample_not_for_receipt` (22), `proof_count_mismatch` (23), then for every answer in
@@ -96,7 +96,7 @@ signature 3, wrong_deployment 4, window_len_not_deployment 5, unregistered_backe
 invalid_policy_version 7, success_plus_error_exceeds_requests 8, cache_exceeds_requests 9, \
 work_class_sum_mismatch 10, error_class_sum_exceeds_errors 11, leaf_count_mismatch 12, \
 per_request_not_single 13, bytes_exceed_maximum 14, ticketed_exceeds_leaves 15, \
-sketch_inconsistent 16, repeats_exceed_leaves 43, too_many_repeats 44 (--max-repeat-permille), \
+sketch_inconsistent 16, repeats_exceed_ticketed 43, too_many_repeats 44 (--max-repeat-permille), \
 window_out_of_range 17, timestamp_outside_window 18 (+/- --skew-ms), arrived_too_late 19, \
 duplicate_receipt 20, overlapping_receipt 21; with an audit: sample_not_for_receipt 22, \
 proof_count_mismatch 23, then for every answer in sample order proof_for_wrong_leaf 24, \

@@ -401,8 +401,12 @@ fn receipt_verify_v2_failures_by_name() {
     };
     assert_fails(&run_late(&["--json"]), "arrived_too_late", 19);
     assert_exit(&run_late(&["--max-delay-ms", "600001"]), 0);
-    // A zero repeat bound refuses the receipt's one repeat.
-    let out = case.verify(&["--max-repeat-permille", "0", "--json"]);
+    // Unticketed repeats are not bounded (unticketed leaves prove nothing about a client);
+    // a zero bound refuses the one repeat of a ticketed batch.
+    assert_exit(&case.verify(&["--max-repeat-permille", "0"]), 0);
+    let ticketed = self::batch(&[[7; 16]]);
+    let ticketed_case = Case::new("v2-failures-ticketed", ticketed.receipt());
+    let out = ticketed_case.verify(&["--max-repeat-permille", "0", "--json"]);
     assert_fails(&out, "too_many_repeats", 44);
 
     // Answers in another order than the sample's.
