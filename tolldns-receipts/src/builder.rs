@@ -77,7 +77,8 @@ pub struct DroppedLeaves {
     pub late: u64,
     /// The leaf's window would exceed the open-window limit (a clock far ahead).
     pub too_many_windows: u64,
-    /// Bytes given to [`BatchBuilder::add_bytes`] did not decode as a leaf.
+    /// Bytes given to [`BatchBuilder::add_bytes`] did not decode as a leaf, or a leaf claimed
+    /// more than 65,535 response bytes.
     pub invalid: u64,
 }
 

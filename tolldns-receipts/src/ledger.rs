@@ -3,6 +3,7 @@
 //! them in memory (and the reference for what "overlap" means).
 
 use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
 
 use tolldns_core::{BackendId, OperatorId, WindowId};
 
@@ -14,6 +15,8 @@ use crate::verify::ReceiptLedger;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AcceptedWindows {
     v1: BTreeSet<(OperatorId, BackendId, WindowId)>,
+    /// v1 receipts' ranges: they may overlap each other, so they are scanned.
+    v1_ranges: BTreeMap<OperatorId, Vec<(u64, u64)>>,
     ranges: BTreeMap<OperatorId, BTreeMap<u64, u64>>,
 }
 
@@ -22,6 +25,7 @@ impl AcceptedWindows {
     pub const fn new() -> Self {
         Self {
             v1: BTreeSet::new(),
+            v1_ranges: BTreeMap::new(),
             ranges: BTreeMap::new(),
         }
     }
@@ -30,16 +34,21 @@ impl AcceptedWindows {
     /// when the receipt's window bounds do not fit in 64-bit milliseconds (nothing recorded).
     pub fn record(&mut self, receipt: &Receipt) -> bool {
         let b = &receipt.body;
-        if b.v2.is_none() {
-            self.v1.insert((b.operator_id, b.backend_id, b.window_id));
-            return true;
-        }
         let (Ok(start), Ok(end)) = (
             b.window_id.start_ms(b.window_len),
             b.window_id.end_ms(b.window_len),
         ) else {
             return false;
         };
+        if b.v2.is_none() {
+            // A v1 receipt also blocks the time it covers for later v2 receipts.
+            self.v1.insert((b.operator_id, b.backend_id, b.window_id));
+            self.v1_ranges
+                .entry(b.operator_id)
+                .or_default()
+                .push((start, end));
+            return true;
+        }
         self.ranges
             .entry(b.operator_id)
             .or_default()
@@ -59,6 +68,13 @@ impl ReceiptLedger for AcceptedWindows {
     }
 
     fn overlaps(&self, operator: &OperatorId, start_ms: u64, end_ms: u64) -> bool {
+        if self
+            .v1_ranges
+            .get(operator)
+            .is_some_and(|v| v.iter().any(|(s, e)| *s < end_ms && *e > start_ms))
+        {
+            return true;
+        }
         let Some(ranges) = self.ranges.get(operator) else {
             return false;
         };
@@ -89,5 +105,31 @@ mod tests {
         assert!(!l.overlaps(&op, 120_000, 180_000));
         assert!(!l.overlaps(&OperatorId([2; 32]), 60_000, 120_000));
         assert_eq!(l.len_of(&op), 1);
+    }
+
+    #[test]
+    fn an_accepted_v1_receipt_blocks_its_time_for_v2() {
+        use ed25519_dalek::SigningKey;
+        use tolldns_core::{DeploymentId, WindowLen};
+
+        use crate::batch::{BatchHeader, ClosedBatch};
+        let key = SigningKey::from_bytes(&[5; 32]);
+        let op = OperatorId(key.verifying_key().to_bytes());
+        // A v1 receipt with a one-hour window over [3_600_000, 7_200_000).
+        let hour = WindowLen::new(3_600).unwrap();
+        let header = BatchHeader::new(
+            DeploymentId::local(),
+            BackendId::new("other").unwrap(),
+            hour,
+            WindowId(1),
+        );
+        let v1 = ClosedBatch::seal_v1(&header, alloc::vec::Vec::new(), [0; 32], 3_600_000, &key)
+            .unwrap();
+        let mut l = AcceptedWindows::new();
+        assert!(l.record(v1.receipt()));
+        assert!(l.contains(&op, &BackendId::new("other").unwrap(), WindowId(1)));
+        // A one-minute v2 window inside that hour overlaps; one after it does not.
+        assert!(l.overlaps(&op, 3_660_000, 3_720_000));
+        assert!(!l.overlaps(&op, 7_200_000, 7_260_000));
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! Entry points:
 //!
-//! - [`Leaf`]: `to_bytes` / `from_bytes` (69 bytes), `hash`;
+//! - [`Leaf`]: `to_bytes` / `from_bytes` (71 bytes in v2; `_v1` for the 69-byte v1 leaf),
+//!   `hash`, `order`;
 //! - [`BatchBuilder`] (feature `std`): `add` from many threads, `close` into a [`ClosedBatch`];
 //!   [`ClosedBatch::seal`] does the same from a `Vec<Leaf>` without `std`;
 //! - [`Receipt`] and [`ReceiptBody`]: canonical Borsh `to_bytes` / `from_bytes`, JSON

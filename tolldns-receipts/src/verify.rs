@@ -3,8 +3,9 @@
 //! The lookups a verifier needs from the outside world (is the operator registered and
 //! staked, is a backend registered to it, is a policy version valid, which receipts were
 //! already accepted, do ticketed leaves' tokens verify) are traits the caller implements.
-//! Rules are checked in the order of [`VerifyError`]'s variants; the first that fails is
-//! returned. v1 receipts are checked by the v1 rules (`docs/RECEIPTS.md`, appendix), v2
+//! The receipt rules are checked in the order of [`VerifyError`]'s variants (up to
+//! `OverlappingReceipt`), the audit rules answer by answer in sample order; the first that
+//! fails is returned (docs/RECEIPTS.md §11 gives the exact order). v1 receipts are checked by the v1 rules (`docs/RECEIPTS.md`, appendix), v2
 //! receipts by the v2 rules.
 
 use core::fmt;
@@ -122,6 +123,10 @@ pub struct Deployment {
     /// copies of its ticketed leaves shows them as repeats. (Unticketed leaves prove nothing
     /// about a client and are not bounded here: an operator could as well invent them.)
     pub max_repeat_permille: u32,
+    /// Ticketed repeats every receipt may have whatever its size, so that a small window with
+    /// one honest repeat is not refused (default 16). [`VerifyError::TooManyRepeats`] needs
+    /// both bounds exceeded.
+    pub repeat_allowance: u64,
 }
 
 impl Deployment {
@@ -130,6 +135,8 @@ impl Deployment {
 
     /// The default repeat bound: a tenth of the ticketed leaves.
     pub const DEFAULT_MAX_REPEAT_PERMILLE: u32 = 100;
+    /// The default repeat allowance: 16 per receipt.
+    pub const DEFAULT_REPEAT_ALLOWANCE: u64 = 16;
 
     /// A deployment with [`Self::DEFAULT_MAX_DELAY_MS`] and
     /// [`Self::DEFAULT_MAX_REPEAT_PERMILLE`] that accepts unticketed leaves and refuses v1
@@ -142,7 +149,15 @@ impl Deployment {
             require_tickets: false,
             accept_v1: false,
             max_repeat_permille: Self::DEFAULT_MAX_REPEAT_PERMILLE,
+            repeat_allowance: Self::DEFAULT_REPEAT_ALLOWANCE,
         }
+    }
+
+    /// Change the repeats every receipt may have whatever its size.
+    #[must_use]
+    pub const fn with_repeat_allowance(mut self, repeats: u64) -> Self {
+        self.repeat_allowance = repeats;
+        self
     }
 
     /// Accept (or refuse) v1 receipts.
@@ -297,7 +312,7 @@ impl<'a, R: OperatorRegistry, P: PolicyRegistry, L: ReceiptLedger> Verifier<'a, 
                 policy_version: b.policy_version,
             });
         }
-        check_counts(receipt, self.deployment.max_repeat_permille)?;
+        check_counts(receipt, &self.deployment)?;
         let start = b
             .window_id
             .start_ms(b.window_len)
@@ -509,7 +524,7 @@ pub fn verify_neighbour(receipt: &Receipt, index: u64, a: &AuditAnswer) -> Resul
     Ok(())
 }
 
-fn check_counts(receipt: &Receipt, max_repeat_permille: u32) -> Result<(), VerifyError> {
+fn check_counts(receipt: &Receipt, deployment: &Deployment) -> Result<(), VerifyError> {
     let b = &receipt.body;
     let s = &b.service_summary;
     let request = u128::from(s.request_count);
@@ -555,7 +570,9 @@ fn check_counts(receipt: &Receipt, max_repeat_permille: u32) -> Result<(), Verif
         }
         let repeats = u128::from(v2.ticketed_repeat_count).saturating_mul(1_000);
         let ticketed = u128::from(v2.ticketed_leaf_count);
-        if repeats > ticketed.saturating_mul(u128::from(max_repeat_permille)) {
+        if repeats > ticketed.saturating_mul(u128::from(deployment.max_repeat_permille))
+            && v2.ticketed_repeat_count > deployment.repeat_allowance
+        {
             return Err(VerifyError::TooManyRepeats);
         }
     }
@@ -778,7 +795,8 @@ pub enum VerifyError {
     SketchInconsistent,
     /// v2: `ticketed_repeat_count > ticketed_leaf_count`.
     RepeatsExceedTicketed,
-    /// v2: more ticketed repeats than the deployment's `max_repeat_permille` allows.
+    /// v2: more ticketed repeats than the deployment's `max_repeat_permille` of the ticketed
+    /// leaves and more than its `repeat_allowance`.
     TooManyRepeats,
     /// The window's bounds do not fit in 64-bit milliseconds.
     WindowOutOfRange,
