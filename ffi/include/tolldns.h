@@ -43,7 +43,8 @@
 #define TOLLDNS_HASH_LEN 32
 
 /**
- * Length of an encoded receipt leaf in bytes.
+ * Length of an encoded receipt leaf in bytes, format v1 (`tolldns_leaf_encode`). Format v2
+ * leaves are `TOLLDNS_LEAF_V2_LEN` bytes.
  */
 #define TOLLDNS_LEAF_LEN 69
 
@@ -186,6 +187,70 @@
 #define TOLLDNS_OPERATOR_ACTIVE 2
 
 /**
+ * Length of an encoded receipt leaf in bytes, format v2: the v1 layout with version byte 2,
+ * followed by `repeat` (`u16` little-endian).
+ */
+#define TOLLDNS_LEAF_V2_LEN 71
+
+/**
+ * Length of a deployment id in bytes.
+ */
+#define TOLLDNS_DEPLOYMENT_ID_LEN 32
+
+/**
+ * Number of registers (bytes) of a v2 receipt's name sketch.
+ */
+#define TOLLDNS_SKETCH_REGISTERS 256
+
+/**
+ * The largest response size a v2 leaf may carry (a DNS message is at most 65535 bytes).
+ */
+#define TOLLDNS_MAX_RESPONSE_BYTES 65535
+
+/**
+ * The reference arrival bound of a deployment: 10 minutes after the window ends.
+ */
+#define TOLLDNS_DEFAULT_MAX_DELAY_MS 600000
+
+/**
+ * The reference repeat bound of a deployment: at most a tenth of the ticketed leaves may be
+ * repeats.
+ */
+#define TOLLDNS_DEFAULT_MAX_REPEAT_PERMILLE 100
+
+/**
+ * The reference tolerance on a receipt's timestamp around its window: 30 seconds.
+ */
+#define TOLLDNS_DEFAULT_SKEW_MS 30000
+
+/**
+ * `tolldns_receipt_info_v2.version` of a format v1 receipt.
+ */
+#define TOLLDNS_RECEIPT_VERSION_V1 1
+
+/**
+ * `tolldns_receipt_info_v2.version` of a format v2 receipt.
+ */
+#define TOLLDNS_RECEIPT_VERSION_V2 2
+
+/**
+ * A ticket lookup's answer (`tolldns_ticket_status_fn`): no token could be obtained for the
+ * ticket id.
+ */
+#define TOLLDNS_TICKET_STATUS_UNKNOWN 0
+
+/**
+ * The token behind the ticket id was found and verifies under an accepted issuer key.
+ */
+#define TOLLDNS_TICKET_STATUS_VALID 1
+
+/**
+ * A token was found but does not verify (or does not hash to the ticket id). Any value other
+ * than the three `TOLLDNS_TICKET_STATUS_*` counts as this one.
+ */
+#define TOLLDNS_TICKET_STATUS_INVALID 2
+
+/**
  * The denominator of every basis-point value (10000 = 100 %).
  */
 #define TOLLDNS_BPS_DENOM 10000
@@ -216,8 +281,12 @@
  *
  * The numbers are part of the ABI: they are explicit, append-only and never reused. Ranges:
  * 0–99 calling errors, 100–199 names, 200–299 scores, 300–399 leaf/receipt/proof decoding,
- * 400–499 Merkle proofs, 500–599 receipt verification, 600–699 the batch builder, 700–799
- * audit sampling, 800–899 toll tickets (a token refusal is 800 + its `tolldns-tickets` code).
+ * 400–499 Merkle proofs (399 + the `ProofError` code), 500–599 receipt verification by
+ * `tolldns_receipt_verify` (the first API; frozen), 600–699 the batch builder, 700–799 audit
+ * sampling, 800–899 toll tickets (a token refusal is 800 + its `tolldns-tickets` code),
+ * 900–999 receipt verification rules of the v2 API (`tolldns_receipt_verify_v2`,
+ * `tolldns_receipt_audit_v2`): 900 + the rule's stable `VerifyError` code (1–44 today), whose
+ * stable name `tolldns_verify_error_name` returns.
  * Each range ends with a catch-all (`…_INVALID`, x99) for reasons added to the Rust crates
  * after this header was generated.
  *
@@ -371,6 +440,14 @@ enum tolldns_result
      */
     TOLLDNS_RESULT_RECEIPT_PATH_TOO_LONG = 310,
     /**
+     * A v2 leaf's response size is above 65535 bytes (no DNS message is larger).
+     */
+    TOLLDNS_RESULT_RECEIPT_RESPONSE_TOO_LARGE = 311,
+    /**
+     * A v2 receipt's name sketch has a register above the largest possible rank.
+     */
+    TOLLDNS_RESULT_RECEIPT_SKETCH_REGISTER_OUT_OF_RANGE = 312,
+    /**
      * The bytes were refused for a reason this version does not name.
      */
     TOLLDNS_RESULT_RECEIPT_INVALID = 399,
@@ -507,6 +584,14 @@ enum tolldns_result
      */
     TOLLDNS_RESULT_BATCH_SIGNING_FAILED = 607,
     /**
+     * A leaf's response size is above 65535 bytes (refused by v2 receipts).
+     */
+    TOLLDNS_RESULT_BATCH_RESPONSE_TOO_LARGE = 608,
+    /**
+     * More than 65536 identical leaves in one millisecond (a v2 leaf's `repeat` is 16 bits).
+     */
+    TOLLDNS_RESULT_BATCH_REPEAT_OVERFLOW = 609,
+    /**
      * The batch could not be closed for a reason this version does not name.
      */
     TOLLDNS_RESULT_BATCH_INVALID = 699,
@@ -518,6 +603,14 @@ enum tolldns_result
      * The fake fraction is not strictly between 0 and 1.
      */
     TOLLDNS_RESULT_AUDIT_FAKE_FRACTION = 701,
+    /**
+     * The audit seed's slot is not later than the slot at which the receipt was recorded.
+     */
+    TOLLDNS_RESULT_AUDIT_SEED_NOT_AFTER_RECEIPT = 702,
+    /**
+     * The audit seed's slot is not the receipt's slot plus the verifier's fixed delay.
+     */
+    TOLLDNS_RESULT_AUDIT_SEED_SLOT_NOT_FIXED = 703,
     /**
      * The sample size could not be computed for a reason this version does not name.
      */
@@ -551,6 +644,186 @@ enum tolldns_result
      * The token was refused for a reason this version does not name.
      */
     TOLLDNS_RESULT_TICKET_INVALID = 899,
+    /**
+     * The signing key is not a registered operator (or delegate) for the role.
+     */
+    TOLLDNS_RESULT_RULE_UNREGISTERED_OPERATOR = 901,
+    /**
+     * The operator is registered but not staked for the window's epoch.
+     */
+    TOLLDNS_RESULT_RULE_OPERATOR_NOT_STAKED = 902,
+    /**
+     * The signature does not verify strictly under `operator_id` (or the key is unusable).
+     */
+    TOLLDNS_RESULT_RULE_SIGNATURE = 903,
+    /**
+     * v2: the receipt's deployment id is not the verifier's.
+     */
+    TOLLDNS_RESULT_RULE_WRONG_DEPLOYMENT = 904,
+    /**
+     * v2: `window_len_s` is not the deployment's window length.
+     */
+    TOLLDNS_RESULT_RULE_WINDOW_LEN_NOT_DEPLOYMENT = 905,
+    /**
+     * v2: `backend_id` is not registered to the operator.
+     */
+    TOLLDNS_RESULT_RULE_UNREGISTERED_BACKEND = 906,
+    /**
+     * The policy version was not valid for the window.
+     */
+    TOLLDNS_RESULT_RULE_INVALID_POLICY_VERSION = 907,
+    /**
+     * success_count + error_count > request_count.
+     */
+    TOLLDNS_RESULT_RULE_SUCCESS_PLUS_ERROR_EXCEEDS_REQUESTS = 908,
+    /**
+     * served_from_cache_count > request_count.
+     */
+    TOLLDNS_RESULT_RULE_CACHE_EXCEEDS_REQUESTS = 909,
+    /**
+     * The work-class counts are present and do not sum to request_count.
+     */
+    TOLLDNS_RESULT_RULE_WORK_CLASS_SUM_MISMATCH = 910,
+    /**
+     * The error-class counts sum past error_count.
+     */
+    TOLLDNS_RESULT_RULE_ERROR_CLASS_SUM_EXCEEDS_ERRORS = 911,
+    /**
+     * A batch receipt's leaf_count differs from request_count.
+     */
+    TOLLDNS_RESULT_RULE_LEAF_COUNT_MISMATCH = 912,
+    /**
+     * A per-request receipt does not cover exactly one request.
+     */
+    TOLLDNS_RESULT_RULE_PER_REQUEST_NOT_SINGLE = 913,
+    /**
+     * v2: bytes_served_total > 65535 x request_count.
+     */
+    TOLLDNS_RESULT_RULE_BYTES_EXCEED_MAXIMUM = 914,
+    /**
+     * v2: ticketed_leaf_count > leaf_count.
+     */
+    TOLLDNS_RESULT_RULE_TICKETED_EXCEEDS_LEAVES = 915,
+    /**
+     * v2: the name sketch is empty exactly when ticketed_leaf_count is not zero.
+     */
+    TOLLDNS_RESULT_RULE_SKETCH_INCONSISTENT = 916,
+    /**
+     * The window's bounds do not fit 64-bit milliseconds.
+     */
+    TOLLDNS_RESULT_RULE_WINDOW_OUT_OF_RANGE = 917,
+    /**
+     * The receipt's timestamp is outside its window and the skew.
+     */
+    TOLLDNS_RESULT_RULE_TIMESTAMP_OUTSIDE_WINDOW = 918,
+    /**
+     * v2: the receipt arrived more than the deployment's `max_delay_ms` after its window.
+     */
+    TOLLDNS_RESULT_RULE_ARRIVED_TOO_LATE = 919,
+    /**
+     * v1: a receipt for the same operator, backend and window was already accepted.
+     */
+    TOLLDNS_RESULT_RULE_DUPLICATE_RECEIPT = 920,
+    /**
+     * v2: an accepted receipt of the operator (any backend) overlaps the window.
+     */
+    TOLLDNS_RESULT_RULE_OVERLAPPING_RECEIPT = 921,
+    /**
+     * The audit sample was drawn for another root or leaf count.
+     */
+    TOLLDNS_RESULT_RULE_SAMPLE_NOT_FOR_RECEIPT = 922,
+    /**
+     * Not one answer per sampled index.
+     */
+    TOLLDNS_RESULT_RULE_PROOF_COUNT_MISMATCH = 923,
+    /**
+     * An answer's proof is for another leaf index or tree size.
+     */
+    TOLLDNS_RESULT_RULE_PROOF_FOR_WRONG_LEAF = 924,
+    /**
+     * A sampled leaf's proof does not verify against the root.
+     */
+    TOLLDNS_RESULT_RULE_INVALID_PROOF = 925,
+    /**
+     * A sampled leaf lies outside the receipt's window.
+     */
+    TOLLDNS_RESULT_RULE_LEAF_OUTSIDE_WINDOW = 926,
+    /**
+     * v2: a sampled leaf that is not the last comes without its right neighbour.
+     */
+    TOLLDNS_RESULT_RULE_MISSING_NEIGHBOUR = 927,
+    /**
+     * v2: the neighbour is not leaf `index + 1` (or the last leaf has one).
+     */
+    TOLLDNS_RESULT_RULE_NEIGHBOUR_FOR_WRONG_LEAF = 928,
+    /**
+     * v2: the neighbour's proof does not verify.
+     */
+    TOLLDNS_RESULT_RULE_INVALID_NEIGHBOUR_PROOF = 929,
+    /**
+     * v2: a sampled leaf is not strictly before its neighbour.
+     */
+    TOLLDNS_RESULT_RULE_LEAVES_OUT_OF_ORDER = 930,
+    /**
+     * v2: the neighbour's `repeat` is inconsistent with the sampled leaf's.
+     */
+    TOLLDNS_RESULT_RULE_REPEAT_MISMATCH = 931,
+    /**
+     * v2: a sampled ticketed leaf's cell is above its name-sketch register.
+     */
+    TOLLDNS_RESULT_RULE_SKETCH_UNDERSTATES = 932,
+    /**
+     * v2: a ticketed leaf was sampled and no ticket lookup was given.
+     */
+    TOLLDNS_RESULT_RULE_TICKET_NOT_CHECKED = 933,
+    /**
+     * v2: no token could be obtained for a sampled leaf's ticket.
+     */
+    TOLLDNS_RESULT_RULE_TICKET_NOT_REDEEMED = 934,
+    /**
+     * v2: a sampled leaf's token does not verify.
+     */
+    TOLLDNS_RESULT_RULE_TOKEN_INVALID = 935,
+    /**
+     * v2: the deployment requires tickets and a sampled leaf has none.
+     */
+    TOLLDNS_RESULT_RULE_UNTICKETED_LEAF = 936,
+    /**
+     * v2: the sample disagrees with the service summary beyond the audit bound.
+     */
+    TOLLDNS_RESULT_RULE_SUMMARY_DISAGREES = 937,
+    /**
+     * The check exists only for v2 receipts.
+     */
+    TOLLDNS_RESULT_RULE_NOT_V2 = 938,
+    /**
+     * v2: a sketch witness does not match its register.
+     */
+    TOLLDNS_RESULT_RULE_WITNESS_MISMATCH = 939,
+    /**
+     * A ticket-lookup leaf carries another ticket.
+     */
+    TOLLDNS_RESULT_RULE_TICKET_LEAF_MISMATCH = 940,
+    /**
+     * More leaves under one ticket than its token's quota.
+     */
+    TOLLDNS_RESULT_RULE_TICKET_OVER_QUOTA = 941,
+    /**
+     * A v1 receipt, and the deployment no longer accepts v1 (`accept_v1` is false).
+     */
+    TOLLDNS_RESULT_RULE_V1_NOT_ACCEPTED = 942,
+    /**
+     * v2: ticketed_repeat_count > ticketed_leaf_count.
+     */
+    TOLLDNS_RESULT_RULE_REPEATS_EXCEED_TICKETED = 943,
+    /**
+     * v2: more repeated ticketed leaves than the deployment's `max_repeat_permille` allows.
+     */
+    TOLLDNS_RESULT_RULE_TOO_MANY_REPEATS = 944,
+    /**
+     * The receipt breaks a rule this version does not name.
+     */
+    TOLLDNS_RESULT_RULE_INVALID = 999,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -572,6 +845,9 @@ typedef struct tolldns_batch tolldns_batch;
  * Thread-safe: `tolldns_batch_builder_add_leaf`, `_close` and `_dropped` may be called on the
  * same builder from many threads at once (leaves go to per-thread shards). Only `_free` needs
  * exclusive access.
+ *
+ * A builder from `tolldns_batch_builder_new` writes format v1 receipts; one from
+ * `tolldns_batch_builder_new_v2` writes format v2 receipts for its deployment.
  */
 typedef struct tolldns_batch_builder tolldns_batch_builder;
 
@@ -586,7 +862,9 @@ typedef struct tolldns_token_verifier tolldns_token_verifier;
 
 /**
  * A receipt leaf (one answered request) in structured form. Its canonical encoding is
- * `TOLLDNS_LEAF_LEN` bytes ([`tolldns_leaf_encode`] / [`tolldns_leaf_decode`]).
+ * `TOLLDNS_LEAF_LEN` bytes in format v1 ([`tolldns_leaf_encode`] / [`tolldns_leaf_decode`]).
+ * `tolldns_leaf_v2` adds the v2 field `repeat`, which only the batch builder sets: an edge
+ * can keep filling this structure for either builder.
  */
 typedef struct {
     /**
@@ -781,6 +1059,280 @@ typedef struct {
 } tolldns_verify_callbacks;
 
 /**
+ * A receipt leaf in structured form, format v2: `tolldns_leaf` and `repeat`. Its canonical
+ * encoding is `TOLLDNS_LEAF_V2_LEN` bytes ([`tolldns_leaf_v2_encode`] /
+ * [`tolldns_leaf_v2_decode`]).
+ */
+typedef struct {
+    /**
+     * When the answer was sent, in Unix milliseconds.
+     */
+    uint64_t timestamp_ms;
+    /**
+     * Transport tag (`TOLLDNS_TRANSPORT_*`).
+     */
+    uint8_t transport;
+    /**
+     * The query type (1 = A, 28 = AAAA, ...).
+     */
+    uint16_t qtype;
+    /**
+     * Rcode class tag (`TOLLDNS_RCODE_*`).
+     */
+    uint8_t rcode_class;
+    /**
+     * Work class tag (`TOLLDNS_WORK_*`).
+     */
+    uint8_t work_class;
+    /**
+     * `TOLLDNS_LEAF_FLAG_*` bits; the others must be zero.
+     */
+    uint8_t flags;
+    /**
+     * Latency bucket tag: 1 `<25` ms, 2 `<50`, 3 `<100`, 4 `<200`, 5 `<500`, 6 `<1000`,
+     * 7 `>=1000`.
+     */
+    uint8_t latency_bucket;
+    /**
+     * Response size in bytes, at most `TOLLDNS_MAX_RESPONSE_BYTES`.
+     */
+    uint32_t response_bytes;
+    /**
+     * `HMAC-SHA256(name_key, canonical_name)[..16]` ([`crate::name::tolldns_name_hash`]).
+     */
+    uint8_t name_hash[16];
+    /**
+     * The client's toll-ticket id or a watcher probe nonce; zero when absent.
+     */
+    uint8_t ticket[16];
+    /**
+     * A hash of the response summary ([`crate::receipts::tolldns_response_summary_hash`]).
+     */
+    uint8_t response_summary_hash[16];
+    /**
+     * How many leaves of the window before this one agree with it in every other field (0 for
+     * the first). Set by the batch builder when it closes a window; 0 in a v1 leaf.
+     */
+    uint16_t repeat;
+} tolldns_leaf_v2;
+
+/**
+ * A decoded receipt of either format, flattened for C: the fields of `tolldns_receipt_info`
+ * and those of format v2.
+ */
+typedef struct {
+    /**
+     * The fields both formats have.
+     */
+    tolldns_receipt_info info;
+    /**
+     * `TOLLDNS_RECEIPT_VERSION_V1` or `TOLLDNS_RECEIPT_VERSION_V2`.
+     */
+    uint8_t version;
+    /**
+     * v2: the deployment the receipt is signed for (zero for v1).
+     */
+    uint8_t deployment_id[32];
+    /**
+     * v2: leaves with a non-zero ticket (0 for v1).
+     */
+    uint64_t ticketed_leaf_count;
+    /**
+     * v2: ticketed leaves with a non-zero `repeat` (the same answer under the same ticket in
+     * the same millisecond; 0 for v1).
+     */
+    uint64_t ticketed_repeat_count;
+    /**
+     * v2: the distinct ticketed names a score may count: the name sketch's estimate
+     * (HyperLogLog, relative standard error about 6.5 %) capped at `ticketed_leaf_count`
+     * (0 for v1).
+     */
+    uint64_t distinct_names;
+    /**
+     * v2: the name sketch's registers (zero for v1).
+     */
+    uint8_t name_sketch[256];
+} tolldns_receipt_info_v2;
+
+/**
+ * The constants of a network that receipts must match. Fill it with
+ * [`tolldns_deployment_new`] (the reference values), then change what the network changes.
+ */
+typedef struct {
+    /**
+     * The deployment id every v2 receipt must carry (`tolldns_deployment_id`).
+     */
+    uint8_t id[32];
+    /**
+     * How long after its window ends a v2 receipt may arrive, in milliseconds
+     * (`TOLLDNS_DEFAULT_MAX_DELAY_MS`).
+     */
+    uint64_t max_delay_ms;
+    /**
+     * The deployment's only window length, in seconds (not zero).
+     */
+    uint32_t window_len_s;
+    /**
+     * The largest share of a v2 receipt's ticketed leaves, in thousandths, that may be
+     * repeats (`TOLLDNS_DEFAULT_MAX_REPEAT_PERMILLE`): a window padded with copies of its
+     * ticketed leaves shows them as repeats.
+     */
+    uint32_t max_repeat_permille;
+    /**
+     * Whether every leaf must carry a toll ticket: an audit then refuses a sampled leaf
+     * without one (default false).
+     */
+    bool require_tickets;
+    /**
+     * Whether v1 receipts are still accepted, under the v1 rules (default false: they are
+     * refused with `TOLLDNS_RESULT_RULE_V1_NOT_ACCEPTED`).
+     */
+    bool accept_v1;
+} tolldns_deployment;
+
+/**
+ * The caller's registries and ledger, consulted by `tolldns_receipt_verify_v2`. Each callback
+ * receives `userdata` first; all five are required. Callbacks must not unwind (C++
+ * exceptions) and must be safe to call from the thread that calls
+ * `tolldns_receipt_verify_v2`. Pointers passed to a callback are valid for that call only.
+ */
+typedef struct {
+    /**
+     * Passed unchanged to every callback.
+     */
+    void *userdata;
+    /**
+     * The operator's standing for a role and window: a `TOLLDNS_OPERATOR_*` value (anything
+     * else counts as unregistered). `operator_id` points to 32 bytes.
+     */
+    uint8_t (*operator_status)(void *userdata,
+                               const uint8_t *operator_id,
+                               uint8_t operator_role,
+                               uint64_t window_id);
+    /**
+     * v2: whether `backend_id` (`backend_id_len` bytes) is registered to the operator whose
+     * receipt-signing key is `operator_id` (32 bytes).
+     */
+    bool (*backend_registered)(void *userdata,
+                               const uint8_t *operator_id,
+                               const uint8_t *backend_id,
+                               size_t backend_id_len);
+    /**
+     * Whether a policy version is valid for a window.
+     */
+    bool (*policy_is_valid)(void *userdata,
+                            uint32_t policy_version,
+                            uint64_t window_id,
+                            uint32_t window_len_s);
+    /**
+     * v1: whether a receipt for `(operator, backend, window)` was already accepted.
+     * `operator_id` points to 32 bytes, `backend_id` to `backend_id_len` bytes.
+     */
+    bool (*ledger_contains)(void *userdata,
+                            const uint8_t *operator_id,
+                            const uint8_t *backend_id,
+                            size_t backend_id_len,
+                            uint64_t window_id);
+    /**
+     * v2: whether an accepted receipt of `operator_id` (32 bytes), on any backend, covers any
+     * instant of `[start_ms, end_ms)` (Unix milliseconds).
+     */
+    bool (*ledger_overlaps)(void *userdata,
+                            const uint8_t *operator_id,
+                            uint64_t start_ms,
+                            uint64_t end_ms);
+} tolldns_verify_callbacks_v2;
+
+/**
+ * The chain slot and hash an auditor takes an audit seed from.
+ */
+typedef struct {
+    /**
+     * The slot whose hash is the seed: the slot at which the receipt was recorded plus the
+     * auditor's fixed delay, so that the operator could not know the seed when it signed.
+     */
+    uint64_t slot;
+    /**
+     * The slot's hash: the 32-byte seed.
+     */
+    uint8_t hash[32];
+} tolldns_audit_seed;
+
+/**
+ * Looks up the token behind a ticket id for an audit: `ticket` points to the 16-byte ticket
+ * id of a sampled leaf; return a `TOLLDNS_TICKET_STATUS_*` value. Receives the `userdata`
+ * given to `tolldns_receipt_audit_v2`; must not unwind.
+ */
+typedef uint8_t (*tolldns_ticket_status_fn)(void *userdata, const uint8_t *ticket);
+
+/**
+ * An operator's answer for one sampled leaf index: the leaf and its inclusion proof and, for
+ * a v2 receipt, its right neighbour (the leaf at `index + 1`) and that leaf's proof. The
+ * operator serves them with `tolldns_batch_leaf` and `tolldns_batch_proof`.
+ *
+ * Leaves are in the receipt's encoding (`TOLLDNS_LEAF_V2_LEN` bytes for v2,
+ * `TOLLDNS_LEAF_LEN` for v1); proofs as `tolldns_batch_proof` writes them. The neighbour is
+ * absent (`next_leaf` and `next_proof` NULL with lengths 0) for the last leaf of a tree, and
+ * in a v1 audit, where it is not read.
+ */
+typedef struct {
+    /**
+     * The sampled leaf.
+     */
+    const uint8_t *leaf;
+    /**
+     * Its length.
+     */
+    size_t leaf_len;
+    /**
+     * Its encoded inclusion proof.
+     */
+    const uint8_t *proof;
+    /**
+     * The proof's length.
+     */
+    size_t proof_len;
+    /**
+     * The right neighbour, or NULL.
+     */
+    const uint8_t *next_leaf;
+    /**
+     * Its length (0 when absent).
+     */
+    size_t next_leaf_len;
+    /**
+     * The neighbour's encoded inclusion proof, or NULL.
+     */
+    const uint8_t *next_proof;
+    /**
+     * The proof's length (0 when absent).
+     */
+    size_t next_proof_len;
+} tolldns_audit_answer;
+
+/**
+ * What an accepted audit saw (a watcher keeps it as evidence).
+ */
+typedef struct {
+    /**
+     * Sampled leaves.
+     */
+    uint64_t sampled;
+    /**
+     * Sampled leaves with a ticket (every one looked up and valid).
+     */
+    uint64_t ticketed;
+    /**
+     * Sampled leaves with a non-zero `repeat`.
+     */
+    uint64_t repeats;
+    /**
+     * Neighbours checked for order.
+     */
+    uint64_t neighbours;
+} tolldns_audit_report;
+
+/**
  * Scoring parameters of the reward program (the program's configuration account).
  */
 typedef struct {
@@ -927,6 +1479,19 @@ extern "C" {
 const char *tolldns_version(void);
 
 /**
+ * The stable snake_case name of the receipt-verification rule behind `code` (the same name
+ * the `tolldns` CLI and the JSON APIs print: `VerifyError::name()` in Rust), such as
+ * `"wrong_deployment"` for `TOLLDNS_RESULT_RULE_WRONG_DEPLOYMENT` (904) or `"signature"` for
+ * `TOLLDNS_RESULT_VERIFY_SIGNATURE_INVALID` (503).
+ *
+ * Accepts the v2 codes (`TOLLDNS_RESULT_RULE_*`, 901–998) and the codes of the first API
+ * (`TOLLDNS_RESULT_VERIFY_*`, 500–518). Returns NULL for any other code, including the
+ * catch-alls 599 and 999 and codes from a newer library. The string is static and
+ * NUL-terminated: do not free or modify it. Thread-safe.
+ */
+const char *tolldns_verify_error_name(uint32_t code);
+
+/**
  * Writes a NUL-terminated English description of `code` to `buf`.
  *
  * `*out_n` receives the length of the message without its NUL. An undefined code gets the
@@ -1014,7 +1579,8 @@ tolldns_result tolldns_name_key_commitment(const uint8_t *name_key,
                                            size_t out_len);
 
 /**
- * Encodes a leaf to its canonical `TOLLDNS_LEAF_LEN` bytes.
+ * Encodes a leaf to its canonical `TOLLDNS_LEAF_LEN` bytes (format v1; a v2 leaf is
+ * `tolldns_leaf_v2_encode`). Either builder takes the result.
  *
  * # Errors
  *
@@ -1030,7 +1596,8 @@ tolldns_result tolldns_name_key_commitment(const uint8_t *name_key,
 tolldns_result tolldns_leaf_encode(const tolldns_leaf *leaf, uint8_t *out, size_t out_len);
 
 /**
- * Decodes a canonical leaf (exactly `TOLLDNS_LEAF_LEN` bytes) into `*out`.
+ * Decodes a canonical v1 leaf (exactly `TOLLDNS_LEAF_LEN` bytes) into `*out`
+ * (`tolldns_leaf_v2_decode` reads both formats).
  *
  * # Errors
  *
@@ -1044,7 +1611,8 @@ tolldns_result tolldns_leaf_decode(const uint8_t *leaf, size_t leaf_len, tolldns
 
 /**
  * The RFC 6962 leaf hash of an encoded leaf, `SHA256(0x00 || leaf)`, after checking that the
- * bytes are a valid leaf. Writes `TOLLDNS_HASH_LEN` bytes.
+ * bytes are a valid leaf: a v1 leaf of `TOLLDNS_LEAF_LEN` bytes or a v2 leaf of
+ * `TOLLDNS_LEAF_V2_LEN` bytes, told apart by their length. Writes `TOLLDNS_HASH_LEN` bytes.
  *
  * # Errors
  *
@@ -1099,7 +1667,8 @@ tolldns_result tolldns_operator_id(const uint8_t *signing_key,
                                    size_t out_len);
 
 /**
- * Creates a batch builder for one operator role and backend.
+ * Creates a batch builder for one operator role and backend that writes format **v1**
+ * receipts (`tolldns_batch_builder_new_v2` writes v2 receipts for a deployment).
  *
  * `shards` is the number of threads expected to add leaves concurrently (0 means 1);
  * `max_leaves_per_window` bounds the memory used per open window (at most three windows are
@@ -1128,6 +1697,14 @@ tolldns_result tolldns_batch_builder_new(uint8_t operator_role,
 /**
  * Records one encoded leaf in the buffer of its window (taken from its timestamp).
  *
+ * Either encoding is accepted by either builder: a v1 leaf (`TOLLDNS_LEAF_LEN` bytes,
+ * `tolldns_leaf_encode`) or a v2 leaf (`TOLLDNS_LEAF_V2_LEN` bytes,
+ * `tolldns_leaf_v2_encode`), told apart by the length. The builder orders the window's leaves
+ * when it closes it and sets their `repeat` itself; a leaf's own `repeat` is ignored. A leaf
+ * whose response size is above 65535 bytes is refused with
+ * `TOLLDNS_RESULT_RECEIPT_RESPONSE_TOO_LARGE` (format v2 has no room for it; refusing it here
+ * keeps one bad leaf from failing the whole window at `_close`).
+ *
  * # Errors
  *
  * `TOLLDNS_RESULT_NULL_PARAMETER`; a `TOLLDNS_RESULT_RECEIPT_*` decode error;
@@ -1137,8 +1714,8 @@ tolldns_result tolldns_batch_builder_new(uint8_t operator_role,
  *
  * # Safety
  *
- * `builder` must be a live handle from `tolldns_batch_builder_new`; `leaf` must be readable
- * for `leaf_len` bytes. Thread-safe.
+ * `builder` must be a live handle from `tolldns_batch_builder_new` or `_new_v2`; `leaf` must
+ * be readable for `leaf_len` bytes. Thread-safe.
  */
 tolldns_result tolldns_batch_builder_add_leaf(const tolldns_batch_builder *builder,
                                               const uint8_t *leaf,
@@ -1164,6 +1741,11 @@ tolldns_result tolldns_batch_builder_dropped(const tolldns_batch_builder *builde
  * 32-byte ed25519 seed `signing_key` (whose public key becomes the receipt's operator id).
  * `timestamp_ms` is the receipt's own timestamp. Leaves for this window arriving later are
  * refused as late.
+ *
+ * The receipt is format v1 for a builder from `tolldns_batch_builder_new` and format v2 for
+ * one from `tolldns_batch_builder_new_v2` (then identical leaves are numbered by `repeat`,
+ * and the receipt commits to the deployment id, the ticketed-leaf count and the name
+ * sketch).
  *
  * # Errors
  *
@@ -1191,8 +1773,8 @@ tolldns_result tolldns_batch_builder_close(const tolldns_batch_builder *builder,
  *
  * # Safety
  *
- * `builder` must be NULL or a live handle from `tolldns_batch_builder_new`, not in use by
- * another thread, and not used again afterwards.
+ * `builder` must be NULL or a live handle from `tolldns_batch_builder_new` or `_new_v2`, not
+ * in use by another thread, and not used again afterwards.
  */
 void tolldns_batch_builder_free(tolldns_batch_builder *builder);
 
@@ -1229,8 +1811,10 @@ tolldns_result tolldns_batch_receipt(const tolldns_batch *batch,
 tolldns_result tolldns_batch_receipt_len(const tolldns_batch *batch, size_t *out);
 
 /**
- * Writes leaf `index` of the batch (in Merkle order) as `TOLLDNS_LEAF_LEN` bytes, as an
- * auditor asks for it.
+ * Writes leaf `index` of the batch (in Merkle order) in the encoding of the batch's receipt,
+ * as an auditor asks for it: `TOLLDNS_LEAF_LEN` bytes for a v1 batch,
+ * `TOLLDNS_LEAF_V2_LEN` bytes for a v2 batch (a buffer of `TOLLDNS_LEAF_V2_LEN` bytes always
+ * suffices).
  *
  * # Errors
  *
@@ -1389,6 +1973,10 @@ tolldns_result tolldns_audit_sample(const uint8_t *seed,
  * Decodes a receipt's canonical bytes (strictly: exactly one encoding per receipt) into
  * `*out`. The signature is not checked; see `tolldns_receipt_verify`.
  *
+ * Both formats decode; for a v2 receipt `*out` holds the fields common to both
+ * (`tolldns_receipt_decode_v2` also gives the version, the deployment id, the ticketed-leaf
+ * count and the name sketch).
+ *
  * # Errors
  *
  * `TOLLDNS_RESULT_NULL_PARAMETER`; a `TOLLDNS_RESULT_RECEIPT_*` decode error.
@@ -1408,10 +1996,16 @@ tolldns_result tolldns_receipt_decode(const uint8_t *receipt,
  * (30000 is the reference default), and the receipt is not a duplicate (callback).
  * `TOLLDNS_RESULT_OK` means the receipt is acceptable; record it in your ledger.
  *
+ * This is the format v1 verifier, and its result codes (500–518) are frozen. A v2 receipt is
+ * refused with `TOLLDNS_RESULT_RECEIPT_UNSUPPORTED_VERSION`: its rules need a deployment, an
+ * arrival time and more callbacks (`tolldns_receipt_verify_v2`, which checks v1 receipts as
+ * well).
+ *
  * # Errors
  *
  * `TOLLDNS_RESULT_NULL_PARAMETER` (including a NULL callback); a `TOLLDNS_RESULT_RECEIPT_*`
- * decode error; the first failing rule as a `TOLLDNS_RESULT_VERIFY_*` code.
+ * decode error; `TOLLDNS_RESULT_RECEIPT_UNSUPPORTED_VERSION` for a v2 receipt; the first
+ * failing rule as a `TOLLDNS_RESULT_VERIFY_*` code (`tolldns_verify_error_name` names it).
  *
  * # Safety
  *
@@ -1425,7 +2019,8 @@ tolldns_result tolldns_receipt_verify(const tolldns_verify_callbacks *callbacks,
                                       uint64_t skew_ms);
 
 /**
- * Checks only a receipt's strict ed25519 signature against its own operator id.
+ * Checks only a receipt's strict ed25519 signature against its own operator id (either
+ * format; a v2 receipt's signed message starts with `"TOLLDNS-RECEIPT-V2\0"`).
  *
  * # Errors
  *
@@ -1437,6 +2032,247 @@ tolldns_result tolldns_receipt_verify(const tolldns_verify_callbacks *callbacks,
  * `receipt` must be readable for `receipt_len` bytes. Thread-safe.
  */
 tolldns_result tolldns_receipt_verify_signature(const uint8_t *receipt, size_t receipt_len);
+
+/**
+ * Encodes a leaf to its canonical v2 bytes (`TOLLDNS_LEAF_V2_LEN`).
+ *
+ * # Errors
+ *
+ * `TOLLDNS_RESULT_NULL_PARAMETER`; `TOLLDNS_RESULT_RECEIPT_UNKNOWN_TAG` or
+ * `TOLLDNS_RESULT_RECEIPT_RESERVED_FLAGS` for a field out of its range;
+ * `TOLLDNS_RESULT_RECEIPT_RESPONSE_TOO_LARGE` if `response_bytes` is above 65535;
+ * `TOLLDNS_RESULT_INSUFFICIENT_SIZE` if `out_len` is below `TOLLDNS_LEAF_V2_LEN`.
+ *
+ * # Safety
+ *
+ * `leaf` must point to a valid structure and `out` be writable for `out_len` bytes.
+ * Thread-safe.
+ */
+tolldns_result tolldns_leaf_v2_encode(const tolldns_leaf_v2 *leaf, uint8_t *out, size_t out_len);
+
+/**
+ * Decodes a canonical leaf of either format into `*out`: `TOLLDNS_LEAF_V2_LEN` bytes (v2) or
+ * `TOLLDNS_LEAF_LEN` bytes (v1, whose `repeat` is 0), told apart by the length.
+ *
+ * # Errors
+ *
+ * `TOLLDNS_RESULT_NULL_PARAMETER`; a `TOLLDNS_RESULT_RECEIPT_*` decode error
+ * (`TOLLDNS_RESULT_RECEIPT_WRONG_LENGTH` for any other length).
+ *
+ * # Safety
+ *
+ * `leaf` must be readable for `leaf_len` bytes and `out` writable. Thread-safe.
+ */
+tolldns_result tolldns_leaf_v2_decode(const uint8_t *leaf, size_t leaf_len, tolldns_leaf_v2 *out);
+
+/**
+ * The deployment id of the score program `program_id` on the cluster whose genesis hash is
+ * `genesis_hash`: `SHA256("TOLLDNS-DEPLOYMENT-V1\0" || program_id || genesis_hash)`. Every v2
+ * receipt carries it in its signed bytes, so that it verifies on this network only. Writes
+ * `TOLLDNS_DEPLOYMENT_ID_LEN` bytes.
+ *
+ * # Errors
+ *
+ * `TOLLDNS_RESULT_NULL_PARAMETER`; `TOLLDNS_RESULT_INVALID_PARAMETER` unless both inputs are
+ * 32 bytes; `TOLLDNS_RESULT_INSUFFICIENT_SIZE`.
+ *
+ * # Safety
+ *
+ * `program_id` and `genesis_hash` must be readable for their lengths and `out` writable for
+ * `out_len` bytes. Thread-safe.
+ */
+tolldns_result tolldns_deployment_id(const uint8_t *program_id,
+                                     size_t program_id_len,
+                                     const uint8_t *genesis_hash,
+                                     size_t genesis_hash_len,
+                                     uint8_t *out,
+                                     size_t out_len);
+
+/**
+ * Creates a batch builder that writes format **v2** receipts on deployment `deployment_id`
+ * (`TOLLDNS_DEPLOYMENT_ID_LEN` bytes, `tolldns_deployment_id`) for one operator role and
+ * backend. Otherwise as `tolldns_batch_builder_new`; the handle is used and freed with the
+ * same `tolldns_batch_builder_*` functions.
+ *
+ * # Errors
+ *
+ * `TOLLDNS_RESULT_NULL_PARAMETER`; `TOLLDNS_RESULT_INVALID_PARAMETER` for an unknown role or a
+ * deployment id that is not 32 bytes; `TOLLDNS_RESULT_RECEIPT_INVALID_BACKEND_ID` unless the
+ * backend id is 1 to 32 printable ASCII bytes; `TOLLDNS_RESULT_RECEIPT_ZERO_WINDOW_LEN` if
+ * `window_len_s` is 0.
+ *
+ * # Safety
+ *
+ * `deployment_id` and `backend_id` must be readable for their lengths and `out` writable.
+ * The handle written to `*out` must be freed with `tolldns_batch_builder_free`.
+ */
+tolldns_result tolldns_batch_builder_new_v2(const uint8_t *deployment_id,
+                                            size_t deployment_id_len,
+                                            uint8_t operator_role,
+                                            const uint8_t *backend_id,
+                                            size_t backend_id_len,
+                                            uint32_t policy_version,
+                                            uint32_t window_len_s,
+                                            size_t shards,
+                                            size_t max_leaves_per_window,
+                                            tolldns_batch_builder **out);
+
+/**
+ * Decodes a receipt of either format (strictly: exactly one encoding per receipt) into
+ * `*out`. The signature is not checked; see `tolldns_receipt_verify_v2`.
+ *
+ * # Errors
+ *
+ * `TOLLDNS_RESULT_NULL_PARAMETER`; a `TOLLDNS_RESULT_RECEIPT_*` decode error.
+ *
+ * # Safety
+ *
+ * `receipt` must be readable for `receipt_len` bytes and `out` writable. Thread-safe.
+ */
+tolldns_result tolldns_receipt_decode_v2(const uint8_t *receipt,
+                                         size_t receipt_len,
+                                         tolldns_receipt_info_v2 *out);
+
+/**
+ * Fills `*out` with deployment `deployment_id` (`TOLLDNS_DEPLOYMENT_ID_LEN` bytes) of
+ * windows of `window_len_s` seconds and the reference values of everything else:
+ * `TOLLDNS_DEFAULT_MAX_DELAY_MS`, `TOLLDNS_DEFAULT_MAX_REPEAT_PERMILLE`, no tickets required,
+ * v1 receipts refused.
+ *
+ * # Errors
+ *
+ * `TOLLDNS_RESULT_NULL_PARAMETER`; `TOLLDNS_RESULT_INVALID_PARAMETER` if the id is not 32
+ * bytes; `TOLLDNS_RESULT_RECEIPT_ZERO_WINDOW_LEN` if `window_len_s` is 0.
+ *
+ * # Safety
+ *
+ * `deployment_id` must be readable for `deployment_id_len` bytes and `out` writable.
+ * Thread-safe.
+ */
+tolldns_result tolldns_deployment_new(const uint8_t *deployment_id,
+                                      size_t deployment_id_len,
+                                      uint32_t window_len_s,
+                                      tolldns_deployment *out);
+
+/**
+ * Verifies a receipt of either format against every rule that needs no leaves, in order:
+ * a v1 receipt is refused unless `deployment->accept_v1`; the operator is registered and
+ * staked (callback), the signature verifies strictly; for a v2 receipt, its deployment id
+ * and window length are `deployment`'s and its backend is registered to the operator
+ * (callback); the policy version is valid (callback); the counts are consistent (v2 also:
+ * bytes at most 65535 per request, ticketed leaves at most the leaves, a name sketch exactly
+ * when leaves are ticketed, repeated ticketed leaves at most the ticketed leaves and at most
+ * `deployment->max_repeat_permille` thousandths of them); the timestamp lies in the window ±
+ * `skew_ms` (`TOLLDNS_DEFAULT_SKEW_MS`); for a v2 receipt, it arrived (`received_ms`, Unix
+ * milliseconds, as the caller recorded it at ingest) at most `deployment->max_delay_ms`
+ * after its window and overlaps no accepted receipt of the operator (callback); for a v1
+ * receipt, it is no duplicate (callback). `TOLLDNS_RESULT_OK` means the receipt is
+ * acceptable; record it in your ledger.
+ *
+ * An accepted v1 receipt is checked by the v1 rules: the rest of `deployment`,
+ * `received_ms`, `backend_registered` and `ledger_overlaps` are not consulted (but the
+ * callbacks must still be given).
+ *
+ * # Errors
+ *
+ * `TOLLDNS_RESULT_NULL_PARAMETER` (including a NULL callback);
+ * `TOLLDNS_RESULT_RECEIPT_ZERO_WINDOW_LEN` for a deployment window length of 0; a
+ * `TOLLDNS_RESULT_RECEIPT_*` decode error; the first failing rule as
+ * `TOLLDNS_RESULT_RULE_*` = 900 + the rule's code (`tolldns_verify_error_name` names it).
+ *
+ * # Safety
+ *
+ * `callbacks` and `deployment` must point to valid structures, the callbacks must be safe to
+ * call with `userdata`, and `receipt` must be readable for `receipt_len` bytes. Thread-safe if
+ * the callbacks are.
+ */
+tolldns_result tolldns_receipt_verify_v2(const tolldns_verify_callbacks_v2 *callbacks,
+                                         const tolldns_deployment *deployment,
+                                         const uint8_t *receipt,
+                                         size_t receipt_len,
+                                         uint64_t received_ms,
+                                         uint64_t skew_ms);
+
+/**
+ * Draws the audit sample of a receipt from a seed fixed after it: as `tolldns_audit_sample`
+ * with the seed `seed->hash`, after checking that `seed->slot` is exactly
+ * `receipt_slot + delay_slots`, where `receipt_slot` is the chain slot at which the auditor
+ * recorded the receipt and `delay_slots` (at least 1) the auditor's fixed delay. The seed
+ * then post-dates the receipt, and the auditor cannot try many later slots and keep one it
+ * likes. Writes `min(k, leaf_count)` distinct leaf indices, in draw order, to `out` and their
+ * number to `*out_n`: the indices to ask the operator's audit answers for, in that order.
+ *
+ * # Errors
+ *
+ * `TOLLDNS_RESULT_NULL_PARAMETER`; `TOLLDNS_RESULT_INVALID_PARAMETER` if `root` is not 32
+ * bytes; `TOLLDNS_RESULT_INSUFFICIENT_SIZE` if `out_len` is below `min(k, leaf_count)`;
+ * `TOLLDNS_RESULT_AUDIT_SEED_NOT_AFTER_RECEIPT` if `delay_slots` is 0;
+ * `TOLLDNS_RESULT_AUDIT_SEED_SLOT_NOT_FIXED` if `seed->slot` is not
+ * `receipt_slot + delay_slots`.
+ *
+ * # Safety
+ *
+ * `seed` must point to a valid structure, `root` be readable for `root_len` bytes, `out`
+ * writable for `out_len` elements and `out_n` writable. Thread-safe.
+ */
+tolldns_result tolldns_audit_sample_v2(const tolldns_audit_seed *seed,
+                                       uint64_t receipt_slot,
+                                       uint64_t delay_slots,
+                                       const uint8_t *root,
+                                       size_t root_len,
+                                       uint64_t leaf_count,
+                                       uint64_t k,
+                                       uint64_t *out,
+                                       size_t out_len,
+                                       size_t *out_n);
+
+/**
+ * Checks an operator's audit answers for a receipt that `tolldns_receipt_verify_v2` accepted:
+ * draws the sample from `seed` (from slot `receipt_slot + delay_slots`, as
+ * `tolldns_audit_sample_v2` does) and checks `answers`, one per sampled index in draw
+ * order: every proof verifies against the receipt's root, names the sampled index and the
+ * receipt's leaf count, and every sampled leaf lies in the receipt's window. For a v2 receipt
+ * also, per answer in order: the right neighbour is present (except after the last leaf),
+ * is leaf `index + 1` with a valid proof, comes strictly after the sampled leaf in the v2
+ * order with a consistent `repeat`; a ticketed leaf lies under its name-sketch register and
+ * its token is valid (`ticket_status`; with NULL, a sampled ticketed leaf is refused with
+ * `TOLLDNS_RESULT_RULE_TICKET_NOT_CHECKED`); an unticketed leaf is refused when
+ * `deployment->require_tickets`; and finally the sampled leaves agree with the service
+ * summary (success, error, cache, ticketed and repeat shares, mean response size) within the
+ * audit's binomial bound (false alarms at most 1e-6 per honest audit). On success `*out`
+ * receives what the audit saw.
+ *
+ * `deployment` supplies `require_tickets` only: the deployment's other rules are
+ * `tolldns_receipt_verify_v2`'s.
+ *
+ * # Errors
+ *
+ * `TOLLDNS_RESULT_NULL_PARAMETER` (an answer without its leaf or proof, or half a
+ * neighbour); `TOLLDNS_RESULT_RECEIPT_ZERO_WINDOW_LEN` for a deployment window length of 0;
+ * a `TOLLDNS_RESULT_RECEIPT_*` decode error for the receipt or an answer's bytes;
+ * `TOLLDNS_RESULT_AUDIT_SEED_NOT_AFTER_RECEIPT` or `TOLLDNS_RESULT_AUDIT_SEED_SLOT_NOT_FIXED`
+ * (as `tolldns_audit_sample_v2`); the first failing rule as
+ * `TOLLDNS_RESULT_RULE_*` = 900 + the rule's code (`tolldns_verify_error_name` names it).
+ *
+ * # Safety
+ *
+ * `deployment` and `seed` must point to valid structures; `receipt` must be readable for
+ * `receipt_len` bytes; `answers` must point to `answers_len` structures whose non-NULL
+ * pointers are readable for their lengths; `ticket_status`, if not NULL, must be safe to call
+ * with `userdata`; `out` must be writable. Thread-safe if the callback is.
+ */
+tolldns_result tolldns_receipt_audit_v2(const tolldns_deployment *deployment,
+                                        tolldns_ticket_status_fn ticket_status,
+                                        void *userdata,
+                                        const uint8_t *receipt,
+                                        size_t receipt_len,
+                                        const tolldns_audit_seed *seed,
+                                        uint64_t receipt_slot,
+                                        uint64_t delay_slots,
+                                        uint64_t k,
+                                        const tolldns_audit_answer *answers,
+                                        size_t answers_len,
+                                        tolldns_audit_report *out);
 
 /**
  * Checks a scoring configuration: non-zero epoch length and diversity target, weights summing

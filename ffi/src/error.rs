@@ -1,10 +1,11 @@
 //! Result codes and their messages.
 
-use core::ffi::c_char;
+use core::ffi::{CStr, c_char};
 
 use tolldns_core::NameError;
 use tolldns_receipts::{
-    AddError, DecodeError, ProofError, SampleError, SealError, SignatureError, VerifyError,
+    AddError, DecodeError, ProofError, SampleError, SealError, SignatureError, SummaryStat,
+    VerifyError,
 };
 use tolldns_score::ScoreError;
 use tolldns_tickets::{KeyError, Refusal};
@@ -15,8 +16,12 @@ use crate::boundary::{FfiResult, Out, OutBytes, guard};
 ///
 /// The numbers are part of the ABI: they are explicit, append-only and never reused. Ranges:
 /// 0–99 calling errors, 100–199 names, 200–299 scores, 300–399 leaf/receipt/proof decoding,
-/// 400–499 Merkle proofs, 500–599 receipt verification, 600–699 the batch builder, 700–799
-/// audit sampling, 800–899 toll tickets (a token refusal is 800 + its `tolldns-tickets` code).
+/// 400–499 Merkle proofs (399 + the `ProofError` code), 500–599 receipt verification by
+/// `tolldns_receipt_verify` (the first API; frozen), 600–699 the batch builder, 700–799 audit
+/// sampling, 800–899 toll tickets (a token refusal is 800 + its `tolldns-tickets` code),
+/// 900–999 receipt verification rules of the v2 API (`tolldns_receipt_verify_v2`,
+/// `tolldns_receipt_audit_v2`): 900 + the rule's stable `VerifyError` code (1–44 today), whose
+/// stable name `tolldns_verify_error_name` returns.
 /// Each range ends with a catch-all (`…_INVALID`, x99) for reasons added to the Rust crates
 /// after this header was generated.
 ///
@@ -99,6 +104,10 @@ pub enum tolldns_result {
     ReceiptNonCanonicalClassCounts = 309,
     /// An encoded Merkle path is longer than 64 hashes.
     ReceiptPathTooLong = 310,
+    /// A v2 leaf's response size is above 65535 bytes (no DNS message is larger).
+    ReceiptResponseTooLarge = 311,
+    /// A v2 receipt's name sketch has a register above the largest possible rank.
+    ReceiptSketchRegisterOutOfRange = 312,
     /// The bytes were refused for a reason this version does not name.
     ReceiptInvalid = 399,
 
@@ -171,6 +180,10 @@ pub enum tolldns_result {
     BatchTooManyBytes = 606,
     /// Signing the receipt failed.
     BatchSigningFailed = 607,
+    /// A leaf's response size is above 65535 bytes (refused by v2 receipts).
+    BatchResponseTooLarge = 608,
+    /// More than 65536 identical leaves in one millisecond (a v2 leaf's `repeat` is 16 bits).
+    BatchRepeatOverflow = 609,
     /// The batch could not be closed for a reason this version does not name.
     BatchInvalid = 699,
 
@@ -178,6 +191,10 @@ pub enum tolldns_result {
     AuditConfidence = 700,
     /// The fake fraction is not strictly between 0 and 1.
     AuditFakeFraction = 701,
+    /// The audit seed's slot is not later than the slot at which the receipt was recorded.
+    AuditSeedNotAfterReceipt = 702,
+    /// The audit seed's slot is not the receipt's slot plus the verifier's fixed delay.
+    AuditSeedSlotNotFixed = 703,
     /// The sample size could not be computed for a reason this version does not name.
     AuditInvalid = 799,
 
@@ -196,6 +213,97 @@ pub enum tolldns_result {
     TicketBadKey = 850,
     /// The token was refused for a reason this version does not name.
     TicketInvalid = 899,
+
+    /// The signing key is not a registered operator (or delegate) for the role.
+    RuleUnregisteredOperator = 901,
+    /// The operator is registered but not staked for the window's epoch.
+    RuleOperatorNotStaked = 902,
+    /// The signature does not verify strictly under `operator_id` (or the key is unusable).
+    RuleSignature = 903,
+    /// v2: the receipt's deployment id is not the verifier's.
+    RuleWrongDeployment = 904,
+    /// v2: `window_len_s` is not the deployment's window length.
+    RuleWindowLenNotDeployment = 905,
+    /// v2: `backend_id` is not registered to the operator.
+    RuleUnregisteredBackend = 906,
+    /// The policy version was not valid for the window.
+    RuleInvalidPolicyVersion = 907,
+    /// success_count + error_count > request_count.
+    RuleSuccessPlusErrorExceedsRequests = 908,
+    /// served_from_cache_count > request_count.
+    RuleCacheExceedsRequests = 909,
+    /// The work-class counts are present and do not sum to request_count.
+    RuleWorkClassSumMismatch = 910,
+    /// The error-class counts sum past error_count.
+    RuleErrorClassSumExceedsErrors = 911,
+    /// A batch receipt's leaf_count differs from request_count.
+    RuleLeafCountMismatch = 912,
+    /// A per-request receipt does not cover exactly one request.
+    RulePerRequestNotSingle = 913,
+    /// v2: bytes_served_total > 65535 x request_count.
+    RuleBytesExceedMaximum = 914,
+    /// v2: ticketed_leaf_count > leaf_count.
+    RuleTicketedExceedsLeaves = 915,
+    /// v2: the name sketch is empty exactly when ticketed_leaf_count is not zero.
+    RuleSketchInconsistent = 916,
+    /// The window's bounds do not fit 64-bit milliseconds.
+    RuleWindowOutOfRange = 917,
+    /// The receipt's timestamp is outside its window and the skew.
+    RuleTimestampOutsideWindow = 918,
+    /// v2: the receipt arrived more than the deployment's `max_delay_ms` after its window.
+    RuleArrivedTooLate = 919,
+    /// v1: a receipt for the same operator, backend and window was already accepted.
+    RuleDuplicateReceipt = 920,
+    /// v2: an accepted receipt of the operator (any backend) overlaps the window.
+    RuleOverlappingReceipt = 921,
+    /// The audit sample was drawn for another root or leaf count.
+    RuleSampleNotForReceipt = 922,
+    /// Not one answer per sampled index.
+    RuleProofCountMismatch = 923,
+    /// An answer's proof is for another leaf index or tree size.
+    RuleProofForWrongLeaf = 924,
+    /// A sampled leaf's proof does not verify against the root.
+    RuleInvalidProof = 925,
+    /// A sampled leaf lies outside the receipt's window.
+    RuleLeafOutsideWindow = 926,
+    /// v2: a sampled leaf that is not the last comes without its right neighbour.
+    RuleMissingNeighbour = 927,
+    /// v2: the neighbour is not leaf `index + 1` (or the last leaf has one).
+    RuleNeighbourForWrongLeaf = 928,
+    /// v2: the neighbour's proof does not verify.
+    RuleInvalidNeighbourProof = 929,
+    /// v2: a sampled leaf is not strictly before its neighbour.
+    RuleLeavesOutOfOrder = 930,
+    /// v2: the neighbour's `repeat` is inconsistent with the sampled leaf's.
+    RuleRepeatMismatch = 931,
+    /// v2: a sampled ticketed leaf's cell is above its name-sketch register.
+    RuleSketchUnderstates = 932,
+    /// v2: a ticketed leaf was sampled and no ticket lookup was given.
+    RuleTicketNotChecked = 933,
+    /// v2: no token could be obtained for a sampled leaf's ticket.
+    RuleTicketNotRedeemed = 934,
+    /// v2: a sampled leaf's token does not verify.
+    RuleTokenInvalid = 935,
+    /// v2: the deployment requires tickets and a sampled leaf has none.
+    RuleUnticketedLeaf = 936,
+    /// v2: the sample disagrees with the service summary beyond the audit bound.
+    RuleSummaryDisagrees = 937,
+    /// The check exists only for v2 receipts.
+    RuleNotV2 = 938,
+    /// v2: a sketch witness does not match its register.
+    RuleWitnessMismatch = 939,
+    /// A ticket-lookup leaf carries another ticket.
+    RuleTicketLeafMismatch = 940,
+    /// More leaves under one ticket than its token's quota.
+    RuleTicketOverQuota = 941,
+    /// A v1 receipt, and the deployment no longer accepts v1 (`accept_v1` is false).
+    RuleV1NotAccepted = 942,
+    /// v2: ticketed_repeat_count > ticketed_leaf_count.
+    RuleRepeatsExceedTicketed = 943,
+    /// v2: more repeated ticketed leaves than the deployment's `max_repeat_permille` allows.
+    RuleTooManyRepeats = 944,
+    /// The receipt breaks a rule this version does not name.
+    RuleInvalid = 999,
 }
 
 impl tolldns_result {
@@ -236,6 +344,8 @@ impl tolldns_result {
         Self::ReceiptZeroWindowLen,
         Self::ReceiptNonCanonicalClassCounts,
         Self::ReceiptPathTooLong,
+        Self::ReceiptResponseTooLarge,
+        Self::ReceiptSketchRegisterOutOfRange,
         Self::ReceiptInvalid,
         Self::ProofIndexOutOfRange,
         Self::ProofPathTooLong,
@@ -270,9 +380,13 @@ impl tolldns_result {
         Self::BatchWindowOutOfRange,
         Self::BatchTooManyBytes,
         Self::BatchSigningFailed,
+        Self::BatchResponseTooLarge,
+        Self::BatchRepeatOverflow,
         Self::BatchInvalid,
         Self::AuditConfidence,
         Self::AuditFakeFraction,
+        Self::AuditSeedNotAfterReceipt,
+        Self::AuditSeedSlotNotFixed,
         Self::AuditInvalid,
         Self::TicketMalformed,
         Self::TicketWrongIssuer,
@@ -281,6 +395,51 @@ impl tolldns_result {
         Self::TicketBadSignature,
         Self::TicketBadKey,
         Self::TicketInvalid,
+        Self::RuleUnregisteredOperator,
+        Self::RuleOperatorNotStaked,
+        Self::RuleSignature,
+        Self::RuleWrongDeployment,
+        Self::RuleWindowLenNotDeployment,
+        Self::RuleUnregisteredBackend,
+        Self::RuleInvalidPolicyVersion,
+        Self::RuleSuccessPlusErrorExceedsRequests,
+        Self::RuleCacheExceedsRequests,
+        Self::RuleWorkClassSumMismatch,
+        Self::RuleErrorClassSumExceedsErrors,
+        Self::RuleLeafCountMismatch,
+        Self::RulePerRequestNotSingle,
+        Self::RuleBytesExceedMaximum,
+        Self::RuleTicketedExceedsLeaves,
+        Self::RuleSketchInconsistent,
+        Self::RuleWindowOutOfRange,
+        Self::RuleTimestampOutsideWindow,
+        Self::RuleArrivedTooLate,
+        Self::RuleDuplicateReceipt,
+        Self::RuleOverlappingReceipt,
+        Self::RuleSampleNotForReceipt,
+        Self::RuleProofCountMismatch,
+        Self::RuleProofForWrongLeaf,
+        Self::RuleInvalidProof,
+        Self::RuleLeafOutsideWindow,
+        Self::RuleMissingNeighbour,
+        Self::RuleNeighbourForWrongLeaf,
+        Self::RuleInvalidNeighbourProof,
+        Self::RuleLeavesOutOfOrder,
+        Self::RuleRepeatMismatch,
+        Self::RuleSketchUnderstates,
+        Self::RuleTicketNotChecked,
+        Self::RuleTicketNotRedeemed,
+        Self::RuleTokenInvalid,
+        Self::RuleUnticketedLeaf,
+        Self::RuleSummaryDisagrees,
+        Self::RuleNotV2,
+        Self::RuleWitnessMismatch,
+        Self::RuleTicketLeafMismatch,
+        Self::RuleTicketOverQuota,
+        Self::RuleV1NotAccepted,
+        Self::RuleRepeatsExceedTicketed,
+        Self::RuleTooManyRepeats,
+        Self::RuleInvalid,
     ];
 
     /// The code for a number, if it is defined.
@@ -334,6 +493,10 @@ impl tolldns_result {
             Self::ReceiptZeroWindowLen => "window_len_s is zero",
             Self::ReceiptNonCanonicalClassCounts => "a class-count list is not canonical",
             Self::ReceiptPathTooLong => "encoded Merkle path is longer than 64 hashes",
+            Self::ReceiptResponseTooLarge => "leaf response size is above 65535 bytes",
+            Self::ReceiptSketchRegisterOutOfRange => {
+                "a name sketch register is above the largest rank"
+            }
             Self::ReceiptInvalid => "the bytes are not a valid leaf, receipt or proof",
             Self::ProofIndexOutOfRange => "leaf index is outside the tree",
             Self::ProofPathTooLong => "audit path is too long for the tree size",
@@ -376,9 +539,17 @@ impl tolldns_result {
             Self::BatchWindowOutOfRange => "window bounds do not fit in 64 bits",
             Self::BatchTooManyBytes => "response sizes overflow 64 bits",
             Self::BatchSigningFailed => "signing the receipt failed",
+            Self::BatchResponseTooLarge => "a leaf's response size is above 65535 bytes",
+            Self::BatchRepeatOverflow => "more than 65536 identical leaves in one millisecond",
             Self::BatchInvalid => "the batch could not be closed",
             Self::AuditConfidence => "confidence must be strictly between 0 and 1",
             Self::AuditFakeFraction => "fake_fraction must be strictly between 0 and 1",
+            Self::AuditSeedNotAfterReceipt => {
+                "audit seed must come from a slot after the receipt was recorded"
+            }
+            Self::AuditSeedSlotNotFixed => {
+                "audit seed must come from the slot at the fixed delay after the receipt"
+            }
             Self::AuditInvalid => "the audit sample size could not be computed",
             Self::TicketMalformed => "token does not decode (wrong token type or length)",
             Self::TicketWrongIssuer => "token is from an issuer key the verifier does not accept",
@@ -389,6 +560,57 @@ impl tolldns_result {
                 "issuer key is not a canonical RSASSA-PSS SHA-384 SPKI of 2048, 3072 or 4096 bits"
             }
             Self::TicketInvalid => "the token was refused",
+            Self::RuleUnregisteredOperator => "operator is not registered",
+            Self::RuleOperatorNotStaked => "operator is not staked for the window",
+            Self::RuleSignature => "receipt signature does not verify",
+            Self::RuleWrongDeployment => "receipt is for another deployment",
+            Self::RuleWindowLenNotDeployment => "window length is not the deployment's",
+            Self::RuleUnregisteredBackend => "backend_id is not registered to the operator",
+            Self::RuleInvalidPolicyVersion => "policy version is not valid for the window",
+            Self::RuleSuccessPlusErrorExceedsRequests => {
+                "success_count + error_count exceeds request_count"
+            }
+            Self::RuleCacheExceedsRequests => "served_from_cache_count exceeds request_count",
+            Self::RuleWorkClassSumMismatch => "work-class counts do not sum to request_count",
+            Self::RuleErrorClassSumExceedsErrors => "error-class counts exceed error_count",
+            Self::RuleLeafCountMismatch => "leaf_count differs from request_count",
+            Self::RulePerRequestNotSingle => "a per-request receipt must cover exactly one request",
+            Self::RuleBytesExceedMaximum => "bytes_served_total exceeds 65535 bytes per request",
+            Self::RuleTicketedExceedsLeaves => "ticketed_leaf_count exceeds leaf_count",
+            Self::RuleSketchInconsistent => "name sketch is inconsistent with ticketed_leaf_count",
+            Self::RuleWindowOutOfRange => "window bounds do not fit in 64 bits",
+            Self::RuleTimestampOutsideWindow => "receipt timestamp is outside its window",
+            Self::RuleArrivedTooLate => "receipt arrived after the deployment's delay bound",
+            Self::RuleDuplicateReceipt => "duplicate receipt for this operator, backend and window",
+            Self::RuleOverlappingReceipt => {
+                "an accepted receipt of this operator overlaps the window"
+            }
+            Self::RuleSampleNotForReceipt => "audit sample was drawn for another receipt",
+            Self::RuleProofCountMismatch => "number of answers differs from the sample size",
+            Self::RuleProofForWrongLeaf => "a proof is for another leaf",
+            Self::RuleInvalidProof => "a sampled proof does not verify",
+            Self::RuleLeafOutsideWindow => "a sampled leaf lies outside the window",
+            Self::RuleMissingNeighbour => "a sampled leaf comes without its right neighbour",
+            Self::RuleNeighbourForWrongLeaf => "the neighbour is not the next leaf of the tree",
+            Self::RuleInvalidNeighbourProof => "the neighbour's proof does not verify",
+            Self::RuleLeavesOutOfOrder => "a leaf is not strictly before the next leaf",
+            Self::RuleRepeatMismatch => "the neighbour has an inconsistent repeat",
+            Self::RuleSketchUnderstates => "a sampled leaf lies above its name sketch register",
+            Self::RuleTicketNotChecked => "a ticketed leaf was sampled without a ticket lookup",
+            Self::RuleTicketNotRedeemed => "no token was found for a sampled leaf's ticket",
+            Self::RuleTokenInvalid => "a sampled leaf's token does not verify",
+            Self::RuleUnticketedLeaf => {
+                "a sampled leaf has no toll ticket and the deployment requires one"
+            }
+            Self::RuleSummaryDisagrees => "sampled leaves disagree with the service summary",
+            Self::RuleNotV2 => "the check needs a v2 receipt",
+            Self::RuleWitnessMismatch => "a sketch witness does not match its register",
+            Self::RuleTicketLeafMismatch => "a ticket-lookup leaf carries another ticket",
+            Self::RuleTicketOverQuota => "more leaves under one ticket than its quota",
+            Self::RuleV1NotAccepted => "the deployment no longer accepts v1 receipts",
+            Self::RuleRepeatsExceedTicketed => "ticketed_repeat_count exceeds ticketed_leaf_count",
+            Self::RuleTooManyRepeats => "more repeated ticketed leaves than the deployment allows",
+            Self::RuleInvalid => "the receipt breaks a verification rule",
         }
     }
 }
@@ -440,20 +662,20 @@ impl From<DecodeError> for tolldns_result {
             DecodeError::ZeroWindowLen => Self::ReceiptZeroWindowLen,
             DecodeError::NonCanonicalClassCounts { .. } => Self::ReceiptNonCanonicalClassCounts,
             DecodeError::PathTooLong { .. } => Self::ReceiptPathTooLong,
+            DecodeError::ResponseTooLarge { .. } => Self::ReceiptResponseTooLarge,
+            DecodeError::SketchRegisterOutOfRange { .. } => Self::ReceiptSketchRegisterOutOfRange,
             _ => Self::ReceiptInvalid,
         }
     }
 }
 
 impl From<ProofError> for tolldns_result {
+    /// `399 + ProofError::code()` (400–403), or `TOLLDNS_RESULT_PROOF_INVALID` for a code this
+    /// version does not define.
     fn from(e: ProofError) -> Self {
-        match e {
-            ProofError::IndexOutOfRange { .. } => Self::ProofIndexOutOfRange,
-            ProofError::PathTooLong => Self::ProofPathTooLong,
-            ProofError::PathTooShort => Self::ProofPathTooShort,
-            ProofError::RootMismatch => Self::ProofRootMismatch,
-            _ => Self::ProofInvalid,
-        }
+        Self::from_u32(399 + u32::from(e.code()))
+            .filter(|r| (400..499).contains(&(*r as u32)))
+            .unwrap_or(Self::ProofInvalid)
     }
 }
 
@@ -469,32 +691,213 @@ impl From<SignatureError> for tolldns_result {
     }
 }
 
+/// The offset of the v2 verification codes: a rule is `900 + VerifyError::code()`.
+pub(crate) const RULE_BASE: u32 = 900;
+
 impl From<VerifyError> for tolldns_result {
+    /// `900 + VerifyError::code()` (the v2 API), or `TOLLDNS_RESULT_RULE_INVALID` for a code
+    /// this version does not define.
     fn from(e: VerifyError) -> Self {
-        match e {
-            VerifyError::UnregisteredOperator => Self::VerifyUnregisteredOperator,
-            VerifyError::OperatorNotStaked => Self::VerifyOperatorNotStaked,
-            VerifyError::Signature(e) => e.into(),
-            VerifyError::InvalidPolicyVersion { .. } => Self::VerifyInvalidPolicyVersion,
-            VerifyError::SuccessPlusErrorExceedsRequests => {
-                Self::VerifySuccessPlusErrorExceedsRequests
-            }
-            VerifyError::CacheExceedsRequests => Self::VerifyCacheExceedsRequests,
-            VerifyError::WorkClassSumMismatch => Self::VerifyWorkClassSumMismatch,
-            VerifyError::ErrorClassSumExceedsErrors => Self::VerifyErrorClassSumExceedsErrors,
-            VerifyError::LeafCountMismatch => Self::VerifyLeafCountMismatch,
-            VerifyError::PerRequestNotSingle => Self::VerifyPerRequestNotSingle,
-            VerifyError::WindowOutOfRange => Self::VerifyWindowOutOfRange,
-            VerifyError::TimestampOutsideWindow { .. } => Self::VerifyTimestampOutsideWindow,
-            VerifyError::DuplicateReceipt => Self::VerifyDuplicateReceipt,
-            VerifyError::SampleNotForReceipt => Self::VerifySampleNotForReceipt,
-            VerifyError::ProofCountMismatch { .. } => Self::VerifyProofCountMismatch,
-            VerifyError::ProofForWrongLeaf { .. } => Self::VerifyProofForWrongLeaf,
-            VerifyError::InvalidProof { .. } => Self::VerifyInvalidProof,
-            VerifyError::LeafOutsideWindow { .. } => Self::VerifyLeafOutsideWindow,
-            _ => Self::VerifyInvalid,
-        }
+        Self::from_u32(RULE_BASE + u32::from(e.code()))
+            .filter(|r| (RULE_BASE + 1..RULE_BASE + 99).contains(&(*r as u32)))
+            .unwrap_or(Self::RuleInvalid)
     }
+}
+
+/// The frozen codes of the first verification API (`tolldns_receipt_verify`, 500–518), by
+/// `VerifyError::code()`. Rules added with format v2 never reach that function (it refuses v2
+/// receipts first) and fall to `TOLLDNS_RESULT_VERIFY_INVALID`.
+pub(crate) fn legacy_verify_result(e: VerifyError) -> tolldns_result {
+    use tolldns_result as R;
+    match (e, e.code()) {
+        (VerifyError::Signature(s), _) => s.into(),
+        (_, 1) => R::VerifyUnregisteredOperator,
+        (_, 2) => R::VerifyOperatorNotStaked,
+        (_, 7) => R::VerifyInvalidPolicyVersion,
+        (_, 8) => R::VerifySuccessPlusErrorExceedsRequests,
+        (_, 9) => R::VerifyCacheExceedsRequests,
+        (_, 10) => R::VerifyWorkClassSumMismatch,
+        (_, 11) => R::VerifyErrorClassSumExceedsErrors,
+        (_, 12) => R::VerifyLeafCountMismatch,
+        (_, 13) => R::VerifyPerRequestNotSingle,
+        (_, 17) => R::VerifyWindowOutOfRange,
+        (_, 18) => R::VerifyTimestampOutsideWindow,
+        (_, 20) => R::VerifyDuplicateReceipt,
+        (_, 22) => R::VerifySampleNotForReceipt,
+        (_, 23) => R::VerifyProofCountMismatch,
+        (_, 24) => R::VerifyProofForWrongLeaf,
+        (_, 25) => R::VerifyInvalidProof,
+        (_, 26) => R::VerifyLeafOutsideWindow,
+        _ => R::VerifyInvalid,
+    }
+}
+
+/// One `VerifyError` per code, in code order (`RULES[i].code() == i + 1`), with its stable
+/// name as a C string. `tests::rules_cover_the_library_codes` keeps it in step with
+/// `tolldns-receipts`.
+const RULES: &[(VerifyError, &CStr)] = &[
+    (VerifyError::UnregisteredOperator, c"unregistered_operator"),
+    (VerifyError::OperatorNotStaked, c"operator_not_staked"),
+    (
+        VerifyError::Signature(SignatureError::Invalid),
+        c"signature",
+    ),
+    (VerifyError::WrongDeployment, c"wrong_deployment"),
+    (
+        VerifyError::WindowLenNotDeployment { window_len_s: 0 },
+        c"window_len_not_deployment",
+    ),
+    (VerifyError::UnregisteredBackend, c"unregistered_backend"),
+    (
+        VerifyError::InvalidPolicyVersion { policy_version: 0 },
+        c"invalid_policy_version",
+    ),
+    (
+        VerifyError::SuccessPlusErrorExceedsRequests,
+        c"success_plus_error_exceeds_requests",
+    ),
+    (VerifyError::CacheExceedsRequests, c"cache_exceeds_requests"),
+    (
+        VerifyError::WorkClassSumMismatch,
+        c"work_class_sum_mismatch",
+    ),
+    (
+        VerifyError::ErrorClassSumExceedsErrors,
+        c"error_class_sum_exceeds_errors",
+    ),
+    (VerifyError::LeafCountMismatch, c"leaf_count_mismatch"),
+    (VerifyError::PerRequestNotSingle, c"per_request_not_single"),
+    (VerifyError::BytesExceedMaximum, c"bytes_exceed_maximum"),
+    (
+        VerifyError::TicketedExceedsLeaves,
+        c"ticketed_exceeds_leaves",
+    ),
+    (VerifyError::SketchInconsistent, c"sketch_inconsistent"),
+    (VerifyError::WindowOutOfRange, c"window_out_of_range"),
+    (
+        VerifyError::TimestampOutsideWindow { timestamp_ms: 0 },
+        c"timestamp_outside_window",
+    ),
+    (
+        VerifyError::ArrivedTooLate { received_ms: 0 },
+        c"arrived_too_late",
+    ),
+    (VerifyError::DuplicateReceipt, c"duplicate_receipt"),
+    (VerifyError::OverlappingReceipt, c"overlapping_receipt"),
+    (VerifyError::SampleNotForReceipt, c"sample_not_for_receipt"),
+    (
+        VerifyError::ProofCountMismatch {
+            expected: 0,
+            actual: 0,
+        },
+        c"proof_count_mismatch",
+    ),
+    (
+        VerifyError::ProofForWrongLeaf { index: 0 },
+        c"proof_for_wrong_leaf",
+    ),
+    (
+        VerifyError::InvalidProof {
+            index: 0,
+            error: ProofError::RootMismatch,
+        },
+        c"invalid_proof",
+    ),
+    (
+        VerifyError::LeafOutsideWindow { index: 0 },
+        c"leaf_outside_window",
+    ),
+    (
+        VerifyError::MissingNeighbour { index: 0 },
+        c"missing_neighbour",
+    ),
+    (
+        VerifyError::NeighbourForWrongLeaf { index: 0 },
+        c"neighbour_for_wrong_leaf",
+    ),
+    (
+        VerifyError::InvalidNeighbourProof {
+            index: 0,
+            error: ProofError::RootMismatch,
+        },
+        c"invalid_neighbour_proof",
+    ),
+    (
+        VerifyError::LeavesOutOfOrder { index: 0 },
+        c"leaves_out_of_order",
+    ),
+    (VerifyError::RepeatMismatch { index: 0 }, c"repeat_mismatch"),
+    (
+        VerifyError::SketchUnderstates { index: 0 },
+        c"sketch_understates",
+    ),
+    (
+        VerifyError::TicketNotChecked { index: 0 },
+        c"ticket_not_checked",
+    ),
+    (
+        VerifyError::TicketNotRedeemed { index: 0 },
+        c"ticket_not_redeemed",
+    ),
+    (VerifyError::TokenInvalid { index: 0 }, c"token_invalid"),
+    (VerifyError::UnticketedLeaf { index: 0 }, c"unticketed_leaf"),
+    (
+        VerifyError::SummaryDisagrees {
+            stat: SummaryStat::Success,
+        },
+        c"summary_disagrees",
+    ),
+    (VerifyError::NotV2, c"not_v2"),
+    (
+        VerifyError::WitnessMismatch { register: 0 },
+        c"witness_mismatch",
+    ),
+    (
+        VerifyError::TicketLeafMismatch { index: 0 },
+        c"ticket_leaf_mismatch",
+    ),
+    (
+        VerifyError::TicketOverQuota { leaves: 0 },
+        c"ticket_over_quota",
+    ),
+    (VerifyError::V1NotAccepted, c"v1_not_accepted"),
+    (
+        VerifyError::RepeatsExceedTicketed,
+        c"repeats_exceed_ticketed",
+    ),
+    (VerifyError::TooManyRepeats, c"too_many_repeats"),
+];
+
+/// The rule behind a verification result code: a v2 code (901–998) or a code of the first
+/// API (500–518).
+fn rule_of(code: u32) -> Option<&'static (VerifyError, &'static CStr)> {
+    let r = tolldns_result::from_u32(code)?;
+    if let Some(i) = code.checked_sub(RULE_BASE + 1) {
+        return RULES
+            .get(usize::try_from(i).ok()?)
+            .filter(|(e, _)| RULE_BASE + u32::from(e.code()) == code);
+    }
+    // 502 (an unusable key) and 503 (a bad signature) are both the `signature` rule.
+    if r == tolldns_result::VerifySignatureInvalidKey {
+        return RULES.get(2);
+    }
+    RULES
+        .iter()
+        .find(|(e, _)| r != tolldns_result::VerifyInvalid && legacy_verify_result(*e) == r)
+}
+
+/// The stable snake_case name of the receipt-verification rule behind `code` (the same name
+/// the `tolldns` CLI and the JSON APIs print: `VerifyError::name()` in Rust), such as
+/// `"wrong_deployment"` for `TOLLDNS_RESULT_RULE_WRONG_DEPLOYMENT` (904) or `"signature"` for
+/// `TOLLDNS_RESULT_VERIFY_SIGNATURE_INVALID` (503).
+///
+/// Accepts the v2 codes (`TOLLDNS_RESULT_RULE_*`, 901–998) and the codes of the first API
+/// (`TOLLDNS_RESULT_VERIFY_*`, 500–518). Returns NULL for any other code, including the
+/// catch-alls 599 and 999 and codes from a newer library. The string is static and
+/// NUL-terminated: do not free or modify it. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn tolldns_verify_error_name(code: u32) -> *const c_char {
+    rule_of(code).map_or(core::ptr::null(), |(_, name)| name.as_ptr())
 }
 
 impl From<AddError> for tolldns_result {
@@ -517,6 +920,8 @@ impl From<SealError> for tolldns_result {
             SealError::WindowOutOfRange => Self::BatchWindowOutOfRange,
             SealError::TooManyBytes => Self::BatchTooManyBytes,
             SealError::Signature(_) => Self::BatchSigningFailed,
+            SealError::ResponseTooLarge { .. } => Self::BatchResponseTooLarge,
+            SealError::RepeatOverflow => Self::BatchRepeatOverflow,
             _ => Self::BatchInvalid,
         }
     }
@@ -527,6 +932,8 @@ impl From<SampleError> for tolldns_result {
         match e {
             SampleError::Confidence => Self::AuditConfidence,
             SampleError::FakeFraction => Self::AuditFakeFraction,
+            SampleError::SeedNotAfterReceipt => Self::AuditSeedNotAfterReceipt,
+            SampleError::SeedSlotNotFixed => Self::AuditSeedSlotNotFixed,
             _ => Self::AuditInvalid,
         }
     }
@@ -665,6 +1072,127 @@ mod tests {
         );
     }
 
+    /// `wrong_deployment` -> `RuleWrongDeployment`.
+    fn rule_variant_name(name: &str) -> String {
+        let mut out = String::from("Rule");
+        for word in name.split('_') {
+            let mut chars = word.chars();
+            if let Some(first) = chars.next() {
+                out.push(first.to_ascii_uppercase());
+                out.extend(chars);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn rules_cover_the_library_codes() {
+        for (i, (e, name)) in RULES.iter().enumerate() {
+            let code = u32::from(e.code());
+            assert_eq!(code as usize, i + 1, "RULES is in code order");
+            assert_eq!(name.to_str().unwrap(), e.name());
+            let r = tolldns_result::from(*e);
+            assert_eq!(r as u32, 900 + code, "{}", e.name());
+            assert_eq!(format!("{r:?}"), rule_variant_name(e.name()));
+            assert!((901..999).contains(&(r as u32)));
+            // SAFETY: a non-NULL result is a static NUL-terminated string.
+            let back = unsafe { CStr::from_ptr(tolldns_verify_error_name(r as u32)) };
+            assert_eq!(back.to_str().unwrap(), e.name());
+        }
+        // Every v2 code of the enum is in RULES: nothing between the last rule and 999.
+        let rules = tolldns_result::ALL
+            .iter()
+            .filter(|r| (901..999).contains(&(**r as u32)))
+            .count();
+        assert_eq!(rules, RULES.len());
+        assert_eq!(RULES.len(), 44, "tolldns-receipts defines codes 1-44");
+        for code in [0, 4, 499, 599, 600, 900, 945, 999, 1000] {
+            assert!(tolldns_verify_error_name(code).is_null(), "{code}");
+        }
+    }
+
+    #[test]
+    fn the_first_api_keeps_its_codes() {
+        use tolldns_result as R;
+        let cases = [
+            (
+                VerifyError::UnregisteredOperator,
+                R::VerifyUnregisteredOperator,
+                500,
+            ),
+            (
+                VerifyError::OperatorNotStaked,
+                R::VerifyOperatorNotStaked,
+                501,
+            ),
+            (
+                VerifyError::Signature(SignatureError::InvalidKey),
+                R::VerifySignatureInvalidKey,
+                502,
+            ),
+            (
+                VerifyError::Signature(SignatureError::Invalid),
+                R::VerifySignatureInvalid,
+                503,
+            ),
+            (
+                VerifyError::InvalidPolicyVersion { policy_version: 3 },
+                R::VerifyInvalidPolicyVersion,
+                504,
+            ),
+            (
+                VerifyError::LeafCountMismatch,
+                R::VerifyLeafCountMismatch,
+                509,
+            ),
+            (
+                VerifyError::TimestampOutsideWindow { timestamp_ms: 1 },
+                R::VerifyTimestampOutsideWindow,
+                512,
+            ),
+            (
+                VerifyError::DuplicateReceipt,
+                R::VerifyDuplicateReceipt,
+                513,
+            ),
+            (
+                VerifyError::LeafOutsideWindow { index: 4 },
+                R::VerifyLeafOutsideWindow,
+                518,
+            ),
+            (VerifyError::WrongDeployment, R::VerifyInvalid, 599),
+        ];
+        for (e, r, n) in cases {
+            assert_eq!(legacy_verify_result(e), r, "{}", e.name());
+            assert_eq!(r as u32, n);
+        }
+        // Every legacy code names its rule; 502 and 503 are both `signature`.
+        for code in 500..=518 {
+            // SAFETY: a non-NULL result is a static NUL-terminated string.
+            let name = unsafe { CStr::from_ptr(tolldns_verify_error_name(code)) };
+            let rule = RULES
+                .iter()
+                .find(|(e, _)| e.name() == name.to_str().unwrap())
+                .unwrap();
+            if code != 502 {
+                assert_eq!(legacy_verify_result(rule.0) as u32, code);
+            }
+        }
+    }
+
+    #[test]
+    fn proof_codes_follow_the_proof_error_codes() {
+        let errors = [
+            ProofError::IndexOutOfRange { index: 1, size: 1 },
+            ProofError::PathTooLong,
+            ProofError::PathTooShort,
+            ProofError::RootMismatch,
+        ];
+        for e in errors {
+            assert_eq!(tolldns_result::from(e) as u32, 399 + u32::from(e.code()));
+        }
+    }
+
     #[test]
     fn message_is_written_only_when_it_fits() {
         let mut buf = [0x55 as c_char; TOLLDNS_RESULT_MESSAGE_MAX_LEN];
@@ -677,7 +1205,7 @@ mod tests {
         let r = unsafe { tolldns_result_message(1, buf.as_mut_ptr(), buf.len(), &mut n) };
         assert_eq!(r, tolldns_result::Ok);
         // SAFETY: the call above wrote a NUL-terminated string.
-        let s = unsafe { core::ffi::CStr::from_ptr(buf.as_ptr()) };
+        let s = unsafe { CStr::from_ptr(buf.as_ptr()) };
         assert_eq!(s.to_str().unwrap(), tolldns_result::NullParameter.message());
         assert_eq!(n, s.to_bytes().len());
         // SAFETY: as above.

@@ -1,7 +1,8 @@
 //! The TollDNS C ABI, for appliance and router-firmware vendors.
 //!
 //! `tolldns-ffi` wraps `tolldns-core` (name normalization and name hashing),
-//! `tolldns-receipts` (receipt leaves, signed batch receipts, Merkle proofs, audit sampling),
+//! `tolldns-receipts` (receipt leaves, signed batch receipts, Merkle proofs, audit sampling;
+//! format v1 in [`receipts`], format v2 in [`receipts_v2`]),
 //! `tolldns-score` (miner scoring and reward allocation) and `tolldns-tickets` (toll-ticket
 //! verification and ticket ids) in `extern "C"` functions. The C header
 //! `include/tolldns.h` is generated from this crate by cbindgen and committed; `ffi/README.md`
@@ -46,6 +47,7 @@ mod boundary;
 pub mod error;
 pub mod name;
 pub mod receipts;
+pub mod receipts_v2;
 pub mod score;
 pub mod tickets;
 

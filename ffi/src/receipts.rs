@@ -2,26 +2,36 @@
 //! sampling and receipt verification (`tolldns-receipts`).
 //!
 //! Byte formats are the canonical ones of `docs/RECEIPTS.md`: a leaf is `TOLLDNS_LEAF_LEN`
-//! bytes, a receipt is `borsh(body) || signature`, a Merkle proof is Borsh
+//! bytes (format v1; `TOLLDNS_LEAF_V2_LEN` in format v2), a receipt is
+//! `borsh(body) || signature`, a Merkle proof is Borsh
 //! (`leaf_index: u64, tree_size: u64, path: u32 count || 32-byte hashes`).
+//!
+//! This module is the first API, which reads and writes receipt format v1 (its functions keep
+//! their behaviour and result codes) and reads v2 receipts where that is lossless. Format v2
+//! (deployment ids, strict leaf order with `repeat`, ticketed counts and name sketches, audits
+//! with neighbours) is in [`crate::receipts_v2`]: `tolldns_batch_builder_new_v2`,
+//! `tolldns_receipt_verify_v2`, `tolldns_receipt_audit_v2` and the `_v2` structures.
 
 use core::ffi::c_void;
 
 use ed25519_dalek::SigningKey;
-use tolldns_core::{BackendId, OperatorId, Role, WindowId, WindowLen};
+use tolldns_core::{BackendId, DeploymentId, OperatorId, Role, WindowId, WindowLen};
 use tolldns_receipts::{
-    AuditSample, BatchBuilder, BuilderConfig, ClosedBatch, LatencyBucket, Leaf, LeafFlags,
-    MerkleProof, MerkleTree, OperatorRegistry, OperatorStatus, PolicyRegistry, RcodeClass, Receipt,
-    ReceiptLedger, Transport, Verifier, WireTag, WorkClass, merkle, sample_size,
+    AuditSample, BatchBuilder, BatchHeader, BuilderConfig, ClosedBatch, Deployment, LEAF_LEN_V1,
+    LatencyBucket, Leaf, LeafFlags, MerkleProof, MerkleTree, OperatorRegistry, OperatorStatus,
+    PolicyRegistry, RcodeClass, Receipt, ReceiptLedger, Transport, Verifier, WireTag, WorkClass,
+    merkle, sample_size,
 };
 
 use crate::boundary::{
     FfiResult, Out, OutBytes, guard, guard_void, input_array, input_ref, input_slice,
 };
+use crate::error::legacy_verify_result;
 use crate::name::TOLLDNS_HASH_LEN;
 use crate::tolldns_result;
 
-/// Length of an encoded receipt leaf in bytes.
+/// Length of an encoded receipt leaf in bytes, format v1 (`tolldns_leaf_encode`). Format v2
+/// leaves are `TOLLDNS_LEAF_V2_LEN` bytes.
 pub const TOLLDNS_LEAF_LEN: usize = 69;
 /// Length of an ed25519 signing-key seed, public key (operator id) or audit seed in bytes.
 pub const TOLLDNS_KEY_LEN: usize = 32;
@@ -81,7 +91,9 @@ pub const TOLLDNS_WORK_CACHE_HIT: u8 = 6;
 pub const TOLLDNS_WORK_CACHE_MISS: u8 = 7;
 
 /// A receipt leaf (one answered request) in structured form. Its canonical encoding is
-/// `TOLLDNS_LEAF_LEN` bytes ([`tolldns_leaf_encode`] / [`tolldns_leaf_decode`]).
+/// `TOLLDNS_LEAF_LEN` bytes in format v1 ([`tolldns_leaf_encode`] / [`tolldns_leaf_decode`]).
+/// `tolldns_leaf_v2` adds the v2 field `repeat`, which only the batch builder sets: an edge
+/// can keep filling this structure for either builder.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct tolldns_leaf {
@@ -130,6 +142,7 @@ impl TryFrom<&tolldns_leaf> for Leaf {
             name_hash: l.name_hash,
             ticket: l.ticket,
             response_summary_hash: l.response_summary_hash,
+            repeat: 0,
         })
     }
 }
@@ -152,7 +165,8 @@ impl From<&Leaf> for tolldns_leaf {
     }
 }
 
-/// Encodes a leaf to its canonical `TOLLDNS_LEAF_LEN` bytes.
+/// Encodes a leaf to its canonical `TOLLDNS_LEAF_LEN` bytes (format v1; a v2 leaf is
+/// `tolldns_leaf_v2_encode`). Either builder takes the result.
 ///
 /// # Errors
 ///
@@ -175,11 +189,12 @@ pub unsafe extern "C" fn tolldns_leaf_encode(
         let leaf = Leaf::try_from(unsafe { input_ref(leaf) }?)?;
         let out = OutBytes::new(out, out_len)?;
         // SAFETY: the caller guarantees `out` is writable for `out_len` bytes.
-        unsafe { out.write(&leaf.to_bytes()) }
+        unsafe { out.write(&leaf.to_bytes_v1()) }
     })
 }
 
-/// Decodes a canonical leaf (exactly `TOLLDNS_LEAF_LEN` bytes) into `*out`.
+/// Decodes a canonical v1 leaf (exactly `TOLLDNS_LEAF_LEN` bytes) into `*out`
+/// (`tolldns_leaf_v2_decode` reads both formats).
 ///
 /// # Errors
 ///
@@ -198,7 +213,7 @@ pub unsafe extern "C" fn tolldns_leaf_decode(
         // SAFETY: the caller guarantees `leaf` is readable for `leaf_len` bytes.
         let bytes = unsafe { input_slice(leaf, leaf_len) }?;
         let out = Out::new(out)?;
-        let leaf = Leaf::from_bytes(bytes)?;
+        let leaf = Leaf::from_bytes_v1(bytes)?;
         // SAFETY: the caller guarantees `out` is writable.
         unsafe { out.write(tolldns_leaf::from(&leaf)) };
         Ok(())
@@ -206,7 +221,8 @@ pub unsafe extern "C" fn tolldns_leaf_decode(
 }
 
 /// The RFC 6962 leaf hash of an encoded leaf, `SHA256(0x00 || leaf)`, after checking that the
-/// bytes are a valid leaf. Writes `TOLLDNS_HASH_LEN` bytes.
+/// bytes are a valid leaf: a v1 leaf of `TOLLDNS_LEAF_LEN` bytes or a v2 leaf of
+/// `TOLLDNS_LEAF_V2_LEN` bytes, told apart by their length. Writes `TOLLDNS_HASH_LEN` bytes.
 ///
 /// # Errors
 ///
@@ -228,9 +244,14 @@ pub unsafe extern "C" fn tolldns_leaf_hash(
         // SAFETY: the caller guarantees `leaf` is readable for `leaf_len` bytes.
         let bytes = unsafe { input_slice(leaf, leaf_len) }?;
         let out = OutBytes::new(out, out_len)?;
-        let leaf = Leaf::from_bytes(bytes)?;
+        let leaf = Leaf::from_bytes_any(bytes)?;
+        let hash = if bytes.len() == LEAF_LEN_V1 {
+            leaf.hash_v1()
+        } else {
+            leaf.hash()
+        };
         // SAFETY: the caller guarantees `out` is writable for `out_len` bytes.
-        unsafe { out.write(&leaf.hash()) }
+        unsafe { out.write(&hash) }
     })
 }
 
@@ -295,16 +316,32 @@ pub unsafe extern "C" fn tolldns_operator_id(
 /// Thread-safe: `tolldns_batch_builder_add_leaf`, `_close` and `_dropped` may be called on the
 /// same builder from many threads at once (leaves go to per-thread shards). Only `_free` needs
 /// exclusive access.
+///
+/// A builder from `tolldns_batch_builder_new` writes format v1 receipts; one from
+/// `tolldns_batch_builder_new_v2` writes format v2 receipts for its deployment.
 #[derive(Debug)]
 pub struct tolldns_batch_builder {
-    inner: BatchBuilder,
+    pub(crate) inner: BatchBuilder,
+    /// Whether `_close` writes a v1 receipt.
+    pub(crate) v1: bool,
 }
 
 /// A closed window: the signed receipt, its leaves and their Merkle tree, kept to serve
 /// inclusion proofs to auditors. Immutable, so thread-safe; free with `tolldns_batch_free`.
 #[derive(Debug)]
 pub struct tolldns_batch {
-    inner: ClosedBatch,
+    pub(crate) inner: ClosedBatch,
+}
+
+impl tolldns_batch {
+    /// A leaf in the encoding of this batch's receipt version.
+    fn leaf_bytes(&self, leaf: &Leaf) -> Vec<u8> {
+        if self.inner.receipt().body.v2.is_some() {
+            leaf.to_bytes().to_vec()
+        } else {
+            leaf.to_bytes_v1().to_vec()
+        }
+    }
 }
 
 /// Leaves a builder refused so far, by reason (never reset).
@@ -321,7 +358,8 @@ pub struct tolldns_dropped_leaves {
     pub invalid: u64,
 }
 
-/// Creates a batch builder for one operator role and backend.
+/// Creates a batch builder for one operator role and backend that writes format **v1**
+/// receipts (`tolldns_batch_builder_new_v2` writes v2 receipts for a deployment).
 ///
 /// `shards` is the number of threads expected to add leaves concurrently (0 means 1);
 /// `max_leaves_per_window` bounds the memory used per open window (at most three windows are
@@ -358,15 +396,17 @@ pub unsafe extern "C" fn tolldns_batch_builder_new(
             .map_err(|_| tolldns_result::ReceiptInvalidBackendId)?;
         let window_len =
             WindowLen::new(window_len_s).map_err(|_| tolldns_result::ReceiptZeroWindowLen)?;
-        let inner = BatchBuilder::new(BuilderConfig {
+        // The deployment id is not part of a v1 receipt.
+        let inner = new_builder(
+            DeploymentId::default(),
             operator_role,
             backend_id,
             policy_version,
             window_len,
             shards,
             max_leaves_per_window,
-        });
-        let handle = Box::into_raw(Box::new(tolldns_batch_builder { inner }));
+        );
+        let handle = Box::into_raw(Box::new(tolldns_batch_builder { inner, v1: true }));
         // SAFETY: the caller guarantees `out` is writable; ownership of the box passes to it.
         unsafe { out.write(handle) };
         Ok(())
@@ -374,6 +414,14 @@ pub unsafe extern "C" fn tolldns_batch_builder_new(
 }
 
 /// Records one encoded leaf in the buffer of its window (taken from its timestamp).
+///
+/// Either encoding is accepted by either builder: a v1 leaf (`TOLLDNS_LEAF_LEN` bytes,
+/// `tolldns_leaf_encode`) or a v2 leaf (`TOLLDNS_LEAF_V2_LEN` bytes,
+/// `tolldns_leaf_v2_encode`), told apart by the length. The builder orders the window's leaves
+/// when it closes it and sets their `repeat` itself; a leaf's own `repeat` is ignored. A leaf
+/// whose response size is above 65535 bytes is refused with
+/// `TOLLDNS_RESULT_RECEIPT_RESPONSE_TOO_LARGE` (format v2 has no room for it; refusing it here
+/// keeps one bad leaf from failing the whole window at `_close`).
 ///
 /// # Errors
 ///
@@ -384,8 +432,8 @@ pub unsafe extern "C" fn tolldns_batch_builder_new(
 ///
 /// # Safety
 ///
-/// `builder` must be a live handle from `tolldns_batch_builder_new`; `leaf` must be readable
-/// for `leaf_len` bytes. Thread-safe.
+/// `builder` must be a live handle from `tolldns_batch_builder_new` or `_new_v2`; `leaf` must
+/// be readable for `leaf_len` bytes. Thread-safe.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tolldns_batch_builder_add_leaf(
     builder: *const tolldns_batch_builder,
@@ -396,9 +444,82 @@ pub unsafe extern "C" fn tolldns_batch_builder_add_leaf(
         // SAFETY: the caller guarantees `builder` is a live handle (shared access suffices:
         // the builder synchronizes internally) and `leaf` is readable for `leaf_len` bytes.
         let (builder, leaf) = unsafe { (input_ref(builder)?, input_slice(leaf, leaf_len)?) };
-        builder.inner.add_bytes(leaf)?;
-        Ok(())
+        add_leaf_bytes(&builder.inner, leaf)
     })
+}
+
+/// A builder over `tolldns-receipts`' `BatchBuilder`.
+pub(crate) fn new_builder(
+    deployment_id: DeploymentId,
+    operator_role: Role,
+    backend_id: BackendId,
+    policy_version: u32,
+    window_len: WindowLen,
+    shards: usize,
+    max_leaves_per_window: usize,
+) -> BatchBuilder {
+    let mut config = BuilderConfig::new(deployment_id, backend_id, window_len);
+    config.operator_role = operator_role;
+    config.policy_version = policy_version;
+    config.shards = shards;
+    config.max_leaves_per_window = max_leaves_per_window;
+    BatchBuilder::new(config)
+}
+
+/// Adds a v1 or v2 encoded leaf. `BatchBuilder::add_bytes` decodes v2 leaves only and counts
+/// every refusal; a v1 leaf is decoded here and handed over in its v2 encoding, so that the
+/// builder's own checks (and counters) apply to both formats.
+fn add_leaf_bytes(builder: &BatchBuilder, bytes: &[u8]) -> FfiResult {
+    if bytes.len() != LEAF_LEN_V1 {
+        builder.add_bytes(bytes)?;
+        return Ok(());
+    }
+    match Leaf::from_bytes_v1(bytes) {
+        Ok(leaf) => builder.add_bytes(&leaf.to_bytes())?,
+        Err(e) => {
+            // Count the refusal like any other invalid leaf: 69 bytes are never a v2 leaf, so
+            // `add_bytes` refuses them and counts them as invalid. Report the v1 reason.
+            let _ = builder.add_bytes(bytes);
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}
+
+/// Closes a window of `builder` into a v1 or v2 batch.
+pub(crate) fn close_window(
+    builder: &tolldns_batch_builder,
+    window: WindowId,
+    name_key_commitment: [u8; 32],
+    timestamp_ms: u64,
+    key: &SigningKey,
+) -> Result<ClosedBatch, tolldns_result> {
+    let v2 = builder
+        .inner
+        .close(window, name_key_commitment, timestamp_ms, key)?;
+    if !builder.v1 {
+        return Ok(v2);
+    }
+    // `BatchBuilder` only writes v2. Its batch holds the window's leaves in the order a v1
+    // builder used (by timestamp, then by encoding; identical leaves are adjacent) and
+    // `seal_v1` clears their `repeat`: sealing them again gives the v1 receipt.
+    let config = builder.inner.config();
+    let mut header = BatchHeader::new(
+        config.deployment_id,
+        config.backend_id,
+        config.window_len,
+        window,
+    );
+    header.operator_role = config.operator_role;
+    header.policy_version = config.policy_version;
+    let (_, leaves) = v2.into_parts();
+    Ok(ClosedBatch::seal_v1(
+        &header,
+        leaves,
+        name_key_commitment,
+        timestamp_ms,
+        key,
+    )?)
 }
 
 /// Writes the counts of refused leaves to `*out`.
@@ -439,6 +560,11 @@ pub unsafe extern "C" fn tolldns_batch_builder_dropped(
 /// `timestamp_ms` is the receipt's own timestamp. Leaves for this window arriving later are
 /// refused as late.
 ///
+/// The receipt is format v1 for a builder from `tolldns_batch_builder_new` and format v2 for
+/// one from `tolldns_batch_builder_new_v2` (then identical leaves are numbered by `repeat`,
+/// and the receipt commits to the deployment id, the ticketed-leaf count and the name
+/// sketch).
+///
 /// # Errors
 ///
 /// `TOLLDNS_RESULT_NULL_PARAMETER`; `TOLLDNS_RESULT_INVALID_PARAMETER` if a key or commitment
@@ -473,9 +599,7 @@ pub unsafe extern "C" fn tolldns_batch_builder_close(
         };
         let out = Out::new(out)?;
         let key = SigningKey::from_bytes(&seed);
-        let inner = builder
-            .inner
-            .close(WindowId(window_id), commitment, timestamp_ms, &key)?;
+        let inner = close_window(builder, WindowId(window_id), commitment, timestamp_ms, &key)?;
         let handle = Box::into_raw(Box::new(tolldns_batch { inner }));
         // SAFETY: the caller guarantees `out` is writable; ownership of the box passes to it.
         unsafe { out.write(handle) };
@@ -487,14 +611,14 @@ pub unsafe extern "C" fn tolldns_batch_builder_close(
 ///
 /// # Safety
 ///
-/// `builder` must be NULL or a live handle from `tolldns_batch_builder_new`, not in use by
-/// another thread, and not used again afterwards.
+/// `builder` must be NULL or a live handle from `tolldns_batch_builder_new` or `_new_v2`, not
+/// in use by another thread, and not used again afterwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tolldns_batch_builder_free(builder: *mut tolldns_batch_builder) {
     guard_void(|| {
         if !builder.is_null() {
-            // SAFETY: the handle came from `Box::into_raw` in `tolldns_batch_builder_new` and
-            // the caller gives up its ownership here.
+            // SAFETY: the handle came from `Box::into_raw` in `tolldns_batch_builder_new` (or
+            // `_new_v2`) and the caller gives up its ownership here.
             drop(unsafe { Box::from_raw(builder) });
         }
     });
@@ -558,8 +682,10 @@ pub unsafe extern "C" fn tolldns_batch_receipt_len(
     })
 }
 
-/// Writes leaf `index` of the batch (in Merkle order) as `TOLLDNS_LEAF_LEN` bytes, as an
-/// auditor asks for it.
+/// Writes leaf `index` of the batch (in Merkle order) in the encoding of the batch's receipt,
+/// as an auditor asks for it: `TOLLDNS_LEAF_LEN` bytes for a v1 batch,
+/// `TOLLDNS_LEAF_V2_LEN` bytes for a v2 batch (a buffer of `TOLLDNS_LEAF_V2_LEN` bytes always
+/// suffices).
 ///
 /// # Errors
 ///
@@ -582,7 +708,7 @@ pub unsafe extern "C" fn tolldns_batch_leaf(
         let out = OutBytes::new(out, out_len)?;
         let leaf_proof = batch.inner.leaf_proof(index)?;
         // SAFETY: the caller guarantees `out` is writable for `out_len` bytes.
-        unsafe { out.write(&leaf_proof.leaf.to_bytes()) }
+        unsafe { out.write(&batch.leaf_bytes(&leaf_proof.leaf)) }
     })
 }
 
@@ -924,6 +1050,10 @@ impl From<&Receipt> for tolldns_receipt_info {
 /// Decodes a receipt's canonical bytes (strictly: exactly one encoding per receipt) into
 /// `*out`. The signature is not checked; see `tolldns_receipt_verify`.
 ///
+/// Both formats decode; for a v2 receipt `*out` holds the fields common to both
+/// (`tolldns_receipt_decode_v2` also gives the version, the deployment id, the ticketed-leaf
+/// count and the name sketch).
+///
 /// # Errors
 ///
 /// `TOLLDNS_RESULT_NULL_PARAMETER`; a `TOLLDNS_RESULT_RECEIPT_*` decode error.
@@ -1004,6 +1134,12 @@ struct Callbacks {
 }
 
 impl OperatorRegistry for Callbacks {
+    /// Never called: `tolldns_receipt_verify` refuses v2 receipts, the only ones whose backend
+    /// is checked. Refuses, should that change.
+    fn backend_registered(&self, _: &OperatorId, _: &BackendId) -> bool {
+        false
+    }
+
     fn operator_status(&self, id: &OperatorId, role: Role, window: WindowId) -> OperatorStatus {
         // SAFETY: the caller of `tolldns_receipt_verify` supplied a valid callback; the
         // operator id points to 32 live bytes for the duration of the call.
@@ -1031,6 +1167,11 @@ impl PolicyRegistry for Callbacks {
 }
 
 impl ReceiptLedger for Callbacks {
+    /// Never called, as `backend_registered`; reports an overlap (a refusal) should that change.
+    fn overlaps(&self, _: &OperatorId, _: u64, _: u64) -> bool {
+        true
+    }
+
     fn contains(&self, id: &OperatorId, backend: &BackendId, window: WindowId) -> bool {
         let backend = backend.as_bytes();
         // SAFETY: the caller of `tolldns_receipt_verify` supplied a valid callback; both
@@ -1053,10 +1194,16 @@ impl ReceiptLedger for Callbacks {
 /// (30000 is the reference default), and the receipt is not a duplicate (callback).
 /// `TOLLDNS_RESULT_OK` means the receipt is acceptable; record it in your ledger.
 ///
+/// This is the format v1 verifier, and its result codes (500–518) are frozen. A v2 receipt is
+/// refused with `TOLLDNS_RESULT_RECEIPT_UNSUPPORTED_VERSION`: its rules need a deployment, an
+/// arrival time and more callbacks (`tolldns_receipt_verify_v2`, which checks v1 receipts as
+/// well).
+///
 /// # Errors
 ///
 /// `TOLLDNS_RESULT_NULL_PARAMETER` (including a NULL callback); a `TOLLDNS_RESULT_RECEIPT_*`
-/// decode error; the first failing rule as a `TOLLDNS_RESULT_VERIFY_*` code.
+/// decode error; `TOLLDNS_RESULT_RECEIPT_UNSUPPORTED_VERSION` for a v2 receipt; the first
+/// failing rule as a `TOLLDNS_RESULT_VERIFY_*` code (`tolldns_verify_error_name` names it).
 ///
 /// # Safety
 ///
@@ -1081,14 +1228,22 @@ pub unsafe extern "C" fn tolldns_receipt_verify(
             ledger_contains: cb.ledger_contains.ok_or(tolldns_result::NullParameter)?,
         };
         let receipt = Receipt::from_bytes(bytes)?;
-        Verifier::new(&cb, &cb, &cb)
+        if receipt.body.v2.is_some() {
+            return Err(tolldns_result::ReceiptUnsupportedVersion);
+        }
+        // A v1 receipt is checked by the v1 rules alone: the deployment and the arrival time
+        // are not consulted.
+        let deployment =
+            Deployment::new(DeploymentId::default(), receipt.body.window_len).with_v1(true);
+        Verifier::new(deployment, &cb, &cb, &cb)
             .with_skew_ms(skew_ms)
-            .verify(&receipt)?;
-        Ok(())
+            .verify(&receipt, 0)
+            .map_err(legacy_verify_result)
     })
 }
 
-/// Checks only a receipt's strict ed25519 signature against its own operator id.
+/// Checks only a receipt's strict ed25519 signature against its own operator id (either
+/// format; a v2 receipt's signed message starts with `"TOLLDNS-RECEIPT-V2\0"`).
 ///
 /// # Errors
 ///
@@ -1118,7 +1273,11 @@ mod tests {
 
     #[test]
     fn constants_match_the_receipts_crate() {
-        assert_eq!(TOLLDNS_LEAF_LEN, tolldns_receipts::LEAF_LEN);
+        assert_eq!(TOLLDNS_LEAF_LEN, LEAF_LEN_V1);
+        assert_eq!(
+            crate::receipts_v2::TOLLDNS_LEAF_V2_LEN,
+            tolldns_receipts::LEAF_LEN
+        );
         assert_eq!(TOLLDNS_SIGNATURE_LEN, tolldns_receipts::SIGNATURE_LEN);
         assert_eq!(
             TOLLDNS_MERKLE_PROOF_MAX_LEN,

@@ -1,8 +1,10 @@
-//! Integration tests of the C ABI: header drift, the ticket vectors, the C vector table, and
-//! the C programs.
+//! Integration tests of the C ABI: header drift, the ticket and receipt-v2 vectors, the C
+//! vector table, and the C programs.
 
 mod c_programs;
 mod header;
+mod receipts_v2;
+mod receipts_v2_gen;
 mod tickets;
 mod tickets_gen;
 mod vectors;

@@ -174,6 +174,7 @@ fn generate() -> String {
     score_tables(&mut h);
     receipt_tables(&mut h);
     ticket_tables(&mut h);
+    receipt_v2_tables(&mut h);
     h.push_str("#endif /* TOLLDNS_TEST_VECTORS_H */\n");
     h
 }
@@ -876,6 +877,180 @@ fn ticket_tables(h: &mut String) {
         .unwrap();
     }
     writeln!(h, "}};\n#define TICKET_CASES_COUNT {}\n", v.cases.len()).unwrap();
+}
+
+/// The `TOLLDNS_RESULT_RULE_*` code of a `VerifyError::name()` (or `"ok"`), found through the
+/// C ABI's own name function.
+fn rule_code(name: &str) -> tolldns_result {
+    if name == "ok" {
+        return tolldns_result::Ok;
+    }
+    tolldns_result::ALL
+        .iter()
+        .copied()
+        .filter(|r| (901..999).contains(&(*r as u32)))
+        .find(|r| {
+            let p = tolldns_ffi::error::tolldns_verify_error_name(*r as u32);
+            // SAFETY: a non-NULL result is a static NUL-terminated string.
+            !p.is_null() && unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes() == name.as_bytes()
+        })
+        .unwrap_or_else(|| panic!("no TOLLDNS_RESULT_RULE_* code is named {name:?}"))
+}
+
+fn receipt_v2_tables(h: &mut String) {
+    let v = crate::receipts_v2::file();
+    let hex = |s: &str| hex::decode(s).unwrap_or_else(|e| panic!("ffi-receipts-v2.json: {e}"));
+    h.push_str("/* test-vectors/ffi-receipts-v2.json */\n\n");
+    for (name, value) in [
+        ("RV2_SIGNING_KEY", &v.signing_key_seed),
+        ("RV2_OPERATOR_ID", &v.operator_id),
+        ("RV2_NAME_KEY_COMMITMENT", &v.name_key_commitment),
+        ("RV2_PROGRAM_ID", &v.program_id),
+        ("RV2_GENESIS_HASH", &v.genesis_hash),
+        ("RV2_DEPLOYMENT_ID", &v.deployment_id),
+        ("RV2_OTHER_DEPLOYMENT_ID", &v.other_deployment_id),
+        ("RV2_AUDIT_SEED_HASH", &v.audit.seed_hash),
+    ] {
+        writeln!(
+            h,
+            "TV_UNUSED static const uint8_t {name}[32] = {};",
+            c_bytes(&hex(value))
+        )
+        .unwrap();
+    }
+    writeln!(
+        h,
+        "#define RV2_BACKEND_ID {}",
+        c_string(v.backend_id.as_bytes())
+    )
+    .unwrap();
+    writeln!(h, "#define RV2_POLICY_VERSION {}u", v.policy_version).unwrap();
+    writeln!(h, "#define RV2_WINDOW_LEN_S {}u", v.window_len_s).unwrap();
+    writeln!(
+        h,
+        "#define RV2_MAX_REPEAT_PERMILLE {}u",
+        v.max_repeat_permille
+    )
+    .unwrap();
+    for (name, value) in [
+        ("RV2_WINDOW_ID", v.window_id),
+        ("RV2_WINDOW_END_MS", v.window_end_ms),
+        ("RV2_RECEIPT_TIMESTAMP_MS", v.receipt_timestamp_ms),
+        ("RV2_MAX_DELAY_MS", v.max_delay_ms),
+        ("RV2_SKEW_MS", v.skew_ms),
+        ("RV2_RECEIPT_SLOT", v.audit.receipt_slot),
+        ("RV2_AUDIT_DELAY_SLOTS", v.audit.delay_slots),
+        ("RV2_AUDIT_SEED_SLOT", v.audit.seed_slot),
+    ] {
+        writeln!(h, "#define {name} UINT64_C({value})").unwrap();
+    }
+    let receipt_max = v
+        .batches
+        .iter()
+        .map(|b| b.receipt_hex.len() / 2)
+        .max()
+        .unwrap_or(1);
+    let leaves_max = v
+        .batches
+        .iter()
+        .map(|b| b.leaves_hex.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let proof_max = v
+        .batches
+        .iter()
+        .flat_map(|b| b.proofs_hex.iter().map(|p| p.len() / 2))
+        .max()
+        .unwrap_or(1);
+    writeln!(
+        h,
+        "#define RV2_RECEIPT_MAX_LEN {receipt_max}\n#define RV2_MAX_LEAVES {leaves_max}\n\
+         #define RV2_PROOF_MAX_LEN {proof_max}\n"
+    )
+    .unwrap();
+    h.push_str(
+        "/* A signed receipt and, unless leaf_count is 0, every leaf (Merkle order) with its proof\n \
+         * and the audit sample drawn for it. */\n\
+         typedef struct {\n    const char *name;\n    uint8_t receipt[RV2_RECEIPT_MAX_LEN];\n    \
+         size_t receipt_len;\n    size_t leaf_count;\n    \
+         uint8_t leaves[RV2_MAX_LEAVES][TOLLDNS_LEAF_V2_LEN];\n    \
+         uint8_t proofs[RV2_MAX_LEAVES][RV2_PROOF_MAX_LEN];\n    size_t proof_lens[RV2_MAX_LEAVES];\n    \
+         uint64_t k;\n    uint64_t sample[RV2_MAX_LEAVES];\n    size_t sample_len;\n} tv_rv2_batch;\n\n",
+    );
+    h.push_str("TV_UNUSED static const tv_rv2_batch RV2_BATCHES[] = {\n");
+    let list = |items: Vec<String>, zero: &str| {
+        if items.is_empty() {
+            format!("{{{zero}}}")
+        } else {
+            format!("{{{}}}", items.join(",\n      "))
+        }
+    };
+    for b in &v.batches {
+        writeln!(h, "    /* {}: {} */", b.name, c_comment(&b.comment)).unwrap();
+        let receipt = hex(&b.receipt_hex);
+        let leaves: Vec<String> = b.leaves_hex.iter().map(|l| c_bytes(&hex(l))).collect();
+        let proofs: Vec<String> = b.proofs_hex.iter().map(|p| c_bytes(&hex(p))).collect();
+        let proof_lens: Vec<String> = b
+            .proofs_hex
+            .iter()
+            .map(|p| format!("{}", p.len() / 2))
+            .collect();
+        let sample: Vec<String> = b.sample.iter().map(|i| format!("UINT64_C({i})")).collect();
+        writeln!(
+            h,
+            "    {{{}, {}, {}, {},\n     {},\n     {},\n     {}, UINT64_C({}), {}, {}}},",
+            c_string(b.name.as_bytes()),
+            c_bytes(&receipt),
+            receipt.len(),
+            b.leaves_hex.len(),
+            list(leaves, "{0}"),
+            list(proofs, "{0}"),
+            list(proof_lens, "0"),
+            b.k,
+            list(sample, "0"),
+            b.sample.len(),
+        )
+        .unwrap();
+    }
+    writeln!(h, "}};\n#define RV2_BATCHES_COUNT {}\n", v.batches.len()).unwrap();
+
+    h.push_str(
+        "/* One check: tolldns_receipt_verify_v2 (audit 0) or tolldns_receipt_audit_v2 (audit 1) of\n \
+         * RV2_BATCHES[batch], on RV2_DEPLOYMENT_ID or RV2_OTHER_DEPLOYMENT_ID. */\n\
+         typedef struct {\n    size_t batch;\n    int audit;\n    int other_deployment;\n    \
+         uint64_t received_ms;\n    tolldns_result expected;\n} tv_rv2_case;\n\n",
+    );
+    h.push_str("TV_UNUSED static const tv_rv2_case RV2_CASES[] = {\n");
+    for c in &v.cases {
+        let batch = v
+            .batches
+            .iter()
+            .position(|b| b.name == c.batch)
+            .unwrap_or_else(|| panic!("case names an unknown batch {}", c.batch));
+        let expected = rule_code(&c.expected);
+        assert_eq!(
+            expected as u32,
+            if c.code == 0 {
+                0
+            } else {
+                900 + u32::from(c.code)
+            },
+            "{}",
+            c.comment
+        );
+        writeln!(h, "    /* {}: {} */", c.expected, c_comment(&c.comment)).unwrap();
+        writeln!(
+            h,
+            "    {{{batch}, {}, {}, UINT64_C({}), {}}},",
+            u8::from(c.check == "audit"),
+            u8::from(c.deployment == "other"),
+            c.received_ms,
+            c_result_name(expected),
+        )
+        .unwrap();
+    }
+    writeln!(h, "}};\n#define RV2_CASES_COUNT {}\n", v.cases.len()).unwrap();
 }
 
 #[test]
