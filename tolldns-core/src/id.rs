@@ -135,7 +135,10 @@ mod deployment_tests {
         assert_eq!(text.parse::<DeploymentId>(), Ok(local));
         assert_eq!(text.to_uppercase().parse::<DeploymentId>(), Ok(local));
         assert_eq!("00".parse::<DeploymentId>(), Err(DeploymentIdError));
-        assert_eq!("g".repeat(64).parse::<DeploymentId>(), Err(DeploymentIdError));
+        assert_eq!(
+            "g".repeat(64).parse::<DeploymentId>(),
+            Err(DeploymentIdError)
+        );
         let mut msg = b"TOLLDNS-DEPLOYMENT-V1\0".to_vec();
         msg.extend_from_slice(&[1; 32]);
         msg.extend_from_slice(&[2; 32]);

@@ -51,7 +51,9 @@ use prometheus_client::registry::Registry;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
-use tolldns_receipts::{AuditAnswer, AuditSample, LeafProof, Receipt, SketchWitnessSample, sample_size};
+use tolldns_receipts::{
+    AuditAnswer, AuditSample, LeafProof, Receipt, SketchWitnessSample, sample_size,
+};
 use tolldns_service::auditor::{self, AuditorAuth};
 
 use crate::journal::{AuditError, BatchId, Journal};
@@ -288,9 +290,10 @@ fn refused(r: Refused) -> Reply {
         );
     }
     if matches!(r, Refused::RateLimited | Refused::Busy) {
-        reply
-            .headers_mut()
-            .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+        reply.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("1"),
+        );
     }
     reply
 }
@@ -371,7 +374,9 @@ pub async fn handle(state: &ApiState, req: http::Request<Incoming>) -> Reply {
             Ok(a) => Some(a),
             Err(r) => {
                 let reply = refused(r);
-                state.metrics.api_request("refused", reply.status().as_u16());
+                state
+                    .metrics
+                    .api_request("refused", reply.status().as_u16());
                 return reply;
             }
         }
@@ -407,7 +412,10 @@ pub async fn handle(state: &ApiState, req: http::Request<Incoming>) -> Reply {
         }
         (&Method::GET, ["v1", "name-key", epoch]) => match auth {
             Some(a) => ("name_key", name_key(state, epoch, &a).await),
-            None => ("name_key", refused(Refused::Unauthorized("auditor signature required"))),
+            None => (
+                "name_key",
+                refused(Refused::Unauthorized("auditor signature required")),
+            ),
         },
         (&Method::POST, ["v1", "name-key"]) => (
             "name_key",
@@ -582,18 +590,25 @@ async fn ticket_leaves(state: &ApiState, id: &str, ticket: &str) -> Reply {
     }
 }
 
-async fn sketch(state: &ApiState, id: &str, query: &str) -> Reply {
-    let id = match batch_query(id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    let (seed, k) = match seed_and_k(query, state.max_audit_k) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+/// The batch id, seed and k of an audit-style request, and the batch's receipt.
+async fn seeded_request(
+    state: &ApiState,
+    id: &str,
+    query: &str,
+) -> Result<(BatchId, [u8; 32], Option<u64>, Receipt), Reply> {
+    let id = batch_query(id)?;
+    let (seed, k) = seed_and_k(query, state.max_audit_k)?;
     let journal = Arc::clone(&state.journal);
     let Some(Ok(Some(receipt))) = blocking(move || journal.batch(&id)).await else {
-        return error(StatusCode::NOT_FOUND, "no such batch");
+        return Err(error(StatusCode::NOT_FOUND, "no such batch"));
+    };
+    Ok((id, seed, k, receipt))
+}
+
+async fn sketch(state: &ApiState, id: &str, query: &str) -> Reply {
+    let (id, seed, k, receipt) = match seeded_request(state, id, query).await {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let Some(v2) = receipt.body.v2.as_ref() else {
         return error(StatusCode::NOT_FOUND, "a v1 batch has no name sketch");
@@ -624,17 +639,9 @@ async fn sketch(state: &ApiState, id: &str, query: &str) -> Reply {
 }
 
 async fn audit(state: &ApiState, id: &str, query: &str) -> Reply {
-    let id = match batch_query(id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    let (seed, k) = match seed_and_k(query, state.max_audit_k) {
+    let (id, seed, k, receipt) = match seeded_request(state, id, query).await {
         Ok(v) => v,
         Err(r) => return r,
-    };
-    let journal = Arc::clone(&state.journal);
-    let Some(Ok(Some(receipt))) = blocking(move || journal.batch(&id)).await else {
-        return error(StatusCode::NOT_FOUND, "no such batch");
     };
     let n = receipt.body.integrity.leaf_count;
     let k = k.unwrap_or_else(|| sample_size(0.99, 0.10, n).unwrap_or(n));

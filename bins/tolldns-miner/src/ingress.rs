@@ -67,7 +67,9 @@ pub fn edge_config(setup: &EdgeSetup) -> EdgeConfig {
     e.receipts.policy_version = c.receipts.policy_version;
     e.receipts.max_leaves_per_window = c.receipts.max_leaves_per_window;
     e.receipts.close_grace_millis = c.receipts.close_grace_ms;
-    e.receipts.deployment_id.clone_from(&c.receipts.deployment_id);
+    e.receipts
+        .deployment_id
+        .clone_from(&c.receipts.deployment_id);
     e.tickets = c.tickets.clone();
     e
 }

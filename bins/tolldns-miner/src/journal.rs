@@ -297,7 +297,8 @@ impl ProofReader {
                         .map(Leaf::from_bytes)
                         .collect::<Result<Vec<_>, _>>()
                         .map_err(|_| corrupt())?;
-                    let tree = MerkleTree::from_leaf_hashes(leaves.iter().map(Leaf::hash).collect());
+                    let tree =
+                        MerkleTree::from_leaf_hashes(leaves.iter().map(Leaf::hash).collect());
                     self.chunks.insert(chunk, (leaves, tree));
                 }
                 let (leaves, tree) = self.chunks.get(&chunk).ok_or_else(corrupt)?;
@@ -1290,7 +1291,11 @@ pub(crate) mod tests {
                 response_bytes: 100,
                 name_hash: [(i * 37) as u8; 16],
                 // Every third leaf is ticketed, three tickets in turn.
-                ticket: if i % 3 == 0 { [0xa0 | (i % 9) as u8; 16] } else { [0; 16] },
+                ticket: if i % 3 == 0 {
+                    [0xa0 | (i % 9) as u8; 16]
+                } else {
+                    [0; 16]
+                },
                 response_summary_hash: [1; 16],
                 repeat: 0,
             })
@@ -1325,7 +1330,14 @@ pub(crate) mod tests {
         let dir = tmp("chunks");
         let key = SigningKey::from_bytes(&[3; 32]);
         let (j, _) = Journal::open(&dir.join("j.redb")).unwrap();
-        for (w, n) in [(10u64, 1u64), (11, 255), (12, 256), (13, 257), (14, 1_000), (15, 513)] {
+        for (w, n) in [
+            (10u64, 1u64),
+            (11, 255),
+            (12, 256),
+            (13, 257),
+            (14, 1_000),
+            (15, 513),
+        ] {
             let b = sample_batch(w, n, &key);
             let (id, _) = j.commit_batch(b.receipt(), b.leaves(), &[], 1).unwrap();
             let all: Vec<u64> = (0..n).collect();
@@ -1358,7 +1370,10 @@ pub(crate) mod tests {
             assert!(a.next.is_none());
             a.leaf
                 .proof
-                .verify(&a.leaf.leaf.hash_v1(), &v1.receipt().body.integrity.merkle_root)
+                .verify(
+                    &a.leaf.leaf.hash_v1(),
+                    &v1.receipt().body.integrity.merkle_root,
+                )
                 .unwrap();
         }
     }
@@ -1428,7 +1443,9 @@ pub(crate) mod tests {
         assert_eq!(j.stats().unwrap().leaves_lost_total, 15);
 
         // Disk bound: keep at most 40 leaves' bytes -> the oldest batch goes first.
-        let p = j.prune(3_000, 10_000, 40 * LEAF_LEN as u64 + 3_000).unwrap();
+        let p = j
+            .prune(3_000, 10_000, 40 * LEAF_LEN as u64 + 3_000)
+            .unwrap();
         assert_eq!((p.leaves_expired, p.leaves_evicted), (0, 50));
         assert!(matches!(j.audit(&id1, &[0]), Err(AuditError::Pruned)));
         j.audit(&id2, &[0]).unwrap();

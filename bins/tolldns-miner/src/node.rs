@@ -314,7 +314,9 @@ pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Resu
     for (transport, addr) in edge.local_addrs() {
         println!("listening {transport} {addr}");
     }
-    println!("listening api http://{api_addr} (/metrics /healthz /v1/batches; audits need an auditor key)");
+    println!(
+        "listening api http://{api_addr} (/metrics /healthz /v1/batches; audits need an auditor key)"
+    );
     println!(
         "operator {} deployment {}",
         bs58::encode(operator.as_bytes()).into_string(),

@@ -79,8 +79,10 @@ fn kill9_under_load_keeps_signed_batches_and_counts_lost_leaves() {
         let (status, receipt_json) = http(api, "GET", &format!("/v1/batches/{id}"), None);
         assert_eq!(status, 200, "batch {id} reported as signed is missing");
         let k = (*leaves).min(8);
-        let (status, proofs) =
-            miner.audited(&format!("/v1/batches/{id}/audit?seed={}&k={k}", hex::encode(seed)));
+        let (status, proofs) = miner.audited(&format!(
+            "/v1/batches/{id}/audit?seed={}&k={k}",
+            hex::encode(seed)
+        ));
         assert_eq!(status, 200, "{proofs}");
         let receipt = verify::in_process(&receipt_json, &proofs, &seed, k);
         assert_eq!(receipt.body.window_id.get(), *window);

@@ -117,14 +117,14 @@ fn all_transports_batches_audits_and_restart() {
         verify::with_cli(bin, &dir, &receipt_json, &proofs, &seed, k);
     }
     // Default k: 44 at 99 % / 10 %, clamped to the leaf count.
-    let (status, all) = miner.audited(&format!("/v1/batches/{id}/audit?seed={}", hex::encode(seed)));
+    let (status, all) = miner.audited(&format!(
+        "/v1/batches/{id}/audit?seed={}",
+        hex::encode(seed)
+    ));
     assert_eq!(status, 200);
     assert_eq!(verify::parse_answers(&all).len() as u64, leaves.min(44));
     // Bad requests.
-    assert_eq!(
-        miner.audited(&format!("/v1/batches/{id}/audit?k=1")).0,
-        400
-    );
+    assert_eq!(miner.audited(&format!("/v1/batches/{id}/audit?k=1")).0, 400);
     // A signed request is single-use (same nonce), and bound to its path.
     let header = tolldns_service::auditor::authorization(
         &auditor,
@@ -166,7 +166,10 @@ fn all_transports_batches_audits_and_restart() {
     let (status, body) = http_with(api, "GET", &path, None, &[("Authorization", &header)]);
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert!(v.get("name_key").is_none(), "the key is never in clear: {body}");
+    assert!(
+        v.get("name_key").is_none(),
+        "the key is never in clear: {body}"
+    );
     assert_eq!(
         v["commitment"],
         hex::encode(receipt.body.integrity.name_key_commitment)
@@ -191,7 +194,10 @@ fn all_transports_batches_audits_and_restart() {
         "GET",
         &path,
     );
-    assert_eq!(http_with(api, "GET", &path, None, &[("Authorization", &stale)]).0, 401);
+    assert_eq!(
+        http_with(api, "GET", &path, None, &[("Authorization", &stale)]).0,
+        401
+    );
     // The old clear-text endpoint is gone.
     assert_eq!(http(api, "POST", "/v1/name-key", Some("{}")).0, 410);
 

@@ -179,7 +179,10 @@ fn token_redeemed_audited_and_refused_after_restart() {
         400
     );
     // Tokens are for auditors only.
-    assert_eq!(http(api, "GET", &format!("/v1/tokens/{id_hex}"), None).0, 401);
+    assert_eq!(
+        http(api, "GET", &format!("/v1/tokens/{id_hex}"), None).0,
+        401
+    );
 
     // The leaves of the ticketed queries carry that ticket id.
     assert!(
@@ -206,8 +209,10 @@ fn token_redeemed_audited_and_refused_after_restart() {
         let (status, receipt_json) = http(api, "GET", &format!("/v1/batches/{id}"), None);
         assert_eq!(status, 200);
         let receipt = tolldns_receipts::Receipt::from_json(&receipt_json).unwrap();
-        let (status, lookup) =
-            miner.audited(&format!("/v1/batches/{id}/ticket/{}", hex::encode(ticket_id)));
+        let (status, lookup) = miner.audited(&format!(
+            "/v1/batches/{id}/ticket/{}",
+            hex::encode(ticket_id)
+        ));
         assert_eq!(status, 200, "{lookup}");
         let found = tolldns_receipts::verify_ticket_leaves(
             &receipt,

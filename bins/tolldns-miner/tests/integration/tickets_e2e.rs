@@ -309,19 +309,15 @@ fn issued_tokens_redeemed_over_every_transport_bind_the_audited_leaves() {
             assert_eq!(status, 200, "{proofs}");
             // The whole v2 audit, with every sampled ticketed leaf's token fetched from the
             // miner and verified under the issuer's key.
-            let (status, receipt_json) = http(miner.api(), "GET", &format!("/v1/batches/{id}"), None);
+            let (status, receipt_json) =
+                http(miner.api(), "GET", &format!("/v1/batches/{id}"), None);
             assert_eq!(status, 200);
             let tokens = MinerTokens {
                 miner: &miner,
                 verifier: &token_verifier,
             };
-            let (_, report) = crate::verify::in_process_with(
-                &receipt_json,
-                &proofs,
-                &[9u8; 32],
-                leaves,
-                &tokens,
-            );
+            let (_, report) =
+                crate::verify::in_process_with(&receipt_json, &proofs, &[9u8; 32], leaves, &tokens);
             audited_ticketed += report.ticketed;
             for a in crate::verify::parse_answers(&proofs) {
                 let p = a.leaf;
@@ -348,7 +344,10 @@ fn issued_tokens_redeemed_over_every_transport_bind_the_audited_leaves() {
         expected.len(),
         "no leaf carries a ticket id that was not issued"
     );
-    assert_eq!(audited_ticketed as usize, want, "every ticketed leaf's token verified");
+    assert_eq!(
+        audited_ticketed as usize, want,
+        "every ticketed leaf's token verified"
+    );
 
     // The audit API serves every token behind its ticket id.
     for token in tokens
@@ -378,12 +377,16 @@ struct MinerTokens<'a> {
 
 impl tolldns_receipts::TicketCheck for MinerTokens<'_> {
     fn ticket_status(&self, ticket: &[u8; 16]) -> tolldns_receipts::TicketStatus {
-        let (status, body) = self.miner.audited(&format!("/v1/tokens/{}", hex::encode(ticket)));
+        let (status, body) = self
+            .miner
+            .audited(&format!("/v1/tokens/{}", hex::encode(ticket)));
         if status != 200 {
             return tolldns_receipts::TicketStatus::Unknown;
         }
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        let token = URL_SAFE_NO_PAD.decode(v["token"].as_str().unwrap()).unwrap();
+        let token = URL_SAFE_NO_PAD
+            .decode(v["token"].as_str().unwrap())
+            .unwrap();
         match self.verifier.verify(&token, tolldns_miner::now_ms() / 1000) {
             Ok(t) if t.ticket_id == *ticket => tolldns_receipts::TicketStatus::Valid,
             _ => tolldns_receipts::TicketStatus::Invalid,

@@ -50,8 +50,7 @@ impl TicketCheck for KnownTickets {
 
 fn leaf_proof(p: &serde_json::Value) -> LeafProof {
     LeafProof {
-        leaf: Leaf::from_bytes_any(&hex::decode(p["leaf_hex"].as_str().unwrap()).unwrap())
-            .unwrap(),
+        leaf: Leaf::from_bytes_any(&hex::decode(p["leaf_hex"].as_str().unwrap()).unwrap()).unwrap(),
         proof: MerkleProof {
             leaf_index: p["leaf_index"].as_u64().unwrap(),
             tree_size: p["tree_size"].as_u64().unwrap(),
@@ -72,7 +71,12 @@ fn leaf_proof(p: &serde_json::Value) -> LeafProof {
 /// Parses a list of proofs (`{"proofs":[…]}`, as the ticket lookup serves them).
 pub(crate) fn parse_proofs(json: &str) -> Vec<LeafProof> {
     let v: serde_json::Value = serde_json::from_str(json).unwrap();
-    v["proofs"].as_array().unwrap().iter().map(leaf_proof).collect()
+    v["proofs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(leaf_proof)
+        .collect()
 }
 
 /// Parses the audit API's answers JSON (each proof with its right neighbour).
@@ -115,8 +119,20 @@ pub(crate) fn in_process_with(
 }
 
 /// [`in_process_with`] for receipts without ticketed leaves.
-pub(crate) fn in_process(receipt_json: &str, answers_json: &str, seed: &[u8; 32], k: u64) -> Receipt {
-    in_process_with(receipt_json, answers_json, seed, k, &KnownTickets(Vec::new())).0
+pub(crate) fn in_process(
+    receipt_json: &str,
+    answers_json: &str,
+    seed: &[u8; 32],
+    k: u64,
+) -> Receipt {
+    in_process_with(
+        receipt_json,
+        answers_json,
+        seed,
+        k,
+        &KnownTickets(Vec::new()),
+    )
+    .0
 }
 
 /// The `tolldns` binary built next to the miner, if it has `receipt verify`.
