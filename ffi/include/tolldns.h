@@ -285,7 +285,7 @@
  * `tolldns_receipt_verify` (the first API; frozen), 600–699 the batch builder, 700–799 audit
  * sampling, 800–899 toll tickets (a token refusal is 800 + its `tolldns-tickets` code),
  * 900–999 receipt verification rules of the v2 API (`tolldns_receipt_verify_v2`,
- * `tolldns_receipt_audit_v2`): 900 + the rule's stable `VerifyError` code (1–44 today), whose
+ * `tolldns_receipt_audit_v2`): 900 + the rule's stable `VerifyError` code (1–45 today), whose
  * stable name `tolldns_verify_error_name` returns.
  * Each range ends with a catch-all (`…_INVALID`, x99) for reasons added to the Rust crates
  * after this header was generated.
@@ -820,6 +820,10 @@ enum tolldns_result
      * v2: more repeated ticketed leaves than the deployment's `max_repeat_permille` allows.
      */
     TOLLDNS_RESULT_RULE_TOO_MANY_REPEATS = 944,
+    /**
+     * v2: the receipt arrived before its window ended (less the skew).
+     */
+    TOLLDNS_RESULT_RULE_ARRIVED_TOO_EARLY = 945,
     /**
      * The receipt breaks a rule this version does not name.
      */

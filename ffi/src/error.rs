@@ -20,7 +20,7 @@ use crate::boundary::{FfiResult, Out, OutBytes, guard};
 /// `tolldns_receipt_verify` (the first API; frozen), 600–699 the batch builder, 700–799 audit
 /// sampling, 800–899 toll tickets (a token refusal is 800 + its `tolldns-tickets` code),
 /// 900–999 receipt verification rules of the v2 API (`tolldns_receipt_verify_v2`,
-/// `tolldns_receipt_audit_v2`): 900 + the rule's stable `VerifyError` code (1–44 today), whose
+/// `tolldns_receipt_audit_v2`): 900 + the rule's stable `VerifyError` code (1–45 today), whose
 /// stable name `tolldns_verify_error_name` returns.
 /// Each range ends with a catch-all (`…_INVALID`, x99) for reasons added to the Rust crates
 /// after this header was generated.
@@ -302,6 +302,8 @@ pub enum tolldns_result {
     RuleRepeatsExceedTicketed = 943,
     /// v2: more repeated ticketed leaves than the deployment's `max_repeat_permille` allows.
     RuleTooManyRepeats = 944,
+    /// v2: the receipt arrived before its window ended (less the skew).
+    RuleArrivedTooEarly = 945,
     /// The receipt breaks a rule this version does not name.
     RuleInvalid = 999,
 }
@@ -439,6 +441,7 @@ impl tolldns_result {
         Self::RuleV1NotAccepted,
         Self::RuleRepeatsExceedTicketed,
         Self::RuleTooManyRepeats,
+        Self::RuleArrivedTooEarly,
         Self::RuleInvalid,
     ];
 
@@ -610,6 +613,7 @@ impl tolldns_result {
             Self::RuleV1NotAccepted => "the deployment no longer accepts v1 receipts",
             Self::RuleRepeatsExceedTicketed => "ticketed_repeat_count exceeds ticketed_leaf_count",
             Self::RuleTooManyRepeats => "more repeated ticketed leaves than the deployment allows",
+            Self::RuleArrivedTooEarly => "the receipt arrived before its window ended",
             Self::RuleInvalid => "the receipt breaks a verification rule",
         }
     }
@@ -866,6 +870,10 @@ const RULES: &[(VerifyError, &CStr)] = &[
         c"repeats_exceed_ticketed",
     ),
     (VerifyError::TooManyRepeats, c"too_many_repeats"),
+    (
+        VerifyError::ArrivedTooEarly { received_ms: 0 },
+        c"arrived_too_early",
+    ),
 ];
 
 /// The rule behind a verification result code: a v2 code (901–998) or a code of the first
@@ -1105,8 +1113,8 @@ mod tests {
             .filter(|r| (901..999).contains(&(**r as u32)))
             .count();
         assert_eq!(rules, RULES.len());
-        assert_eq!(RULES.len(), 44, "tolldns-receipts defines codes 1-44");
-        for code in [0, 4, 499, 599, 600, 900, 945, 999, 1000] {
+        assert_eq!(RULES.len(), 45, "tolldns-receipts defines codes 1-45");
+        for code in [0, 4, 499, 599, 600, 900, 946, 999, 1000] {
             assert!(tolldns_verify_error_name(code).is_null(), "{code}");
         }
     }

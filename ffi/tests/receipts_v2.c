@@ -226,7 +226,9 @@ static void test_codes(void) {
     CHECK(tolldns_verify_error_name(TOLLDNS_RESULT_RULE_INVALID) == NULL);
     CHECK(strcmp(tolldns_verify_error_name(TOLLDNS_RESULT_RULE_TOO_MANY_REPEATS),
                  "too_many_repeats") == 0);
-    CHECK(tolldns_verify_error_name(TOLLDNS_RESULT_RULE_TOO_MANY_REPEATS + 1) == NULL);
+    CHECK(strcmp(tolldns_verify_error_name(TOLLDNS_RESULT_RULE_ARRIVED_TOO_EARLY),
+                 "arrived_too_early") == 0);
+    CHECK(tolldns_verify_error_name(TOLLDNS_RESULT_RULE_ARRIVED_TOO_EARLY + 1) == NULL);
     CHECK(strcmp(check_message(TOLLDNS_RESULT_RULE_ARRIVED_TOO_LATE),
                  "receipt arrived after the deployment's delay bound") == 0);
 }

@@ -123,8 +123,7 @@ mod tests {
             hour,
             WindowId(1),
         );
-        let v1 = ClosedBatch::seal_v1(&header, alloc::vec::Vec::new(), [0; 32], 3_600_000, &key)
-            .unwrap();
+        let v1 = ClosedBatch::seal_v1(&header, Vec::new(), [0; 32], 3_600_000, &key).unwrap();
         let mut l = AcceptedWindows::new();
         assert!(l.record(v1.receipt()));
         assert!(l.contains(&op, &BackendId::new("other").unwrap(), WindowId(1)));

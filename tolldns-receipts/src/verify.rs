@@ -331,6 +331,9 @@ impl<'a, R: OperatorRegistry, P: PolicyRegistry, L: ReceiptLedger> Verifier<'a, 
             });
         }
         if b.v2.is_some() {
+            if received_ms.saturating_add(self.skew_ms) < end {
+                return Err(VerifyError::ArrivedTooEarly { received_ms });
+            }
             if received_ms > end.saturating_add(self.deployment.max_delay_ms) {
                 return Err(VerifyError::ArrivedTooLate { received_ms });
             }
@@ -805,6 +808,12 @@ pub enum VerifyError {
         /// The receipt's timestamp.
         timestamp_ms: u64,
     },
+    /// v2: the receipt arrived before its window ended (less the skew): it claims work not
+    /// yet done.
+    ArrivedTooEarly {
+        /// When it arrived.
+        received_ms: u64,
+    },
     /// v2: the receipt arrived more than the deployment's `max_delay_ms` after its window.
     ArrivedTooLate {
         /// When it arrived.
@@ -941,6 +950,7 @@ impl VerifyError {
             Self::SketchInconsistent => "sketch_inconsistent",
             Self::WindowOutOfRange => "window_out_of_range",
             Self::TimestampOutsideWindow { .. } => "timestamp_outside_window",
+            Self::ArrivedTooEarly { .. } => "arrived_too_early",
             Self::ArrivedTooLate { .. } => "arrived_too_late",
             Self::DuplicateReceipt => "duplicate_receipt",
             Self::OverlappingReceipt => "overlapping_receipt",
@@ -967,7 +977,7 @@ impl VerifyError {
         }
     }
 
-    /// A stable numeric code (1–44; a code is never reused), as the C API reports it
+    /// A stable numeric code (1–45; a code is never reused), as the C API reports it
     /// (after its offset).
     pub const fn code(&self) -> u16 {
         match self {
@@ -992,6 +1002,7 @@ impl VerifyError {
             Self::SketchInconsistent => 16,
             Self::WindowOutOfRange => 17,
             Self::TimestampOutsideWindow { .. } => 18,
+            Self::ArrivedTooEarly { .. } => 45,
             Self::ArrivedTooLate { .. } => 19,
             Self::DuplicateReceipt => 20,
             Self::OverlappingReceipt => 21,
@@ -1068,6 +1079,10 @@ impl fmt::Display for VerifyError {
             Self::TimestampOutsideWindow { timestamp_ms } => {
                 write!(f, "timestamp {timestamp_ms} ms is outside the window")
             }
+            Self::ArrivedTooEarly { received_ms } => write!(
+                f,
+                "receipt arrived at {received_ms} ms, before its window ended"
+            ),
             Self::ArrivedTooLate { received_ms } => write!(
                 f,
                 "receipt arrived at {received_ms} ms, after the deployment's delay bound"

@@ -170,10 +170,13 @@ pub struct VerifierArgs {
     /// v1_not_accepted.
     #[arg(long)]
     pub accept_v1: bool,
-    /// The largest share of a v2 receipt's leaves, in thousandths, that may be repeats
-    /// (too_many_repeats above it).
+    /// The largest share of a v2 receipt's ticketed leaves, in thousandths, that may be
+    /// repeats (too_many_repeats above it and above --repeat-allowance).
     #[arg(long, value_name = "N", default_value_t = tolldns_receipts::Deployment::DEFAULT_MAX_REPEAT_PERMILLE)]
     pub max_repeat_permille: u32,
+    /// Ticketed repeats every v2 receipt may have whatever its size.
+    #[arg(long, value_name = "N", default_value_t = tolldns_receipts::Deployment::DEFAULT_REPEAT_ALLOWANCE)]
+    pub repeat_allowance: u64,
     /// The deployment requires a toll ticket on every leaf: a sampled unticketed leaf fails
     /// (unticketed_leaf).
     #[arg(long)]

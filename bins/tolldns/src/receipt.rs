@@ -17,8 +17,8 @@
 //! `error_class_sum_exceeds_errors` (11), `leaf_count_mismatch` (12), `per_request_not_single`
 //! (13), `bytes_exceed_maximum` (14, v2), `ticketed_exceeds_leaves` (15, v2),
 //! `sketch_inconsistent` (16, v2), `repeats_exceed_ticketed` (43, v2), `too_many_repeats` (44,
-//! v2), `window_out_of_range` (17), `timestamp_outside_window` (18), `arrived_too_late` (19,
-//! v2), `duplicate_receipt` (20, v1), `overlapping_receipt` (21, v2). Audit rules:
+//! v2), `window_out_of_range` (17), `timestamp_outside_window` (18), `arrived_too_early` (45,
+//! v2), `arrived_too_late` (19, v2), `duplicate_receipt` (20, v1), `overlapping_receipt` (21, v2). Audit rules:
 //! `sample_not_for_receipt` (22), `proof_count_mismatch` (23), then for every answer in
 //! sample order `proof_for_wrong_leaf` (24), `invalid_proof` (25), `leaf_outside_window`
 //! (26); then (v2) for every answer in sample order `missing_neighbour` (27),
@@ -96,8 +96,9 @@ signature 3, wrong_deployment 4, window_len_not_deployment 5, unregistered_backe
 invalid_policy_version 7, success_plus_error_exceeds_requests 8, cache_exceeds_requests 9, \
 work_class_sum_mismatch 10, error_class_sum_exceeds_errors 11, leaf_count_mismatch 12, \
 per_request_not_single 13, bytes_exceed_maximum 14, ticketed_exceeds_leaves 15, \
-sketch_inconsistent 16, repeats_exceed_ticketed 43, too_many_repeats 44 (--max-repeat-permille), \
-window_out_of_range 17, timestamp_outside_window 18 (+/- --skew-ms), arrived_too_late 19, \
+sketch_inconsistent 16, repeats_exceed_ticketed 43, too_many_repeats 44 (--max-repeat-permille, --repeat-allowance), \
+window_out_of_range 17, timestamp_outside_window 18 (+/- --skew-ms), arrived_too_early 45, \
+arrived_too_late 19, \
 duplicate_receipt 20, overlapping_receipt 21; with an audit: sample_not_for_receipt 22, \
 proof_count_mismatch 23, then for every answer in sample order proof_for_wrong_leaf 24, \
 invalid_proof 25, leaf_outside_window 26; then (v2) for every answer in sample order \
@@ -397,7 +398,8 @@ pub(crate) fn settings(args: &VerifierArgs, fetch_tokens: bool) -> anyhow::Resul
         .with_max_delay_ms(args.max_delay_ms)
         .with_require_tickets(args.require_tickets)
         .with_v1(args.accept_v1)
-        .with_max_repeat_permille(args.max_repeat_permille);
+        .with_max_repeat_permille(args.max_repeat_permille)
+        .with_repeat_allowance(args.repeat_allowance);
     let received_ms = args.received_ms.unwrap_or_else(now_ms);
     let now_s = received_ms / 1000;
     let tickets = if args.unchecked_tickets {

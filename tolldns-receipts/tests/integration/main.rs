@@ -1,5 +1,6 @@
 //! Integration tests of tolldns-receipts (one binary, one module per area).
 
+mod attacks;
 mod audit;
 mod builder;
 mod codec;
@@ -7,4 +8,6 @@ mod common;
 mod merkle_reference;
 mod vectors;
 mod vectors_gen;
+mod vectors_v2;
+mod vectors_v2_gen;
 mod verify;

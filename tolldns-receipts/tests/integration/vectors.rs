@@ -1,5 +1,8 @@
-//! `test-vectors/receipts.json`: read it, check every value, and fail when it drifts from
-//! what the code produces (regenerate with `cargo run -p tolldns-receipts --example gen_vectors`).
+//! `test-vectors/receipts.json` (format v1): read it, check every value, and fail when it
+//! drifts from what the code produces (regenerate with
+//! `cargo run -p tolldns-receipts --example gen_vectors`). v1 receipts stay verifiable: they
+//! go through the v2 [`Verifier`], which applies the v1 rules to them (no deployment, no
+//! arrival bound, so any `received_ms` passes).
 
 use serde_json::Value;
 use tolldns_core::{NameKey, NormalizedName};
@@ -7,6 +10,9 @@ use tolldns_receipts::*;
 
 use crate::common::*;
 use crate::vectors_gen;
+
+/// v1 receipts have no arrival bound: a year after the window they still verify.
+const RECEIVED_LONG_AFTER_MS: u64 = vectors_gen::RECEIPT_TIMESTAMP_MS + 365 * 86_400_000;
 
 fn file() -> Value {
     let text = std::fs::read_to_string(vectors_gen::VECTORS_PATH).unwrap();
@@ -49,8 +55,15 @@ fn positive_vectors_check_out() {
     // The receipt passes verification.
     let (registry, policies) = (active(), policy7());
     let ledger_ = Ledger::default();
-    let verifier = Verifier::new(&registry, &policies, &ledger_);
-    assert_eq!(verifier.verify(&r), Ok(()));
+    let verifier = Verifier::new(deployment().with_v1(true), &registry, &policies, &ledger_);
+    for received_ms in [0, RECEIVED_LONG_AFTER_MS, u64::MAX] {
+        assert_eq!(verifier.verify(&r, received_ms), Ok(()));
+    }
+    assert_eq!(r.body.version(), 1);
+    assert!(r.body.v2.is_none());
+    // A deployment that switched to v2 refuses it outright.
+    let v2_only = Verifier::new(deployment(), &registry, &policies, &ledger_);
+    assert_eq!(v2_only.verify(&r, 0), Err(VerifyError::V1NotAccepted));
 
     // Leaves: encoding, hash, name hash; the root over them.
     let name_key = NameKey(arr32(&v["name_key"]));
@@ -61,8 +74,13 @@ fn positive_vectors_check_out() {
         .unwrap()
         .iter()
         .map(|l| {
-            let leaf = Leaf::from_bytes(&bytes(&l["leaf_hex"])).unwrap();
-            assert_eq!(leaf.hash().to_vec(), bytes(&l["leaf_hash"]));
+            let leaf_bytes = bytes(&l["leaf_hex"]);
+            assert_eq!(leaf_bytes.len(), LEAF_LEN_V1);
+            let leaf = Leaf::from_bytes_v1(&leaf_bytes).unwrap();
+            assert_eq!(Leaf::from_bytes_any(&leaf_bytes), Ok(leaf));
+            assert_eq!(leaf.repeat, 0);
+            assert_eq!(leaf.hash_v1().to_vec(), bytes(&l["leaf_hash"]));
+            assert_eq!(leaf.hash_for(1).to_vec(), bytes(&l["leaf_hash"]));
             assert_eq!(leaf.timestamp_ms, l["timestamp_ms"].as_u64().unwrap());
             assert_eq!(leaf.transport.to_string(), l["transport"].as_str().unwrap());
             assert_eq!(
@@ -75,7 +93,7 @@ fn positive_vectors_check_out() {
             leaf
         })
         .collect();
-    let hashes: Vec<[u8; 32]> = leaves.iter().map(Leaf::hash).collect();
+    let hashes: Vec<[u8; 32]> = leaves.iter().map(Leaf::hash_v1).collect();
     assert_eq!(merkle::root(&hashes), arr32(&v["merkle_root"]));
     assert_eq!(r.body.integrity.merkle_root, arr32(&v["merkle_root"]));
     assert_eq!(summarize(&leaves).unwrap(), r.body.service_summary);
@@ -108,15 +126,25 @@ fn positive_vectors_check_out() {
         .map(|x| x.as_u64().unwrap())
         .collect();
     assert_eq!(sample.indices(), expected.as_slice());
+
+    // A v1 audit through the v2 verifier: v1 rules (no neighbours, no summary bound).
+    let batch = vectors_gen::batch();
+    assert_eq!(batch.receipt(), &r);
+    let answers = batch.answer(&sample).unwrap();
+    assert!(answers.iter().all(|a| a.next.is_none()));
+    let report = verifier
+        .verify_with_audit(&r, RECEIVED_LONG_AFTER_MS, &sample, &answers)
+        .unwrap();
+    assert_eq!(report.sampled, 3);
+    assert_eq!(report.neighbours, 0);
 }
 
 #[test]
 fn negative_vectors_fail_as_documented() {
     let v = file();
-    let root = arr32(&v["merkle_root"]);
     let (registry, policies) = (active(), policy7());
     let ledger_ = Ledger::default();
-    let verifier = Verifier::new(&registry, &policies, &ledger_);
+    let verifier = Verifier::new(deployment().with_v1(true), &registry, &policies, &ledger_);
     let negatives = v["negative"].as_array().unwrap();
     assert!(negatives.len() >= 5);
     for n in negatives {
@@ -124,19 +152,24 @@ fn negative_vectors_fail_as_documented() {
         let expected = n["expected_error"].as_str().unwrap();
         let got = match n["kind"].as_str().unwrap() {
             "proof" => {
-                let leaf = Leaf::from_bytes(&bytes(&n["leaf_hex"])).unwrap();
+                let leaf = Leaf::from_bytes_v1(&bytes(&n["leaf_hex"])).unwrap();
                 let proof = MerkleProof::from_bytes(&bytes(&n["proof_hex"])).unwrap();
                 format!(
                     "{:?}",
-                    proof.verify(&leaf.hash(), &arr32(&n["root"])).unwrap_err()
+                    proof
+                        .verify(&leaf.hash_v1(), &arr32(&n["root"]))
+                        .unwrap_err()
                 )
             }
             "receipt" => {
                 let r = Receipt::from_bytes(&bytes(&n["receipt_hex"])).unwrap();
-                format!("{:?}", verifier.verify(&r).unwrap_err())
+                format!(
+                    "{:?}",
+                    verifier.verify(&r, RECEIVED_LONG_AFTER_MS).unwrap_err()
+                )
             }
             "name_audit" => {
-                let leaf = Leaf::from_bytes(&bytes(&v["leaves"][0]["leaf_hex"])).unwrap();
+                let leaf = Leaf::from_bytes_v1(&bytes(&v["leaves"][0]["leaf_hex"])).unwrap();
                 let name = NormalizedName::new(n["name"].as_str().unwrap()).unwrap();
                 let key = NameKey(arr32(&n["name_key"]));
                 format!(
@@ -149,5 +182,4 @@ fn negative_vectors_fail_as_documented() {
         };
         assert_eq!(got, expected, "{}", n["comment"]);
     }
-    let _ = root;
 }

@@ -1,9 +1,10 @@
-//! Builds `test-vectors/receipts.json` from fixed inputs. Shared by the `gen_vectors` example
+//! Builds `test-vectors/receipts.json` (format v1, kept byte-identical: v1 stays verifiable)
+//! from fixed inputs. Shared by the `gen_vectors` example
 //! (which writes the file) and the integration test (which checks the file has not drifted).
 
 use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
-use tolldns_core::{BackendId, NameKey, NormalizedName, Role, WindowId, WindowLen};
+use tolldns_core::{BackendId, DeploymentId, NameKey, NormalizedName, Role, WindowId, WindowLen};
 use tolldns_receipts::*;
 
 /// Where the vectors live, relative to the crate.
@@ -30,15 +31,18 @@ pub(crate) const WINDOW_START_MS: u64 = 1_760_000_100_000;
 pub(crate) const RECEIPT_TIMESTAMP_MS: u64 = 1_760_000_160_000;
 pub(crate) const AUDIT_SEED: [u8; 32] = [0xa5; 32];
 
+/// The v1 batch header. v1 has no deployment id; the header's is not written by `seal_v1`.
 pub(crate) fn header() -> BatchHeader {
-    BatchHeader {
-        receipt_type: ReceiptType::Batch,
-        operator_role: Role::EdgeIngress,
-        backend_id: BackendId::new("edge-ingress").unwrap(),
-        policy_version: 7,
-        window_len: WindowLen::new(WINDOW_LEN_S).unwrap(),
-        window_id: WindowId(WINDOW_ID),
-    }
+    let mut h = BatchHeader::new(
+        DeploymentId([0; 32]),
+        BackendId::new("edge-ingress").unwrap(),
+        WindowLen::new(WINDOW_LEN_S).unwrap(),
+        WindowId(WINDOW_ID),
+    );
+    h.receipt_type = ReceiptType::Batch;
+    h.operator_role = Role::EdgeIngress;
+    h.policy_version = 7;
+    h
 }
 
 /// The names behind the seven leaves (never in a leaf; only their keyed hashes are).
@@ -144,14 +148,16 @@ pub(crate) fn leaves() -> Vec<Leaf> {
                     response_summary_hash: Leaf::response_summary_hash(
                         format!("{} qtype={qtype} size={size}", rcode_class).as_bytes(),
                     ),
+                    repeat: 0,
                 }
             },
         )
         .collect()
 }
 
+/// The v1 batch: the seven leaves in the given order, v1 encoding and signing tag.
 pub(crate) fn batch() -> ClosedBatch {
-    ClosedBatch::seal(
+    ClosedBatch::seal_v1(
         &header(),
         leaves(),
         name_key().commitment(),
@@ -216,8 +222,8 @@ pub(crate) fn generate() -> Value {
                 "name_hash": h(l.name_hash),
                 "ticket": h(l.ticket),
                 "response_summary_hash": h(l.response_summary_hash),
-                "leaf_hex": h(l.to_bytes()),
-                "leaf_hash": h(l.hash()),
+                "leaf_hex": h(l.to_bytes_v1()),
+                "leaf_hash": h(l.hash_v1()),
             })
         })
         .collect();
@@ -242,7 +248,7 @@ pub(crate) fn generate() -> Value {
     );
 
     let p3 = batch.proof(3).unwrap();
-    let mut tampered = batch.leaves()[3].to_bytes();
+    let mut tampered = batch.leaves()[3].to_bytes_v1();
     tampered[40] ^= 0x01; // inside the ticket
     let mut wrong_root = receipt.body.integrity.merkle_root;
     wrong_root[31] ^= 0x01;
@@ -261,7 +267,7 @@ pub(crate) fn generate() -> Value {
         {
             "comment": "Wrong root: leaf 3 and its genuine proof, checked against the genuine root with bit 0 of its last byte flipped.",
             "kind": "proof",
-            "leaf_hex": h(batch.leaves()[3].to_bytes()),
+            "leaf_hex": h(batch.leaves()[3].to_bytes_v1()),
             "proof_hex": h(p3.to_bytes()),
             "root": h(wrong_root),
             "expected_error": "RootMismatch",

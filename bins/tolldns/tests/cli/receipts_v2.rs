@@ -407,6 +407,14 @@ fn receipt_verify_v2_failures_by_name() {
     let ticketed = self::batch(&[[7; 16]]);
     let ticketed_case = Case::new("v2-failures-ticketed", ticketed.receipt());
     let out = ticketed_case.verify(&["--max-repeat-permille", "0", "--json"]);
+    assert_exit(&out, 0); // within the per-receipt allowance (16)
+    let out = ticketed_case.verify(&[
+        "--max-repeat-permille",
+        "0",
+        "--repeat-allowance",
+        "0",
+        "--json",
+    ]);
     assert_fails(&out, "too_many_repeats", 44);
 
     // Answers in another order than the sample's.
