@@ -525,8 +525,8 @@ pub fn audit_json(version: u8, answers: &[AuditAnswer]) -> serde_json::Value {
     json!({ "version": version, "proofs": proofs })
 }
 
-fn batch_query(id: &str) -> Result<BatchId, Reply> {
-    parse_id(id).ok_or_else(|| error(StatusCode::BAD_REQUEST, "batch id must be 64 hex digits"))
+fn batch_query(id: &str) -> Result<BatchId, &'static str> {
+    parse_id(id).ok_or("batch id must be 64 hex digits")
 }
 
 fn audit_error(e: &AuditError) -> Reply {
@@ -540,28 +540,22 @@ fn audit_error(e: &AuditError) -> Reply {
     }
 }
 
-fn seed_and_k(query: &str, max_k: u64) -> Result<([u8; 32], Option<u64>), Reply> {
+fn seed_and_k(query: &str, max_k: u64) -> Result<([u8; 32], Option<u64>), &'static str> {
     let mut seed = [0u8; 32];
     if query_param(query, "seed").is_none_or(|s| hex::decode_to_slice(s, &mut seed).is_err()) {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "query parameter `seed` must be 64 hex digits",
-        ));
+        return Err("query parameter `seed` must be 64 hex digits");
     }
     match query_param(query, "k").map(str::parse::<u64>) {
         None => Ok((seed, None)),
         Some(Ok(k)) if k <= max_k => Ok((seed, Some(k))),
-        Some(_) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "`k` must be an integer up to api.max_audit_k",
-        )),
+        Some(_) => Err("`k` must be an integer up to api.max_audit_k"),
     }
 }
 
 async fn ticket_leaves(state: &ApiState, id: &str, ticket: &str) -> Reply {
     let id = match batch_query(id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
     };
     let mut t = [0u8; 16];
     if hex::decode_to_slice(ticket, &mut t).is_err() {
@@ -596,8 +590,9 @@ async fn seeded_request(
     id: &str,
     query: &str,
 ) -> Result<(BatchId, [u8; 32], Option<u64>, Receipt), Reply> {
-    let id = batch_query(id)?;
-    let (seed, k) = seed_and_k(query, state.max_audit_k)?;
+    let bad = |why| error(StatusCode::BAD_REQUEST, why);
+    let id = batch_query(id).map_err(bad)?;
+    let (seed, k) = seed_and_k(query, state.max_audit_k).map_err(bad)?;
     let journal = Arc::clone(&state.journal);
     let Some(Ok(Some(receipt))) = blocking(move || journal.batch(&id)).await else {
         return Err(error(StatusCode::NOT_FOUND, "no such batch"));
