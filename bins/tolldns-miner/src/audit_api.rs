@@ -104,15 +104,17 @@ pub struct AuditLimits {
     pub timeout: Duration,
 }
 
+/// One auditor's admission state: its rate bucket, requests in flight and the nonces it used
+/// within the request age. Nonces are recorded only for admitted requests, so an auditor can
+/// hold at most `burst + rate × age` of them, and one auditor's refused flood never touches
+/// another auditor's admission.
 #[derive(Debug)]
 struct Bucket {
     tokens: f64,
     at: Instant,
     in_flight: u32,
+    nonces: HashMap<[u8; 16], u64>,
 }
-
-/// Most nonces remembered at once; a request that would exceed it is refused with `503`.
-const MAX_NONCES: usize = 100_000;
 
 /// Admission of audit requests: replay protection, per-auditor rate and concurrency, global
 /// concurrency.
@@ -120,8 +122,10 @@ const MAX_NONCES: usize = 100_000;
 pub struct AuditGuard {
     limits: AuditLimits,
     global: Arc<Semaphore>,
+    /// Journal reads in flight (audit and public endpoints): a read outlives a request that
+    /// timed out, and holds its slot until it ends.
+    reads: Arc<Semaphore>,
     buckets: Mutex<HashMap<[u8; 32], Bucket>>,
-    nonces: Mutex<HashMap<[u8; 16], u64>>,
 }
 
 /// Why an audit request was not admitted.
@@ -160,9 +164,11 @@ impl AuditGuard {
             global: Arc::new(Semaphore::new(
                 usize::try_from(limits.concurrency.max(1)).unwrap_or(1),
             )),
+            reads: Arc::new(Semaphore::new(
+                usize::try_from(limits.concurrency.saturating_add(2).max(3)).unwrap_or(3),
+            )),
             limits,
             buckets: Mutex::new(HashMap::new()),
-            nonces: Mutex::new(HashMap::new()),
         }
     }
 
@@ -194,63 +200,53 @@ impl AuditGuard {
         let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
         a.verify(operator.as_bytes(), req.method.as_str(), path)
             .map_err(|_| Refused::Unauthorized("bad signature"))?;
-        {
-            let mut nonces = self
-                .nonces
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if nonces.len() >= MAX_NONCES {
-                nonces.retain(|_, expires| *expires > now);
-            }
-            if nonces.len() >= MAX_NONCES {
-                return Err(Refused::Busy);
-            }
-            if nonces.get(&a.nonce).is_some_and(|expires| *expires > now) {
-                return Err(Refused::Unauthorized("replayed nonce"));
-            }
-            nonces.insert(
-                a.nonce,
-                a.timestamp_ms.saturating_add(auth.max_age_ms).max(now),
-            );
-        }
         let key = a.key.to_bytes();
-        {
-            let mut buckets = self
-                .buckets
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let b = buckets.entry(key).or_insert_with(|| Bucket {
-                tokens: f64::from(self.limits.burst),
-                at: Instant::now(),
-                in_flight: 0,
-            });
-            let elapsed = b.at.elapsed().as_secs_f64();
-            b.at = Instant::now();
-            b.tokens = (b.tokens + elapsed * f64::from(self.limits.rate_per_sec))
-                .min(f64::from(self.limits.burst));
-            if b.tokens < 1.0 || b.in_flight >= self.limits.concurrency_per_auditor {
+        let expires = a.timestamp_ms.saturating_add(auth.max_age_ms).max(now);
+        // Every request an auditor may make within the request age, plus slack.
+        let most_nonces = u64::from(self.limits.burst)
+            .saturating_add(
+                u64::from(self.limits.rate_per_sec).saturating_mul(auth.max_age_ms / 1000),
+            )
+            .saturating_add(16);
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let b = buckets.entry(key).or_insert_with(|| Bucket {
+            tokens: f64::from(self.limits.burst),
+            at: Instant::now(),
+            in_flight: 0,
+            nonces: HashMap::new(),
+        });
+        let elapsed = b.at.elapsed().as_secs_f64();
+        b.at = Instant::now();
+        b.tokens = (b.tokens + elapsed * f64::from(self.limits.rate_per_sec))
+            .min(f64::from(self.limits.burst));
+        if b.tokens < 1.0 || b.in_flight >= self.limits.concurrency_per_auditor {
+            return Err(Refused::RateLimited);
+        }
+        if b.nonces.get(&a.nonce).is_some_and(|e| *e > now) {
+            return Err(Refused::Unauthorized("replayed nonce"));
+        }
+        if u64::try_from(b.nonces.len()).unwrap_or(u64::MAX) >= most_nonces {
+            b.nonces.retain(|_, e| *e > now);
+            if u64::try_from(b.nonces.len()).unwrap_or(u64::MAX) >= most_nonces {
                 return Err(Refused::RateLimited);
             }
-            b.tokens -= 1.0;
-            b.in_flight = b.in_flight.saturating_add(1);
         }
-        match Arc::clone(&self.global).try_acquire_owned() {
-            Ok(permit) => Ok(Admitted {
-                guard: self,
-                key,
-                _global: permit,
-            }),
-            Err(_) => {
-                let mut buckets = self
-                    .buckets
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if let Some(b) = buckets.get_mut(&key) {
-                    b.in_flight = b.in_flight.saturating_sub(1);
-                }
-                Err(Refused::Busy)
-            }
-        }
+        // A request refused for capacity keeps its rate token and records no nonce.
+        let permit = Arc::clone(&self.global)
+            .try_acquire_owned()
+            .map_err(|_| Refused::Busy)?;
+        b.tokens -= 1.0;
+        b.in_flight = b.in_flight.saturating_add(1);
+        b.nonces.insert(a.nonce, expires);
+        drop(buckets);
+        Ok(Admitted {
+            guard: self,
+            key,
+            _global: permit,
+        })
     }
 }
 
@@ -347,8 +343,19 @@ fn parse_id(s: &str) -> Option<BatchId> {
     Some(id)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    tokio::task::spawn_blocking(f).await.ok()
+/// Runs a journal read on the blocking pool; it holds one of the guard's read slots until it
+/// ends, even when the request that started it timed out.
+async fn blocking<T: Send + 'static>(
+    state: &ApiState,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let slot = Arc::clone(&state.guard.reads).acquire_owned().await.ok()?;
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        f()
+    })
+    .await
+    .ok()
 }
 
 /// Routes one request.
@@ -444,7 +451,7 @@ async fn list_batches(state: &ApiState, query: &str) -> Reply {
         );
     };
     let journal = Arc::clone(&state.journal);
-    match blocking(move || journal.batches_in_window(window)).await {
+    match blocking(state, move || journal.batches_in_window(window)).await {
         Some(Ok(list)) => {
             let batches: Vec<_> = list
                 .iter()
@@ -464,7 +471,7 @@ async fn one_batch(state: &ApiState, id: &str) -> Reply {
         return error(StatusCode::BAD_REQUEST, "batch id must be 64 hex digits");
     };
     let journal = Arc::clone(&state.journal);
-    match blocking(move || journal.batch(&id)).await {
+    match blocking(state, move || journal.batch(&id)).await {
         Some(Ok(Some(r))) => reply(StatusCode::OK, "application/json", r.to_json()),
         Some(Ok(None)) => error(StatusCode::NOT_FOUND, "no such batch"),
         _ => error(StatusCode::INTERNAL_SERVER_ERROR, "journal read failed"),
@@ -477,7 +484,7 @@ async fn token(state: &ApiState, id: &str) -> Reply {
         return error(StatusCode::BAD_REQUEST, "ticket id must be 32 hex digits");
     }
     let journal = Arc::clone(&state.journal);
-    match blocking(move || journal.token(&ticket_id)).await {
+    match blocking(state, move || journal.token(&ticket_id)).await {
         Some(Ok(Some(t))) => json_reply(
             StatusCode::OK,
             &json!({
@@ -536,6 +543,10 @@ fn audit_error(e: &AuditError) -> Reply {
             StatusCode::GONE,
             "the leaves of this batch are no longer kept",
         ),
+        AuditError::TooMany { .. } => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "more leaves than api.max_audit_k under this ticket",
+        ),
         AuditError::Journal(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "journal read failed"),
     }
 }
@@ -562,8 +573,9 @@ async fn ticket_leaves(state: &ApiState, id: &str, ticket: &str) -> Reply {
         return error(StatusCode::BAD_REQUEST, "ticket must be 32 hex digits");
     }
     let journal = Arc::clone(&state.journal);
-    let Some(result) = blocking(move || {
-        let leaves = journal.ticket_leaves(&id, &t)?;
+    let max = usize::try_from(state.max_audit_k).unwrap_or(usize::MAX);
+    let Some(result) = blocking(state, move || {
+        let leaves = journal.ticket_leaves(&id, &t, max)?;
         let token = journal.token(&t).ok().flatten();
         Ok::<_, AuditError>((leaves, token))
     })
@@ -594,7 +606,7 @@ async fn seeded_request(
     let id = batch_query(id).map_err(bad)?;
     let (seed, k) = seed_and_k(query, state.max_audit_k).map_err(bad)?;
     let journal = Arc::clone(&state.journal);
-    let Some(Ok(Some(receipt))) = blocking(move || journal.batch(&id)).await else {
+    let Some(Ok(Some(receipt))) = blocking(state, move || journal.batch(&id)).await else {
         return Err(error(StatusCode::NOT_FOUND, "no such batch"));
     };
     Ok((id, seed, k, receipt))
@@ -617,7 +629,7 @@ async fn sketch(state: &ApiState, id: &str, query: &str) -> Reply {
     let registers = sample.registers().to_vec();
     let journal = Arc::clone(&state.journal);
     let regs = registers.clone();
-    match blocking(move || journal.sketch_witnesses(&id, &regs)).await {
+    match blocking(state, move || journal.sketch_witnesses(&id, &regs)).await {
         Some(Ok((_, witnesses))) => json_reply(
             StatusCode::OK,
             &json!({
@@ -643,7 +655,7 @@ async fn audit(state: &ApiState, id: &str, query: &str) -> Reply {
     let sample = AuditSample::new(&seed, &receipt.body.integrity.merkle_root, n, k);
     let indices = sample.indices().to_vec();
     let journal = Arc::clone(&state.journal);
-    match blocking(move || journal.audit(&id, &indices)).await {
+    match blocking(state, move || journal.audit(&id, &indices)).await {
         Some(Ok((_, answers))) => json_reply(
             StatusCode::OK,
             &audit_json(receipt.body.version(), &answers),
@@ -658,7 +670,7 @@ async fn name_key(state: &ApiState, epoch: &str, auth: &AuditorAuth) -> Reply {
         return error(StatusCode::BAD_REQUEST, "epoch must be an integer");
     };
     let journal = Arc::clone(&state.journal);
-    match blocking(move || journal.existing_name_key(epoch)).await {
+    match blocking(state, move || journal.existing_name_key(epoch)).await {
         Some(Ok(Some(key))) => {
             let sealed = auditor::seal_name_key(
                 &auth.key,
@@ -691,5 +703,126 @@ async fn name_key(state: &ApiState, epoch: &str, auth: &AuditorAuth) -> Reply {
         }
         Some(Ok(None)) => error(StatusCode::NOT_FOUND, "no name key for this epoch"),
         _ => error(StatusCode::INTERNAL_SERVER_ERROR, "journal read failed"),
+    }
+}
+
+#[cfg(test)]
+mod guard_tests {
+    use ed25519_dalek::SigningKey;
+
+    use super::*;
+
+    fn parts(
+        auditor: &SigningKey,
+        operator: &VerifyingKey,
+        nonce: u8,
+        path: &str,
+    ) -> http::request::Parts {
+        let header = auditor::authorization(
+            auditor,
+            operator.as_bytes(),
+            crate::now_ms(),
+            &[nonce; 16],
+            "GET",
+            path,
+        );
+        let (parts, ()) = http::Request::get(path)
+            .header(http::header::AUTHORIZATION, header)
+            .body(())
+            .unwrap()
+            .into_parts();
+        parts
+    }
+
+    #[test]
+    fn a_flooding_auditor_cannot_shut_out_another() {
+        let operator = SigningKey::from_bytes(&[1; 32]).verifying_key();
+        let (flood, polite) = (
+            SigningKey::from_bytes(&[2; 32]),
+            SigningKey::from_bytes(&[3; 32]),
+        );
+        let auth = AuthSettings {
+            auditors: vec![flood.verifying_key(), polite.verifying_key()],
+            max_age_ms: 300_000,
+        };
+        let guard = AuditGuard::new(AuditLimits {
+            rate_per_sec: 0,
+            burst: 3,
+            concurrency: 4,
+            concurrency_per_auditor: 8,
+            timeout: Duration::from_secs(1),
+        });
+        // The flooder gets its burst, then 429s; its refused requests record nothing.
+        let mut admitted = Vec::new();
+        let mut refused = 0;
+        for n in 0..200u8 {
+            match guard.admit(&auth, &operator, &parts(&flood, &operator, n, "/v1/x")) {
+                Ok(a) => admitted.push(a),
+                Err(Refused::RateLimited) => refused += 1,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!((admitted.len(), refused), (3, 197));
+        let buckets = guard.buckets.lock().unwrap();
+        assert_eq!(buckets[&flood.verifying_key().to_bytes()].nonces.len(), 3);
+        drop(buckets);
+        drop(admitted);
+        // The polite auditor is served; a replay of its request is refused.
+        let p = parts(&polite, &operator, 7, "/v1/y");
+        assert!(guard.admit(&auth, &operator, &p).is_ok());
+        assert_eq!(
+            guard.admit(&auth, &operator, &p).err(),
+            Some(Refused::Unauthorized("replayed nonce"))
+        );
+        // Another path under the same signature is a bad signature; an unknown key is 403.
+        let mut other = parts(&polite, &operator, 8, "/v1/y");
+        other.uri = "/v1/z".parse().unwrap();
+        assert_eq!(
+            guard.admit(&auth, &operator, &other).err(),
+            Some(Refused::Unauthorized("bad signature"))
+        );
+        let stranger = SigningKey::from_bytes(&[4; 32]);
+        assert_eq!(
+            guard
+                .admit(&auth, &operator, &parts(&stranger, &operator, 9, "/v1/y"))
+                .err(),
+            Some(Refused::Forbidden)
+        );
+    }
+
+    #[test]
+    fn a_request_refused_for_capacity_keeps_its_rate_token() {
+        let operator = SigningKey::from_bytes(&[1; 32]).verifying_key();
+        let (a, b) = (
+            SigningKey::from_bytes(&[5; 32]),
+            SigningKey::from_bytes(&[6; 32]),
+        );
+        let auth = AuthSettings {
+            auditors: vec![a.verifying_key(), b.verifying_key()],
+            max_age_ms: 300_000,
+        };
+        let guard = AuditGuard::new(AuditLimits {
+            rate_per_sec: 0,
+            burst: 1,
+            concurrency: 1,
+            concurrency_per_auditor: 1,
+            timeout: Duration::from_secs(1),
+        });
+        let held = guard
+            .admit(&auth, &operator, &parts(&a, &operator, 1, "/v1/x"))
+            .unwrap();
+        assert_eq!(
+            guard
+                .admit(&auth, &operator, &parts(&b, &operator, 2, "/v1/x"))
+                .err(),
+            Some(Refused::Busy)
+        );
+        drop(held);
+        // b's one token was not spent on the 503: it is served now.
+        assert!(
+            guard
+                .admit(&auth, &operator, &parts(&b, &operator, 3, "/v1/x"))
+                .is_ok()
+        );
     }
 }

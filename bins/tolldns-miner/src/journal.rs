@@ -163,6 +163,12 @@ pub enum AuditError {
     /// Its leaves were deleted (audit window over, or the disk bound).
     #[error("the leaves of this batch are no longer kept")]
     Pruned,
+    /// More leaves than one answer may carry.
+    #[error("{leaves} leaves, more than one answer may carry")]
+    TooMany {
+        /// Leaves asked for.
+        leaves: usize,
+    },
     /// The journal failed.
     #[error(transparent)]
     Journal(#[from] JournalError),
@@ -747,6 +753,7 @@ impl Journal {
         &self,
         id: &BatchId,
         ticket: &TicketId,
+        max: usize,
     ) -> Result<(Receipt, Vec<LeafProof>), AuditError> {
         let mut reader = self.proof_reader(id)?;
         let indices: Vec<u64> = {
@@ -758,6 +765,11 @@ impl Journal {
                 .map(|g| decode_u64s(g.value()))
                 .unwrap_or_default()
         };
+        if indices.len() > max {
+            return Err(AuditError::TooMany {
+                leaves: indices.len(),
+            });
+        }
         let mut out = Vec::with_capacity(indices.len());
         for i in indices {
             out.push(reader.leaf_proof(i)?);
@@ -1347,7 +1359,13 @@ pub(crate) mod tests {
             }
             // Ticket lookups: every leaf of the ticket, each proved.
             let ticket = [0xa0; 16];
-            let (r, proofs) = j.ticket_leaves(&id, &ticket).unwrap();
+            let (r, proofs) = j.ticket_leaves(&id, &ticket, usize::MAX).unwrap();
+            assert!(
+                matches!(
+                    j.ticket_leaves(&id, &ticket, proofs.len().saturating_sub(1)),
+                    Err(AuditError::TooMany { .. })
+                ) || proofs.is_empty()
+            );
             assert_eq!(proofs, b.ticket_leaves(&ticket));
             let want = b.leaves().iter().filter(|l| l.ticket == ticket).count() as u64;
             assert_eq!(
