@@ -136,6 +136,9 @@ pub struct JournalConfig {
     pub max_leaf_bytes: u64,
     /// How often the count of accepted-but-unjournaled leaves is persisted, in milliseconds.
     pub checkpoint_interval_ms: u64,
+    /// The journal database's page cache in bytes (redb's would be 1 GiB); the largest
+    /// share of the miner's memory once the journal has grown.
+    pub cache_bytes: u64,
 }
 
 /// `[agent]`.
@@ -254,6 +257,7 @@ impl Default for JournalConfig {
             audit_window_secs: 7 * 86_400,
             max_leaf_bytes: 1 << 30,
             checkpoint_interval_ms: 1_000,
+            cache_bytes: 128 << 20,
         }
     }
 }
@@ -582,6 +586,9 @@ audit_window_secs = 604800
 max_leaf_bytes = 1073741824
 # How often the count of accepted but not yet journaled leaves is persisted (ms).
 checkpoint_interval_ms = 1000
+# The journal database's page cache (128 MiB): most of the miner's memory once the journal
+# has grown. Audits read only the chunks they prove, so a small cache costs little.
+cache_bytes = 134217728
 
 [agent]
 # Watchers that receive every signed batch receipt (HTTP POST, JSON). Reloaded on SIGHUP.

@@ -470,7 +470,18 @@ impl Journal {
     ///
     /// [`JournalError::Db`].
     pub fn open(path: &Path) -> Result<(Self, u64), JournalError> {
-        let db = redb::Database::create(path)?;
+        Self::open_with_cache(path, 128 << 20)
+    }
+
+    /// [`Journal::open`] with a page cache of `cache_bytes` (`journal.cache_bytes`).
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Db`].
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<(Self, u64), JournalError> {
+        let db = redb::Builder::new()
+            .set_cache_size(usize::try_from(cache_bytes).unwrap_or(usize::MAX))
+            .create(path)?;
         // The journal holds the name keys: owner-only, like the key files.
         #[cfg(unix)]
         {

@@ -213,7 +213,7 @@ pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Resu
         .context("choosing upstream resolvers")?;
 
     let journal_path = config.journal_path();
-    let (journal, lost) = Journal::open(&journal_path)
+    let (journal, lost) = Journal::open_with_cache(&journal_path, config.journal.cache_bytes)
         .with_context(|| format!("opening the receipt journal {}", journal_path.display()))?;
     let journal = Arc::new(journal);
     if lost > 0 {
