@@ -863,8 +863,13 @@ impl Journal {
             }
             Layout::Whole { leaves, tree }
         };
+        drop(marker);
+        drop(leaves);
+        drop(batches);
+        // The same read transaction: the chunks read later belong to this receipt even if a
+        // prune deletes them meanwhile.
         Ok(ProofReader {
-            db: self.db.begin_read().map_err(JournalError::from)?,
+            db: tx,
             id: *id,
             receipt,
             layout,
