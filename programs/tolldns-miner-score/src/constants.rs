@@ -25,8 +25,16 @@ pub const EPOCH_TOTALS_SEED: &[u8] = b"epoch_totals";
 /// `["claim", epoch_id (u64 LE), miner]`.
 pub const CLAIM_SEED: &[u8] = b"claim";
 
-/// Largest number of allowlisted submitters (as in the prototype).
-pub const MAX_SUBMITTERS: usize = 16;
+/// Seed of the data-less PDA that signs the registry's `slash` when a penalty slashes stake:
+/// `["slasher"]`. The registry's config must list it as a slasher.
+pub const SLASHER_SEED: &[u8] = b"slasher";
 
-/// Largest number of allowlisted miners (as in the prototype).
+/// Largest number of registered watchers (`N` of K-of-N; as the prototype's submitters).
+pub const MAX_WATCHERS: usize = 16;
+
+/// Largest number of allowlisted miners (as in the prototype; entries are added one by one).
 pub const MAX_MINERS: usize = 64;
+
+/// Longest reporting deadline, in epochs after the epoch's end. The stake weight of an epoch is
+/// read from the registry's stake account, which keeps eight epochs of checkpoints.
+pub const MAX_REPORTING_DEADLINE_EPOCHS: u64 = 4;

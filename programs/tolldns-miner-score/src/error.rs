@@ -20,7 +20,7 @@ pub enum MinerScoreError {
     /// in an allowlist).
     #[msg("invalid configuration")]
     InvalidConfig,
-    /// 6002: an allowlist is longer than its bound (16 submitters, 64 miners).
+    /// 6002: an allowlist is longer than its bound (16 watchers, 64 miners).
     #[msg("allowlist too large")]
     AllowlistTooLarge,
     /// 6003: the scoring weights do not sum to exactly 10,000 bps.
@@ -56,10 +56,10 @@ pub enum MinerScoreError {
     /// 6013: the epoch is not finalized yet (claims need a finalized epoch).
     #[msg("epoch not finalized")]
     EpochNotFinalized,
-    /// 6014: stats for this miner and epoch were already reported.
+    /// 6014: retired (reports are replaceable since K-of-N); kept for its code.
     #[msg("stats already reported for this miner and epoch")]
     AlreadyReported,
-    /// 6015: a penalized report cannot be retracted (that would undo the penalty).
+    /// 6015: retired (penalties live on the stats, not on a report); kept for its code.
     #[msg("a penalized report cannot be retracted")]
     ReportPenalized,
     /// 6016: the reward for this miner and epoch was already claimed.
@@ -98,6 +98,67 @@ pub enum MinerScoreError {
     /// 6027: a miner's normalized score exceeds the epoch total (an invariant is broken).
     #[msg("normalized score above the epoch total")]
     NormalizedAboveTotal,
+    /// 6028: a report or finalize for an epoch before `first_epoch`.
+    #[msg("the epoch precedes the first epoch recorded at init")]
+    BeforeFirstEpoch,
+    /// 6029: a report or retraction after `epoch end + reporting_deadline_slots`.
+    #[msg("the reporting deadline of this epoch has passed")]
+    ReportingClosed,
+    /// 6030: a finalize before `epoch end + reporting_deadline_slots`.
+    #[msg("the reporting deadline of this epoch has not passed yet")]
+    ReportingOpen,
+    /// 6031: a finalize of an epoch other than `next_epoch_to_finalize`.
+    #[msg("epochs are finalized in order")]
+    EpochOutOfOrder,
+    /// 6032: a claim before `finalized_at_slot + challenge_window_slots`.
+    #[msg("the challenge window is still open")]
+    ChallengeWindowOpen,
+    /// 6033: a penalty after the challenge window.
+    #[msg("the challenge window has closed")]
+    ChallengeWindowClosed,
+    /// 6034: a claim after the claim deadline, or after `expire_epoch`.
+    #[msg("the claim window of this epoch has closed")]
+    RewardExpired,
+    /// 6035: an `expire_epoch` before the claim deadline.
+    #[msg("the claim window of this epoch is still open")]
+    ClaimWindowOpen,
+    /// 6036: a claim for a miner whose stats never reached the quorum.
+    #[msg("fewer than K watchers reported this miner")]
+    NotAccepted,
+    /// 6037: closing totals before every reward is claimed or expired and every stats account is closed, or closing stats whose reward is still claimable.
+    #[msg("the epoch still has unclaimed rewards or open stats accounts")]
+    EpochNotSettled,
+    /// 6038: a time-locked change while the previous one already applies to an unfinalized epoch.
+    #[msg("a parameter change is already in force and not yet promoted")]
+    ParamsChangeInFlight,
+    /// 6039: adding a watcher or miner that is already listed.
+    #[msg("key already allowlisted")]
+    AlreadyAllowlisted,
+    /// 6040: removing a watcher or miner that is not listed.
+    #[msg("key not allowlisted")]
+    NotAllowlisted,
+    /// 6041: a zero reporting deadline, challenge window, claim window or time lock, or a reporting deadline above four epochs.
+    #[msg("invalid timing parameters")]
+    InvalidTiming,
+    /// 6042: a quorum K of 0 or above `MAX_WATCHERS`.
+    #[msg("quorum must be between 1 and 16")]
+    InvalidQuorum,
+    /// 6043: the registry's `epoch_len_slots` is not the score program's.
+    #[msg("registry and score program epoch lengths differ")]
+    EpochLengthMismatch,
+    /// 6044: the stake account dropped the checkpoints of the epoch.
+    #[msg("the stake account no longer answers this epoch")]
+    StakeHistoryUnavailable,
+    /// 6045: a retraction by a watcher that did not report.
+    #[msg("this watcher has no report for this miner and epoch")]
+    NoReport,
+    /// 6046: init with a `first_epoch` that has already started or ended.
+    #[msg("first_epoch is before the current epoch")]
+    FirstEpochInPast,
+    /// 6047: the registry's exit delay is shorter than the reporting deadline plus the
+    /// challenge window: stake could leave before a penalty for the epoch can slash it.
+    #[msg("registry exit delay shorter than reporting deadline plus challenge window")]
+    ExitDelayTooShort,
 }
 
 impl From<ScoreError> for MinerScoreError {
@@ -153,6 +214,26 @@ mod tests {
             (MinerScoreError::VaultUnderfunded, 6025),
             (MinerScoreError::MathOverflow, 6026),
             (MinerScoreError::NormalizedAboveTotal, 6027),
+            (MinerScoreError::BeforeFirstEpoch, 6028),
+            (MinerScoreError::ReportingClosed, 6029),
+            (MinerScoreError::ReportingOpen, 6030),
+            (MinerScoreError::EpochOutOfOrder, 6031),
+            (MinerScoreError::ChallengeWindowOpen, 6032),
+            (MinerScoreError::ChallengeWindowClosed, 6033),
+            (MinerScoreError::RewardExpired, 6034),
+            (MinerScoreError::ClaimWindowOpen, 6035),
+            (MinerScoreError::NotAccepted, 6036),
+            (MinerScoreError::EpochNotSettled, 6037),
+            (MinerScoreError::ParamsChangeInFlight, 6038),
+            (MinerScoreError::AlreadyAllowlisted, 6039),
+            (MinerScoreError::NotAllowlisted, 6040),
+            (MinerScoreError::InvalidTiming, 6041),
+            (MinerScoreError::InvalidQuorum, 6042),
+            (MinerScoreError::EpochLengthMismatch, 6043),
+            (MinerScoreError::StakeHistoryUnavailable, 6044),
+            (MinerScoreError::NoReport, 6045),
+            (MinerScoreError::FirstEpochInPast, 6046),
+            (MinerScoreError::ExitDelayTooShort, 6047),
         ];
         for (e, code) in pinned {
             assert_eq!(u32::from(e), code, "{e:?}");

@@ -7,20 +7,26 @@
 //! ## Flow of an epoch
 //!
 //! 1. `init_miner_score_config` (once): config, reward vault (SPL token account PDA owned by
-//!    the vault-authority PDA), allowlists, scoring parameters.
-//! 2. After epoch `e` has ended (`slot ≥ (e + 1) × epoch_len_slots`), allowlisted submitters
-//!    call `report_miner_epoch_stats` once per miner; the program scores each report and adds
-//!    it to the epoch's [`EpochTotals`](state::EpochTotals). `retract_miner_epoch_stats` undoes
-//!    an unpenalized report before finalization.
-//! 3. `finalize_epoch` closes reporting and fixes the pool:
-//!    `min(base_reward_per_epoch, vault balance − committed rewards)`.
-//! 4. Each miner calls `claim_miner_reward`; the reward
-//!    `min(cap, floor(pool × normalized / Σ normalized))`, lowered by any penalties, is computed
-//!    on-chain and transferred from the vault.
-//! 5. `penalize_miner` lowers an unclaimed reward at any time before the claim.
+//!    the vault-authority PDA), the parameters, the clock rules ([`Timing`]: first epoch,
+//!    reporting deadline, challenge window, claim window, time lock) and the initial watchers
+//!    and miners.
+//! 2. After epoch `e` has ended and before `end(e) + reporting_deadline_slots`, each registered
+//!    watcher calls `report_miner_epoch_stats` per miner (and may replace or retract its
+//!    report). The stake weight is read from the miner's stake account in `tolldns-registry`.
+//!    Once K watchers reported a miner, the field-by-field median is scored with
+//!    `tolldns-score` and added to the epoch's [`EpochTotals`](state::EpochTotals).
+//! 3. From the reporting deadline on, anyone calls `finalize_epoch` for the next epoch in
+//!    order; it fixes the pool `min(base_reward_per_epoch, vault balance − committed rewards)`.
+//! 4. During the challenge window the dispute authority may `penalize_miner` (and slash stake
+//!    through the registry); claims wait.
+//! 5. Each miner calls `claim_miner_reward` until the claim deadline; then `expire_epoch`
+//!    returns the unclaimed rest to the uncommitted vault balance.
+//! 6. `close_miner_epoch`, `close_claim_receipt` and `close_epoch_totals` return the rent of
+//!    finished accounts.
 //!
-//! Administration: `update_miner_score_config`, and the two-step `transfer_authority` /
-//! `accept_authority`.
+//! Administration: `update_params` (increases time-locked, decreases at once), `add_watcher`,
+//! `remove_watcher`, `add_miner`, `remove_miner` (additions time-locked), and the two-step
+//! `transfer_authority` / `accept_authority`.
 //!
 //! Errors are [`MinerScoreError`](error::MinerScoreError) (codes from 6000, append-only).
 //! See `programs/README.md` for the account, instruction and error tables and the trust model.
@@ -39,10 +45,11 @@ pub mod error;
 pub mod events;
 pub mod instructions;
 pub mod reward;
+pub mod scoring;
 pub mod state;
 
 pub use instructions::*;
-pub use state::{ConfigArgs, MinerEpochReport, ScoreParams};
+pub use state::{InitArgs, MinerEpochReport, Params, ScoreParams, Timing};
 
 declare_id!("5nnFdiGZBshPs7Cisvqqhu1hHz3xcBbFJ9297A4cSmZh");
 
@@ -54,14 +61,35 @@ pub mod tolldns_miner_score {
     /// Creates the config and the reward vault. Runs once (the config PDA is `init`).
     pub fn init_miner_score_config(
         ctx: Context<InitMinerScoreConfig>,
-        args: ConfigArgs,
+        args: InitArgs,
     ) -> Result<()> {
         ctx.accounts.handle(args, &ctx.bumps)
     }
 
-    /// Replaces the mutable configuration (authority only; `epoch_len_slots` is immutable).
-    pub fn update_miner_score_config(ctx: Context<AuthorityOnly>, args: ConfigArgs) -> Result<()> {
-        ctx.accounts.update_config(args)
+    /// Changes the parameters (authority only): lowering the base reward or the cap applies at
+    /// once, anything else from `now + timelock_epochs`.
+    pub fn update_params(ctx: Context<AuthorityOnly>, params: Params) -> Result<()> {
+        ctx.accounts.update_params(params)
+    }
+
+    /// Adds a watcher (authority only), active after the time lock.
+    pub fn add_watcher(ctx: Context<AuthorityOnly>, key: Pubkey) -> Result<()> {
+        ctx.accounts.add_watcher(key)
+    }
+
+    /// Removes a watcher at once (authority only).
+    pub fn remove_watcher(ctx: Context<AuthorityOnly>, key: Pubkey) -> Result<()> {
+        ctx.accounts.remove_watcher(key)
+    }
+
+    /// Adds a miner (authority only), reportable after the time lock.
+    pub fn add_miner(ctx: Context<AuthorityOnly>, key: Pubkey) -> Result<()> {
+        ctx.accounts.add_miner(key)
+    }
+
+    /// Removes a miner at once (authority only).
+    pub fn remove_miner(ctx: Context<AuthorityOnly>, key: Pubkey) -> Result<()> {
+        ctx.accounts.remove_miner(key)
     }
 
     /// Proposes a new authority (authority only); `None` cancels the proposal.
@@ -77,7 +105,8 @@ pub mod tolldns_miner_score {
         ctx.accounts.handle()
     }
 
-    /// Reports and scores one miner's stats for an ended, unfinalized epoch.
+    /// A watcher reports (or replaces its report of) one miner's stats for an ended epoch
+    /// before its reporting deadline.
     pub fn report_miner_epoch_stats(
         ctx: Context<ReportMinerEpochStats>,
         epoch_id: u64,
@@ -87,7 +116,7 @@ pub mod tolldns_miner_score {
         ctx.accounts.handle(epoch_id, miner, report, &ctx.bumps)
     }
 
-    /// Retracts an unpenalized report before finalization, correcting the totals.
+    /// A watcher withdraws its report before the reporting deadline.
     pub fn retract_miner_epoch_stats(
         ctx: Context<RetractMinerEpochStats>,
         epoch_id: u64,
@@ -96,25 +125,53 @@ pub mod tolldns_miner_score {
         ctx.accounts.handle(epoch_id, miner)
     }
 
-    /// Finalizes an ended epoch and fixes its reward pool.
+    /// Finalizes the next epoch in order after its reporting deadline and fixes its pool.
     pub fn finalize_epoch(ctx: Context<FinalizeEpoch>, epoch_id: u64) -> Result<()> {
         ctx.accounts.handle(epoch_id, &ctx.bumps)
     }
 
-    /// Claims the signer's reward for a finalized epoch.
+    /// Claims the signer's reward for a finalized epoch, after the challenge window and
+    /// before the claim deadline.
     pub fn claim_miner_reward(ctx: Context<ClaimMinerReward>, epoch_id: u64) -> Result<()> {
         ctx.accounts.handle(epoch_id, &ctx.bumps)
     }
 
-    /// Lowers a miner's unclaimed reward for an epoch by `penalty_bps` (compounding).
+    /// The dispute authority lowers a miner's unclaimed reward by `penalty_bps` (compounding)
+    /// and slashes up to `slash_amount` of its stake, until the challenge window closes.
     pub fn penalize_miner(
         ctx: Context<PenalizeMiner>,
         epoch_id: u64,
         miner: Pubkey,
         penalty_bps: u16,
+        slash_amount: u64,
         reason_hash: [u8; 32],
     ) -> Result<()> {
         ctx.accounts
-            .handle(epoch_id, miner, penalty_bps, reason_hash)
+            .handle(epoch_id, miner, penalty_bps, slash_amount, reason_hash)
+    }
+
+    /// Returns an epoch's unclaimed rewards to the uncommitted vault balance after its claim
+    /// deadline.
+    pub fn expire_epoch(ctx: Context<ExpireEpoch>, epoch_id: u64) -> Result<()> {
+        ctx.accounts.handle(epoch_id)
+    }
+
+    /// Closes a settled miner's stats; the rent goes to the watcher that paid it.
+    pub fn close_miner_epoch(
+        ctx: Context<CloseMinerEpoch>,
+        _epoch_id: u64,
+        _miner: Pubkey,
+    ) -> Result<()> {
+        ctx.accounts.handle()
+    }
+
+    /// Closes the signer's claim receipt; the rent goes back to the miner.
+    pub fn close_claim_receipt(_ctx: Context<CloseClaimReceipt>, _epoch_id: u64) -> Result<()> {
+        Ok(())
+    }
+
+    /// Closes a settled epoch's totals; the rent goes to whoever paid it.
+    pub fn close_epoch_totals(ctx: Context<CloseEpochTotals>, _epoch_id: u64) -> Result<()> {
+        ctx.accounts.handle()
     }
 }

@@ -35,7 +35,7 @@ pub fn miner_payout(totals: &EpochTotals, stats: &MinerEpochStats) -> Result<Pay
         pool,
         stats.normalized_score,
         total,
-        totals.score.per_miner_epoch_cap,
+        totals.params.score.per_miner_epoch_cap,
     )
     .map_err(MinerScoreError::from)?;
     let penalty_bps = BPS_DENOM

@@ -1,5 +1,7 @@
-//! The program-test environment: the program as a native builtin, the SPL token program
-//! (program-test's bundled BPF build), a mint, a funded vault, a submitter and three miners.
+//! The program-test environment: the score program and the registry as native builtins, the
+//! SPL token program (program-test's bundled BPF build), a mint, a funded vault, the registry
+//! with a treasury and the score program's slasher PDA, watchers, a dispute authority and three
+//! miners whose stake is deposited in the registry during epoch 0.
 
 use anchor_lang::prelude::{AccountInfo, Pubkey};
 use anchor_lang::solana_program::entrypoint::ProgramResult;
@@ -15,14 +17,20 @@ use solana_signer::Signer;
 use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 use tolldns_miner_score::constants::{
-    CLAIM_SEED, CONFIG_SEED, EPOCH_TOTALS_SEED, MINER_EPOCH_SEED, REWARD_VAULT_SEED,
+    CLAIM_SEED, CONFIG_SEED, EPOCH_TOTALS_SEED, MINER_EPOCH_SEED, REWARD_VAULT_SEED, SLASHER_SEED,
     VAULT_AUTHORITY_SEED,
 };
 use tolldns_miner_score::error::MinerScoreError;
 use tolldns_miner_score::state::{
     EpochTotals, MinerClaimReceipt, MinerEpochStats, MinerScoreConfig,
 };
-use tolldns_miner_score::{accounts, instruction, ConfigArgs, MinerEpochReport, ScoreParams};
+use tolldns_miner_score::{
+    accounts, instruction, InitArgs, MinerEpochReport, Params, ScoreParams, Timing,
+};
+use tolldns_registry::constants::{
+    REGISTRY_CONFIG_SEED, STAKE_SEED, STAKE_VAULT_AUTHORITY_SEED, STAKE_VAULT_SEED,
+};
+use tolldns_registry::state::Stake;
 
 /// Program id of the compute-budget builtin (used to make otherwise identical transactions
 /// distinct).
@@ -45,6 +53,24 @@ fn entry_wrapper(program_id: &Pubkey, accounts: &[AccountInfo<'_>], data: &[u8])
     tolldns_miner_score::entry(program_id, accounts, data)
 }
 
+/// The same adapter for the registry.
+fn registry_entry_wrapper(
+    program_id: &Pubkey,
+    accounts: &[AccountInfo<'_>],
+    data: &[u8],
+) -> ProgramResult {
+    let program_id: &'static Pubkey = Box::leak(Box::new(*program_id));
+    let data: &'static [u8] = Box::leak(data.to_vec().into_boxed_slice());
+    #[allow(unsafe_code)]
+    // SAFETY: as in `entry_wrapper`: only the lifetime parameter changes, and the accounts
+    // outlive the call.
+    let accounts: Vec<AccountInfo<'static>> = unsafe {
+        std::mem::transmute::<Vec<AccountInfo<'_>>, Vec<AccountInfo<'static>>>(accounts.to_vec())
+    };
+    let accounts: &'static [AccountInfo<'static>] = Box::leak(accounts.into_boxed_slice());
+    tolldns_registry::entry(program_id, accounts, data)
+}
+
 /// The upstream test's scoring parameters (digest §2.6) with the given cap.
 pub fn upstream_score_params(per_miner_epoch_cap: u64) -> ScoreParams {
     ScoreParams {
@@ -61,10 +87,13 @@ pub fn upstream_score_params(per_miner_epoch_cap: u64) -> ScoreParams {
     }
 }
 
-/// The upstream test's three reports for epoch 1 (digest §2.6), in the order A, B, C.
+/// The upstream test's stake weights (digest §2.6), deposited in the registry for A, B, C.
+pub const UPSTREAM_STAKES: [u64; 3] = [1000, 1000, 500];
+
+/// The upstream test's three reports for epoch 1 (digest §2.6), in the order A, B, C (their
+/// stake weights are [`UPSTREAM_STAKES`], read from the registry).
 pub fn upstream_reports() -> [MinerEpochReport; 3] {
-    let r = |stake, names, first, uptime, dom| MinerEpochReport {
-        stake_weight: stake,
+    let r = |_stake: u64, names, first, uptime, dom| MinerEpochReport {
         aggregates_submitted: 1,
         unique_name_count: names,
         unique_receipt_count: names,
@@ -81,6 +110,18 @@ pub fn upstream_reports() -> [MinerEpochReport; 3] {
     ]
 }
 
+/// The test timing: first epoch 1, reports until 50 slots after the epoch's end, a 10-slot
+/// challenge window, two epochs to claim, a two-epoch time lock.
+pub fn test_timing() -> Timing {
+    Timing {
+        first_epoch: 1,
+        reporting_deadline_slots: 50,
+        challenge_window_slots: 10,
+        claim_window_epochs: 2,
+        timelock_epochs: 2,
+    }
+}
+
 /// Environment options.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -92,6 +133,14 @@ pub struct Options {
     pub vault_funding: u64,
     /// Whether to run `init_miner_score_config`.
     pub init: bool,
+    /// Number of watchers (all registered at init).
+    pub watchers: usize,
+    /// K.
+    pub quorum: u8,
+    /// The clock rules.
+    pub timing: Timing,
+    /// Stake deposited by each miner during epoch 0 (0: none).
+    pub stakes: [u64; 3],
 }
 
 impl Default for Options {
@@ -101,6 +150,10 @@ impl Default for Options {
             score: upstream_score_params(50_000_000_000),
             vault_funding: 1_000_000_000_000,
             init: true,
+            watchers: 1,
+            quorum: 1,
+            timing: test_timing(),
+            stakes: UPSTREAM_STAKES,
         }
     }
 }
@@ -114,12 +167,21 @@ pub struct Miner {
 /// The test environment.
 pub struct Env {
     pub ctx: ProgramTestContext,
-    pub submitter: Keypair,
+    /// The registered watchers; `watchers[0]` is the default reporter.
+    pub watchers: Vec<Keypair>,
+    /// The dispute authority.
+    pub dispute: Keypair,
     pub mint: Pubkey,
     pub miners: Vec<Miner>,
     pub config: Pubkey,
     pub vault: Pubkey,
     pub vault_authority: Pubkey,
+    pub slasher: Pubkey,
+    pub registry_config: Pubkey,
+    pub stake_vault: Pubkey,
+    pub stake_vault_authority: Pubkey,
+    /// The registry's treasury (receives slashed stake).
+    pub treasury: Pubkey,
     nonce: u32,
 }
 
@@ -143,34 +205,64 @@ pub fn assert_program_error(res: Result<(), BanksClientError>, expected: MinerSc
     }
 }
 
+/// Asserts that `res` failed with exactly the custom error `expected` (an Anchor framework code
+/// such as 2006 `ConstraintSeeds`, or a registry code).
+#[track_caller]
+pub fn assert_custom(res: Result<(), BanksClientError>, expected: u32) {
+    let err = res.expect_err("the transaction should have failed");
+    match err.unwrap() {
+        TransactionError::InstructionError(_, InstructionError::Custom(c)) => {
+            assert_eq!(c, expected, "expected custom error {expected}, got {c}")
+        }
+        other => panic!("expected custom error {expected}, got {other:?}"),
+    }
+}
+
 impl Env {
-    /// Starts program-test, creates the mint, the submitter, three funded miners with token
-    /// accounts, and (unless `opts.init` is false) initializes the config and funds the vault.
+    /// Starts program-test, creates the mint, the watchers, the dispute authority, three
+    /// funded miners with token accounts, the registry (slasher: this program's PDA) and the
+    /// miners' stake deposits (epoch 0, so active from epoch 1), and (unless `opts.init` is
+    /// false) initializes the config and funds the vault.
     pub async fn start(opts: Options) -> Self {
         let mut pt = ProgramTest::new(
             "tolldns_miner_score",
             tolldns_miner_score::ID,
             processor!(entry_wrapper),
         );
+        pt.add_program(
+            "tolldns_registry",
+            tolldns_registry::ID,
+            processor!(registry_entry_wrapper),
+        );
         pt.prefer_bpf(false);
         let ctx = pt.start_with_context().await;
-        let (config, _) = Pubkey::find_program_address(&[CONFIG_SEED], &tolldns_miner_score::ID);
-        let (vault, _) =
-            Pubkey::find_program_address(&[REWARD_VAULT_SEED], &tolldns_miner_score::ID);
-        let (vault_authority, _) =
-            Pubkey::find_program_address(&[VAULT_AUTHORITY_SEED], &tolldns_miner_score::ID);
+        let pda = |seed: &[u8], program: &Pubkey| Pubkey::find_program_address(&[seed], program).0;
+        let score = tolldns_miner_score::ID;
+        let registry = tolldns_registry::ID;
         let mut env = Self {
             ctx,
-            submitter: Keypair::new(),
+            watchers: (0..opts.watchers).map(|_| Keypair::new()).collect(),
+            dispute: Keypair::new(),
             mint: Pubkey::default(),
             miners: Vec::new(),
-            config,
-            vault,
-            vault_authority,
+            config: pda(CONFIG_SEED, &score),
+            vault: pda(REWARD_VAULT_SEED, &score),
+            vault_authority: pda(VAULT_AUTHORITY_SEED, &score),
+            slasher: pda(SLASHER_SEED, &score),
+            registry_config: pda(REGISTRY_CONFIG_SEED, &registry),
+            stake_vault: pda(STAKE_VAULT_SEED, &registry),
+            stake_vault_authority: pda(STAKE_VAULT_AUTHORITY_SEED, &registry),
+            treasury: Pubkey::default(),
             nonce: 0,
         };
-        env.airdrop(&env.submitter.pubkey(), 10_000_000_000).await;
+        for w in env.watchers.iter().map(|w| w.pubkey()).collect::<Vec<_>>() {
+            env.airdrop(&w, 10_000_000_000).await;
+        }
+        let dispute = env.dispute.pubkey();
+        env.airdrop(&dispute, 1_000_000_000).await;
         env.mint = env.create_mint().await;
+        let payer = env.payer();
+        env.treasury = env.create_token_account(&env.mint.clone(), &payer).await;
         for _ in 0..3 {
             let key = Keypair::new();
             env.airdrop(&key.pubkey(), 1_000_000_000).await;
@@ -179,22 +271,43 @@ impl Env {
                 .await;
             env.miners.push(Miner { key, token_account });
         }
+        env.init_registry(opts.score.epoch_len_slots).await;
+        for (i, &stake) in opts.stakes.iter().enumerate() {
+            if stake > 0 {
+                env.deposit(i, stake).await.expect("deposit stake");
+            }
+        }
         if opts.init {
-            let args = env.config_args(&opts);
+            let args = env.init_args(&opts);
             env.init_config(args).await.expect("init config");
             env.mint_to(&env.vault.clone(), opts.vault_funding).await;
         }
         env
     }
 
-    /// The config arguments: the submitter and the three miners allowlisted, upstream params.
-    pub fn config_args(&self, opts: &Options) -> ConfigArgs {
-        ConfigArgs {
+    /// The parameters of `opts` with this environment's dispute authority.
+    pub fn params(&self, opts: &Options) -> Params {
+        Params {
             base_reward_per_epoch: opts.base_reward,
             score: opts.score,
-            allowlisted_submitters: vec![self.submitter.pubkey()],
-            allowlisted_miners: self.miners.iter().map(|m| m.key.pubkey()).collect(),
+            quorum: opts.quorum,
+            dispute_authority: self.dispute.pubkey(),
         }
+    }
+
+    /// The init arguments: the watchers and the three miners from the first epoch.
+    pub fn init_args(&self, opts: &Options) -> InitArgs {
+        InitArgs {
+            params: self.params(opts),
+            timing: opts.timing,
+            watchers: self.watchers.iter().map(|w| w.pubkey()).collect(),
+            miners: self.miners.iter().map(|m| m.key.pubkey()).collect(),
+        }
+    }
+
+    /// The default reporting watcher.
+    pub fn submitter(&self) -> Keypair {
+        self.watchers[0].insecure_clone()
     }
 
     /// The payer (also the config authority).
@@ -372,10 +485,116 @@ impl Env {
         self.anchor_account(key).await
     }
 
+    // ----- registry -----
+
+    async fn init_registry(&mut self, epoch_len_slots: u64) {
+        let ix = Instruction {
+            program_id: tolldns_registry::ID,
+            accounts: tolldns_registry::accounts::InitRegistryConfig {
+                authority: self.payer(),
+                config: self.registry_config,
+                toll_mint: self.mint,
+                stake_vault_authority: self.stake_vault_authority,
+                stake_vault: self.stake_vault,
+                treasury: self.treasury,
+                token_program: spl_token::ID,
+                system_program: anchor_lang::system_program::ID,
+            }
+            .to_account_metas(None),
+            data: tolldns_registry::instruction::InitRegistryConfig {
+                args: tolldns_registry::RegistryArgs {
+                    epoch_len_slots,
+                    exit_delay_slots: 1_000,
+                    ticket_price: 1,
+                    slashers: vec![self.slasher],
+                },
+            }
+            .data(),
+        };
+        self.send(&[ix], &[]).await.expect("init registry");
+    }
+
+    /// Mints `amount` to miner `i` and deposits it as stake (active from the next epoch).
+    pub async fn deposit(&mut self, i: usize, amount: u64) -> Result<(), BanksClientError> {
+        let wallet = self.miners[i].key.insecure_clone();
+        let token_account = self.miners[i].token_account;
+        self.mint_to(&token_account, amount).await;
+        let ix = Instruction {
+            program_id: tolldns_registry::ID,
+            accounts: tolldns_registry::accounts::DepositStake {
+                wallet: wallet.pubkey(),
+                config: self.registry_config,
+                stake: stake_pda(&wallet.pubkey()),
+                wallet_token_account: token_account,
+                stake_vault: self.stake_vault,
+                token_program: spl_token::ID,
+                system_program: anchor_lang::system_program::ID,
+            }
+            .to_account_metas(None),
+            data: tolldns_registry::instruction::DepositStake { amount }.data(),
+        };
+        self.send(&[ix], &[&wallet]).await
+    }
+
+    /// Miner `i` requests the exit of `amount` of its active stake.
+    pub async fn request_exit(&mut self, i: usize, amount: u64) -> Result<(), BanksClientError> {
+        let wallet = self.miners[i].key.insecure_clone();
+        let ix = Instruction {
+            program_id: tolldns_registry::ID,
+            accounts: tolldns_registry::accounts::RequestExit {
+                wallet: wallet.pubkey(),
+                config: self.registry_config,
+                stake: stake_pda(&wallet.pubkey()),
+            }
+            .to_account_metas(None),
+            data: tolldns_registry::instruction::RequestExit { amount }.data(),
+        };
+        self.send(&[ix], &[&wallet]).await
+    }
+
+    /// Miner `i` withdraws exit ticket `index` into its token account.
+    pub async fn withdraw(&mut self, i: usize, index: u8) -> Result<(), BanksClientError> {
+        let wallet = self.miners[i].key.insecure_clone();
+        let ix = Instruction {
+            program_id: tolldns_registry::ID,
+            accounts: tolldns_registry::accounts::WithdrawStake {
+                wallet: wallet.pubkey(),
+                config: self.registry_config,
+                stake: stake_pda(&wallet.pubkey()),
+                stake_vault: self.stake_vault,
+                stake_vault_authority: self.stake_vault_authority,
+                wallet_token_account: self.miners[i].token_account,
+                token_program: spl_token::ID,
+            }
+            .to_account_metas(None),
+            data: tolldns_registry::instruction::WithdrawStake { index }.data(),
+        };
+        self.send(&[ix], &[&wallet]).await
+    }
+
+    /// The registry authority (the payer) lowers the exit delay.
+    pub async fn decrease_exit_delay(&mut self, slots: u64) -> Result<(), BanksClientError> {
+        let ix = Instruction {
+            program_id: tolldns_registry::ID,
+            accounts: tolldns_registry::accounts::RegistryAuthority {
+                authority: self.payer(),
+                config: self.registry_config,
+            }
+            .to_account_metas(None),
+            data: tolldns_registry::instruction::DecreaseExitDelay { slots }.data(),
+        };
+        self.send(&[ix], &[]).await
+    }
+
+    /// The stake account of `wallet`.
+    pub async fn stake(&mut self, wallet: &Pubkey) -> Option<Stake> {
+        self.anchor_account(stake_pda(wallet)).await
+    }
+
     // ----- instructions -----
 
     /// `init_miner_score_config`, signed by the payer.
-    pub async fn init_config(&mut self, args: ConfigArgs) -> Result<(), BanksClientError> {
+    pub async fn init_config(&mut self, args: InitArgs) -> Result<(), BanksClientError> {
         let ix = Instruction {
             program_id: tolldns_miner_score::ID,
             accounts: accounts::InitMinerScoreConfig {
@@ -383,6 +602,7 @@ impl Env {
                 config: self.config,
                 toll_mint: self.mint,
                 vault_authority: self.vault_authority,
+                slasher: self.slasher,
                 reward_vault: self.vault,
                 token_program: spl_token::ID,
                 system_program: anchor_lang::system_program::ID,
@@ -393,9 +613,9 @@ impl Env {
         self.send(&[ix], &[]).await
     }
 
-    fn auth(&self, submitter: &Keypair) -> accounts::SubmitterAuth {
-        accounts::SubmitterAuth {
-            submitter: submitter.pubkey(),
+    fn auth(&self, watcher: &Keypair) -> accounts::WatcherAuth {
+        accounts::WatcherAuth {
+            watcher: watcher.pubkey(),
             config: self.config,
         }
     }
@@ -408,18 +628,49 @@ impl Env {
         .to_account_metas(None)
     }
 
-    /// `update_miner_score_config`, signed by `authority`.
-    pub async fn update_config(
+    async fn authority_ix(
         &mut self,
         authority: &Keypair,
-        args: ConfigArgs,
+        data: Vec<u8>,
     ) -> Result<(), BanksClientError> {
         let ix = Instruction {
             program_id: tolldns_miner_score::ID,
             accounts: self.authority_metas(authority.pubkey()),
-            data: instruction::UpdateMinerScoreConfig { args }.data(),
+            data,
         };
         self.send(&[ix], &[authority]).await
+    }
+
+    /// `update_params`, signed by `authority`.
+    pub async fn update_params(
+        &mut self,
+        authority: &Keypair,
+        params: Params,
+    ) -> Result<(), BanksClientError> {
+        let data = instruction::UpdateParams { params }.data();
+        self.authority_ix(authority, data).await
+    }
+
+    /// `add_watcher` / `remove_watcher` / `add_miner` / `remove_miner`, signed by `authority`.
+    pub async fn allowlist(
+        &mut self,
+        authority: &Keypair,
+        watchers: bool,
+        add: bool,
+        key: Pubkey,
+    ) -> Result<(), BanksClientError> {
+        let data = match (watchers, add) {
+            (true, true) => instruction::AddWatcher { key }.data(),
+            (true, false) => instruction::RemoveWatcher { key }.data(),
+            (false, true) => instruction::AddMiner { key }.data(),
+            (false, false) => instruction::RemoveMiner { key }.data(),
+        };
+        self.authority_ix(authority, data).await
+    }
+
+    /// The payer as a keypair (it is the config authority).
+    pub fn authority(&self) -> Keypair {
+        self.ctx.payer.insecure_clone()
     }
 
     /// `transfer_authority`, signed by `authority`.
@@ -428,12 +679,8 @@ impl Env {
         authority: &Keypair,
         new_authority: Option<Pubkey>,
     ) -> Result<(), BanksClientError> {
-        let ix = Instruction {
-            program_id: tolldns_miner_score::ID,
-            accounts: self.authority_metas(authority.pubkey()),
-            data: instruction::TransferAuthority { new_authority }.data(),
-        };
-        self.send(&[ix], &[authority]).await
+        let data = instruction::TransferAuthority { new_authority }.data();
+        self.authority_ix(authority, data).await
     }
 
     /// `accept_authority`, signed by `new_authority`.
@@ -453,20 +700,24 @@ impl Env {
         self.send(&[ix], &[new_authority]).await
     }
 
-    /// `report_miner_epoch_stats`, signed by `submitter`.
-    pub async fn report_as(
+    /// `report_miner_epoch_stats`, signed by `watcher`, reading `stake` as the miner's stake
+    /// account.
+    pub async fn report_with_stake(
         &mut self,
-        submitter: &Keypair,
+        watcher: &Keypair,
         epoch_id: u64,
         miner: Pubkey,
         report: MinerEpochReport,
+        stake: Pubkey,
     ) -> Result<(), BanksClientError> {
         let ix = Instruction {
             program_id: tolldns_miner_score::ID,
             accounts: accounts::ReportMinerEpochStats {
-                auth: self.auth(submitter),
+                auth: self.auth(watcher),
                 epoch_totals: totals_pda(epoch_id),
                 miner_epoch_stats: stats_pda(epoch_id, &miner),
+                registry_config: self.registry_config,
+                stake,
                 system_program: anchor_lang::system_program::ID,
             }
             .to_account_metas(None),
@@ -477,56 +728,64 @@ impl Env {
             }
             .data(),
         };
-        self.send(&[ix], &[submitter]).await
+        self.send(&[ix], &[watcher]).await
     }
 
-    /// `report_miner_epoch_stats`, signed by the allowlisted submitter.
+    /// `report_miner_epoch_stats`, signed by `watcher`.
+    pub async fn report_as(
+        &mut self,
+        watcher: &Keypair,
+        epoch_id: u64,
+        miner: Pubkey,
+        report: MinerEpochReport,
+    ) -> Result<(), BanksClientError> {
+        self.report_with_stake(watcher, epoch_id, miner, report, stake_pda(&miner))
+            .await
+    }
+
+    /// `report_miner_epoch_stats`, signed by the default watcher.
     pub async fn report(
         &mut self,
         epoch_id: u64,
         miner: Pubkey,
         report: MinerEpochReport,
     ) -> Result<(), BanksClientError> {
-        let submitter = self.submitter.insecure_clone();
-        self.report_as(&submitter, epoch_id, miner, report).await
+        let watcher = self.submitter();
+        self.report_as(&watcher, epoch_id, miner, report).await
     }
 
-    /// `retract_miner_epoch_stats`, signed by `submitter`, rent to `rent_receiver`.
+    /// `retract_miner_epoch_stats`, signed by `watcher`.
     pub async fn retract_as(
         &mut self,
-        submitter: &Keypair,
+        watcher: &Keypair,
         epoch_id: u64,
         miner: Pubkey,
-        rent_receiver: Pubkey,
     ) -> Result<(), BanksClientError> {
         let ix = Instruction {
             program_id: tolldns_miner_score::ID,
             accounts: accounts::RetractMinerEpochStats {
-                auth: self.auth(submitter),
+                auth: self.auth(watcher),
                 epoch_totals: totals_pda(epoch_id),
                 miner_epoch_stats: stats_pda(epoch_id, &miner),
-                rent_receiver,
             }
             .to_account_metas(None),
             data: instruction::RetractMinerEpochStats { epoch_id, miner }.data(),
         };
-        self.send(&[ix], &[submitter]).await
+        self.send(&[ix], &[watcher]).await
     }
 
-    /// `finalize_epoch`, signed by `submitter`, with `vault` as the reward vault.
+    /// `finalize_epoch`, signed by `payer`, with `vault` as the reward vault.
     pub async fn finalize_with(
         &mut self,
-        submitter: &Keypair,
+        payer: &Keypair,
         epoch_id: u64,
         vault: Pubkey,
     ) -> Result<(), BanksClientError> {
         let ix = Instruction {
             program_id: tolldns_miner_score::ID,
             accounts: accounts::FinalizeEpoch {
-                auth: accounts::SubmitterAuthMut {
-                    submitter: submitter.pubkey(),
-                    config: self.config,
-                },
+                payer: payer.pubkey(),
+                config: self.config,
                 epoch_totals: totals_pda(epoch_id),
                 reward_vault: vault,
                 system_program: anchor_lang::system_program::ID,
@@ -534,14 +793,37 @@ impl Env {
             .to_account_metas(None),
             data: instruction::FinalizeEpoch { epoch_id }.data(),
         };
-        self.send(&[ix], &[submitter]).await
+        self.send(&[ix], &[payer]).await
     }
 
-    /// `finalize_epoch` by the allowlisted submitter with the right vault.
+    /// `finalize_epoch` by the default watcher with the right vault.
     pub async fn finalize(&mut self, epoch_id: u64) -> Result<(), BanksClientError> {
-        let submitter = self.submitter.insecure_clone();
+        let payer = self.submitter();
         let vault = self.vault;
-        self.finalize_with(&submitter, epoch_id, vault).await
+        self.finalize_with(&payer, epoch_id, vault).await
+    }
+
+    /// The current slot.
+    pub async fn slot(&mut self) -> u64 {
+        self.ctx
+            .banks_client
+            .get_sysvar::<anchor_lang::prelude::Clock>()
+            .await
+            .expect("clock")
+            .slot
+    }
+
+    /// Warps past the reporting deadline of `epoch_id` (slot `end + 50`), finalizes it, and
+    /// warps past the challenge window.
+    pub async fn finalize_and_open_claims(&mut self, epoch_id: u64) {
+        let end = (epoch_id + 1) * 100;
+        let now = self.slot().await;
+        if now < end + 50 {
+            self.warp(end + 50);
+        }
+        self.finalize(epoch_id).await.expect("finalize");
+        let open = self.totals(epoch_id).await.unwrap().claims_open_slot;
+        self.warp(open);
     }
 
     /// `claim_miner_reward` for miner `i` with explicit vault and destination accounts.
@@ -580,56 +862,157 @@ impl Env {
         self.claim_with(i, epoch_id, vault, dest).await
     }
 
-    /// `penalize_miner`, signed by `submitter`.
+    /// `penalize_miner`, signed by `signer`, slashing up to `slash` of the miner's stake.
     pub async fn penalize_as(
         &mut self,
-        submitter: &Keypair,
+        signer: &Keypair,
         epoch_id: u64,
         miner: Pubkey,
         penalty_bps: u16,
+        slash: u64,
     ) -> Result<(), BanksClientError> {
         let ix = Instruction {
             program_id: tolldns_miner_score::ID,
             accounts: accounts::PenalizeMiner {
-                auth: self.auth(submitter),
+                dispute_authority: signer.pubkey(),
+                config: self.config,
                 epoch_totals: totals_pda(epoch_id),
                 miner_epoch_stats: stats_pda(epoch_id, &miner),
+                slasher: self.slasher,
+                registry_config: self.registry_config,
+                stake: stake_pda(&miner),
+                stake_vault: self.stake_vault,
+                stake_vault_authority: self.stake_vault_authority,
+                treasury: self.treasury,
+                registry_program: tolldns_registry::ID,
+                token_program: spl_token::ID,
             }
             .to_account_metas(None),
             data: instruction::PenalizeMiner {
                 epoch_id,
                 miner,
                 penalty_bps,
+                slash_amount: slash,
                 reason_hash: [7u8; 32],
             }
             .data(),
         };
-        self.send(&[ix], &[submitter]).await
+        self.send(&[ix], &[signer]).await
     }
 
-    /// `penalize_miner` by the allowlisted submitter.
+    /// `penalize_miner` by the dispute authority, without a slash.
     pub async fn penalize(
         &mut self,
         epoch_id: u64,
         miner: Pubkey,
         penalty_bps: u16,
     ) -> Result<(), BanksClientError> {
-        let submitter = self.submitter.insecure_clone();
-        self.penalize_as(&submitter, epoch_id, miner, penalty_bps)
+        let dispute = self.dispute.insecure_clone();
+        self.penalize_as(&dispute, epoch_id, miner, penalty_bps, 0)
             .await
     }
 
+    /// `expire_epoch`.
+    pub async fn expire(&mut self, epoch_id: u64) -> Result<(), BanksClientError> {
+        let ix = Instruction {
+            program_id: tolldns_miner_score::ID,
+            accounts: accounts::ExpireEpoch {
+                config: self.config,
+                epoch_totals: totals_pda(epoch_id),
+            }
+            .to_account_metas(None),
+            data: instruction::ExpireEpoch { epoch_id }.data(),
+        };
+        self.send(&[ix], &[]).await
+    }
+
+    /// `close_miner_epoch`, rent to `rent_receiver`.
+    pub async fn close_stats(
+        &mut self,
+        epoch_id: u64,
+        miner: Pubkey,
+        rent_receiver: Pubkey,
+    ) -> Result<(), BanksClientError> {
+        let ix = Instruction {
+            program_id: tolldns_miner_score::ID,
+            accounts: accounts::CloseMinerEpoch {
+                epoch_totals: totals_pda(epoch_id),
+                miner_epoch_stats: stats_pda(epoch_id, &miner),
+                rent_receiver,
+            }
+            .to_account_metas(None),
+            data: instruction::CloseMinerEpoch {
+                _epoch_id: epoch_id,
+                _miner: miner,
+            }
+            .data(),
+        };
+        self.send(&[ix], &[]).await
+    }
+
+    /// `close_claim_receipt`, signed by miner `i`.
+    pub async fn close_receipt(&mut self, i: usize, epoch_id: u64) -> Result<(), BanksClientError> {
+        let miner = self.miners[i].key.insecure_clone();
+        let ix = Instruction {
+            program_id: tolldns_miner_score::ID,
+            accounts: accounts::CloseClaimReceipt {
+                miner: miner.pubkey(),
+                claim_receipt: receipt_pda(epoch_id, &miner.pubkey()),
+            }
+            .to_account_metas(None),
+            data: instruction::CloseClaimReceipt {
+                _epoch_id: epoch_id,
+            }
+            .data(),
+        };
+        self.send(&[ix], &[&miner]).await
+    }
+
+    /// `close_epoch_totals`, rent to `rent_receiver`.
+    pub async fn close_totals(
+        &mut self,
+        epoch_id: u64,
+        rent_receiver: Pubkey,
+    ) -> Result<(), BanksClientError> {
+        let ix = Instruction {
+            program_id: tolldns_miner_score::ID,
+            accounts: accounts::CloseEpochTotals {
+                epoch_totals: totals_pda(epoch_id),
+                rent_receiver,
+            }
+            .to_account_metas(None),
+            data: instruction::CloseEpochTotals {
+                _epoch_id: epoch_id,
+            }
+            .data(),
+        };
+        self.send(&[ix], &[]).await
+    }
+
     /// Reports the three upstream miners for `epoch_id` (their `first_submit_slot`s shifted
-    /// into that epoch).
-    pub async fn report_upstream(&mut self, epoch_id: u64) {
+    /// into that epoch) by `watcher`.
+    pub async fn report_upstream_as(&mut self, watcher: &Keypair, epoch_id: u64) {
         for (i, mut r) in upstream_reports().into_iter().enumerate() {
             let shift = (epoch_id - 1) * 100;
             r.first_submit_slot += shift;
             r.last_submit_slot += shift;
             let miner = self.miner(i);
-            self.report(epoch_id, miner, r).await.expect("report");
+            self.report_as(watcher, epoch_id, miner, r)
+                .await
+                .expect("report");
         }
     }
+
+    /// Reports the three upstream miners for `epoch_id` by the default watcher.
+    pub async fn report_upstream(&mut self, epoch_id: u64) {
+        let watcher = self.submitter();
+        self.report_upstream_as(&watcher, epoch_id).await;
+    }
+}
+
+/// PDA of a wallet's stake account in the registry.
+pub fn stake_pda(wallet: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(&[STAKE_SEED, wallet.as_ref()], &tolldns_registry::ID).0
 }
 
 /// PDA of the epoch totals.

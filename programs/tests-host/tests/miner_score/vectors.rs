@@ -10,6 +10,7 @@ use tolldns_miner_score::{MinerEpochReport, ScoreParams};
 /// One miner of an epoch case.
 #[derive(Debug, Clone)]
 pub struct MinerCase {
+    pub stake_weight: u64,
     /// Its reported stats (`aggregates_submitted`, `unique_receipt_count` and
     /// `last_submit_slot` are not in the vectors and are filled in).
     pub report: MinerEpochReport,
@@ -85,8 +86,8 @@ fn parse_case(c: &Value) -> EpochCase {
             let sc = &m["score"];
             let first: u64 = int(st, "first_submit_slot");
             MinerCase {
+                stake_weight: int(st, "stake_weight"),
                 report: MinerEpochReport {
-                    stake_weight: int(st, "stake_weight"),
                     aggregates_submitted: 1,
                     unique_name_count: int(st, "unique_name_count"),
                     unique_receipt_count: int(st, "unique_name_count"),

@@ -21,21 +21,21 @@ pub struct ClaimMinerReward<'info> {
     pub miner: Signer<'info>,
     /// The config (its committed rewards shrink by the released share).
     #[account(mut, seeds = [CONFIG_SEED], bump = config.bump)]
-    pub config: Account<'info, MinerScoreConfig>,
+    pub config: Box<Account<'info, MinerScoreConfig>>,
     /// The epoch's totals.
     #[account(
         mut,
         seeds = [EPOCH_TOTALS_SEED, &epoch_id.to_le_bytes()],
         bump = epoch_totals.bump
     )]
-    pub epoch_totals: Account<'info, EpochTotals>,
+    pub epoch_totals: Box<Account<'info, EpochTotals>>,
     /// The miner's stats for the epoch.
     #[account(
         mut,
         seeds = [MINER_EPOCH_SEED, &epoch_id.to_le_bytes(), miner.key().as_ref()],
         bump = miner_epoch_stats.bump
     )]
-    pub miner_epoch_stats: Account<'info, MinerEpochStats>,
+    pub miner_epoch_stats: Box<Account<'info, MinerEpochStats>>,
     /// The claim receipt (a second replay guard and an audit record).
     #[account(
         init_if_needed,
@@ -44,20 +44,20 @@ pub struct ClaimMinerReward<'info> {
         seeds = [CLAIM_SEED, &epoch_id.to_le_bytes(), miner.key().as_ref()],
         bump
     )]
-    pub claim_receipt: Account<'info, MinerClaimReceipt>,
+    pub claim_receipt: Box<Account<'info, MinerClaimReceipt>>,
     /// CHECK: the data-less vault-authority PDA (checked by its seeds); signs the transfer.
     #[account(seeds = [VAULT_AUTHORITY_SEED], bump = config.vault_authority_bump)]
     pub vault_authority: UncheckedAccount<'info>,
     /// The reward vault.
     #[account(mut, address = config.reward_vault @ MinerScoreError::InvalidVault)]
-    pub reward_vault: Account<'info, TokenAccount>,
+    pub reward_vault: Box<Account<'info, TokenAccount>>,
     /// The miner's token account for the reward mint.
     #[account(
         mut,
         constraint = miner_token_account.mint == config.toll_mint @ MinerScoreError::InvalidMint,
         constraint = miner_token_account.owner == miner.key() @ MinerScoreError::InvalidTokenOwner
     )]
-    pub miner_token_account: Account<'info, TokenAccount>,
+    pub miner_token_account: Box<Account<'info, TokenAccount>>,
     /// The SPL token program.
     pub token_program: Program<'info, Token>,
     /// The system program.
@@ -67,20 +67,34 @@ pub struct ClaimMinerReward<'info> {
 impl ClaimMinerReward<'_> {
     /// Pays the reward (possibly zero), releases the miner's share of the pool from the
     /// committed rewards, and records the claim. The last claim of an epoch also releases
-    /// what rounding left in the pool.
+    /// what rounding left in the pool. Claims open when the challenge window closes and end
+    /// at the claim deadline.
     ///
     /// # Errors
     ///
-    /// [`MinerScoreError::EpochNotFinalized`], [`MinerScoreError::AlreadyClaimed`],
+    /// [`MinerScoreError::EpochNotFinalized`], [`MinerScoreError::ChallengeWindowOpen`],
+    /// [`MinerScoreError::RewardExpired`], [`MinerScoreError::NotAccepted`] (fewer than K
+    /// watchers reported the miner), [`MinerScoreError::AlreadyClaimed`],
     /// [`MinerScoreError::MathOverflow`], and the token program's errors.
     pub fn handle(&mut self, epoch_id: u64, bumps: &ClaimMinerRewardBumps) -> Result<()> {
+        let slot = Clock::get()?.slot;
+        let totals = &self.epoch_totals;
+        require!(totals.finalized, MinerScoreError::EpochNotFinalized);
         require!(
-            self.epoch_totals.finalized,
-            MinerScoreError::EpochNotFinalized
+            slot >= totals.claims_open_slot,
+            MinerScoreError::ChallengeWindowOpen
+        );
+        require!(
+            !totals.expired && slot < totals.claim_deadline_slot,
+            MinerScoreError::RewardExpired
         );
         require!(
             !self.miner_epoch_stats.claimed,
             MinerScoreError::AlreadyClaimed
+        );
+        require!(
+            self.miner_epoch_stats.accepted,
+            MinerScoreError::NotAccepted
         );
         let payout = miner_payout(&self.epoch_totals, &self.miner_epoch_stats)?;
 
@@ -137,7 +151,6 @@ impl ClaimMinerReward<'_> {
         stats.claimed = true;
         stats.reward_amount = payout.reward;
 
-        let slot = Clock::get()?.slot;
         self.claim_receipt.set_inner(MinerClaimReceipt {
             epoch_id,
             miner: self.miner.key(),

@@ -11,6 +11,7 @@ pub mod init_config;
 pub mod penalize;
 pub mod report;
 pub mod retract;
+pub mod settle;
 
 pub use admin::*;
 pub use auth::*;
@@ -20,3 +21,4 @@ pub use init_config::*;
 pub use penalize::*;
 pub use report::*;
 pub use retract::*;
+pub use settle::*;

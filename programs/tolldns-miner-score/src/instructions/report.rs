@@ -1,15 +1,19 @@
-//! `report_miner_epoch_stats`: an allowlisted submitter reports one miner's stats for an
-//! epoch that has ended and is not finalized; the program scores them with `tolldns-score` and
-//! adds them to the epoch totals.
+//! `report_miner_epoch_stats`: a registered watcher reports (or replaces its report of) one
+//! miner's stats for an epoch that has ended and whose reporting deadline has not passed. The
+//! stake weight is read from the miner's stake account in the registry, never from the
+//! watcher. Once K watchers have reported, the field-by-field median is scored with
+//! `tolldns-score` and counts in the epoch totals.
 
 use anchor_lang::prelude::*;
-use tolldns_score::{score_miner, MinerStats};
+use tolldns_registry::constants::{REGISTRY_CONFIG_SEED, STAKE_SEED};
+use tolldns_registry::state::{RegistryConfig, Stake};
 
-use crate::constants::{EPOCH_TOTALS_SEED, MINER_EPOCH_SEED};
-use crate::epoch::{open_totals, require_ended};
+use crate::constants::{EPOCH_TOTALS_SEED, MAX_WATCHERS, MINER_EPOCH_SEED};
+use crate::epoch::{open_totals, require_reporting_open};
 use crate::error::MinerScoreError;
 use crate::events::MinerStatsReported;
-use crate::state::{EpochTotals, MinerEpochReport, MinerEpochStats};
+use crate::scoring::{accept, check_report, withdraw};
+use crate::state::{EpochTotals, MinerEpochReport, MinerEpochStats, WatcherReport};
 
 // Glob: Anchor needs the nested struct's generated `__client_accounts_*` module and `*Bumps`.
 use crate::instructions::auth::*;
@@ -18,42 +22,60 @@ use crate::instructions::auth::*;
 #[derive(Accounts)]
 #[instruction(epoch_id: u64, miner: Pubkey)]
 pub struct ReportMinerEpochStats<'info> {
-    /// An allowlisted submitter (pays rent for the stats, and the totals if first) and the
-    /// config; checked before any account is created.
-    pub auth: SubmitterAuth<'info>,
+    /// A registered watcher (pays rent for the stats, and the totals if first) and the config;
+    /// checked before any account is created.
+    pub auth: WatcherAuth<'info>,
     /// The epoch's totals, created by the epoch's first report.
     #[account(
         init_if_needed,
-        payer = auth.submitter,
+        payer = auth.watcher,
         space = 8 + EpochTotals::INIT_SPACE,
         seeds = [EPOCH_TOTALS_SEED, &epoch_id.to_le_bytes()],
         bump
     )]
-    pub epoch_totals: Account<'info, EpochTotals>,
-    /// The miner's stats for the epoch (one report per miner and epoch).
+    pub epoch_totals: Box<Account<'info, EpochTotals>>,
+    /// The miner's reports and stats for the epoch.
     #[account(
         init_if_needed,
-        payer = auth.submitter,
+        payer = auth.watcher,
         space = 8 + MinerEpochStats::INIT_SPACE,
         seeds = [MINER_EPOCH_SEED, &epoch_id.to_le_bytes(), miner.as_ref()],
         bump
     )]
-    pub miner_epoch_stats: Account<'info, MinerEpochStats>,
+    pub miner_epoch_stats: Box<Account<'info, MinerEpochStats>>,
+    /// The registry's config (owner and PDA checked), for its epoch length.
+    #[account(
+        seeds = [REGISTRY_CONFIG_SEED],
+        bump = registry_config.bump,
+        seeds::program = tolldns_registry::ID
+    )]
+    pub registry_config: Box<Account<'info, RegistryConfig>>,
+    /// The miner's stake account (owner, PDA of the miner's wallet, and epoch checked): the
+    /// stake weight comes from here.
+    #[account(
+        seeds = [STAKE_SEED, miner.as_ref()],
+        bump = stake.bump,
+        seeds::program = tolldns_registry::ID
+    )]
+    pub stake: Box<Account<'info, Stake>>,
     /// The system program.
     pub system_program: Program<'info, System>,
 }
 
 impl ReportMinerEpochStats<'_> {
-    /// Checks, scores and records the report, and adds it to the epoch totals.
+    /// Checks and records the watcher's report (replacing its earlier one), then recomputes
+    /// the accepted stats and the epoch totals.
     ///
     /// # Errors
     ///
-    /// [`MinerScoreError::Unauthorized`], [`MinerScoreError::MinerNotAllowlisted`],
-    /// [`MinerScoreError::EpochNotEnded`], [`MinerScoreError::EpochFinalized`],
-    /// [`MinerScoreError::AlreadyReported`], [`MinerScoreError::InvalidSubmitSlots`], the
-    /// mapped `tolldns-score` errors ([`MinerScoreError::InsufficientStakeWeight`],
-    /// [`MinerScoreError::InvalidScore`], [`MinerScoreError::BpsOutOfRange`], …) and
-    /// [`MinerScoreError::MathOverflow`].
+    /// [`MinerScoreError::Unauthorized`], [`MinerScoreError::BeforeFirstEpoch`],
+    /// [`MinerScoreError::EpochFinalized`], [`MinerScoreError::EpochNotEnded`],
+    /// [`MinerScoreError::ReportingClosed`], [`MinerScoreError::MinerNotAllowlisted`],
+    /// [`MinerScoreError::EpochLengthMismatch`], [`MinerScoreError::ExitDelayTooShort`],
+    /// [`MinerScoreError::StakeHistoryUnavailable`],
+    /// [`MinerScoreError::InvalidSubmitSlots`], the mapped `tolldns-score` errors
+    /// ([`MinerScoreError::InsufficientStakeWeight`], [`MinerScoreError::InvalidScore`],
+    /// [`MinerScoreError::BpsOutOfRange`], …) and [`MinerScoreError::MathOverflow`].
     pub fn handle(
         &mut self,
         epoch_id: u64,
@@ -62,86 +84,85 @@ impl ReportMinerEpochStats<'_> {
         bumps: &ReportMinerEpochStatsBumps,
     ) -> Result<()> {
         let config = &self.auth.config;
+        let watcher = self.auth.watcher.key();
+        let slot = Clock::get()?.slot;
+        let (start, end) = require_reporting_open(config, epoch_id, slot)?;
         require!(
-            config.is_miner(&miner),
+            config.is_miner_for(&miner, epoch_id),
             MinerScoreError::MinerNotAllowlisted
         );
+        require!(
+            self.registry_config.epoch_len_slots == config.params.score.epoch_len_slots,
+            MinerScoreError::EpochLengthMismatch
+        );
+        // Stake that counted for the epoch must still be slashable while penalties for it can
+        // land: an exit requested right after the epoch unlocks only after the reporting
+        // deadline and the challenge window.
+        let penalty_horizon = config
+            .timing
+            .reporting_deadline_slots
+            .checked_add(config.timing.challenge_window_slots)
+            .ok_or(MinerScoreError::MathOverflow)?;
+        require!(
+            self.registry_config.exit_delay_slots >= penalty_horizon,
+            MinerScoreError::ExitDelayTooShort
+        );
+        let stake_weight = self
+            .stake
+            .weight_for_epoch(epoch_id)
+            .map_err(|_| MinerScoreError::StakeHistoryUnavailable)?;
 
-        let slot = Clock::get()?.slot;
         let totals = &mut self.epoch_totals;
-        open_totals(totals, epoch_id, &config.score, bumps.epoch_totals);
-        require!(!totals.finalized, MinerScoreError::EpochFinalized);
-        let (start, end) = require_ended(epoch_id, totals.score.epoch_len_slots, slot)?;
+        open_totals(totals, config, epoch_id, watcher, bumps.epoch_totals);
+        check_report(
+            &totals.params.score.to_score_config(),
+            epoch_id,
+            &report,
+            stake_weight,
+        )?;
 
         let stats = &mut self.miner_epoch_stats;
-        require!(!stats.reported, MinerScoreError::AlreadyReported);
-        require!(
-            report.first_submit_slot <= report.last_submit_slot,
-            MinerScoreError::InvalidSubmitSlots
-        );
-
-        // All of the score maths is tolldns-score's; the program only moves the numbers.
-        let score = score_miner(
-            &totals.score.to_score_config(),
-            epoch_id,
-            &MinerStats {
-                stake_weight: report.stake_weight,
-                unique_name_count: report.unique_name_count,
-                first_submit_slot: report.first_submit_slot,
-                uptime_score: report.uptime_score,
-                correctness_score: report.correctness_score,
-                dominance_share_bps: report.dominance_share_bps,
-            },
-        )
-        .map_err(MinerScoreError::from)?;
-
-        totals.total_raw_score = totals
-            .total_raw_score
-            .checked_add(score.raw_score)
-            .ok_or(MinerScoreError::MathOverflow)?;
-        totals.total_normalized_score = totals
-            .total_normalized_score
-            .checked_add(score.normalized_score)
-            .ok_or(MinerScoreError::MathOverflow)?;
-        totals.miner_count = totals
-            .miner_count
-            .checked_add(1)
-            .ok_or(MinerScoreError::MathOverflow)?;
-
-        stats.set_inner(MinerEpochStats {
-            epoch_id,
-            miner,
-            reported: true,
-            stake_weight: report.stake_weight,
-            aggregates_submitted: report.aggregates_submitted,
-            unique_name_count: report.unique_name_count,
-            unique_receipt_count: report.unique_receipt_count,
-            first_submit_slot: report.first_submit_slot,
-            last_submit_slot: report.last_submit_slot,
-            epoch_start_slot: start,
-            epoch_end_slot: end,
-            uptime_score: report.uptime_score,
-            correctness_score: report.correctness_score,
-            dominance_share_bps: report.dominance_share_bps,
-            diversity_component: score.diversity_component,
-            timeliness_component: score.timeliness_component,
-            component: score.component,
-            raw_score: score.raw_score,
-            normalized_score: score.normalized_score,
-            reward_keep_bps: tolldns_score::BPS_DENOM,
-            penalty_count: 0,
-            reward_amount: 0,
-            claimed: false,
-            submitted_by: self.auth.submitter.key(),
-            submitted_at_slot: slot,
-            bump: bumps.miner_epoch_stats,
-        });
+        if stats.rent_payer == Pubkey::default() {
+            stats.epoch_id = epoch_id;
+            stats.miner = miner;
+            stats.epoch_start_slot = start;
+            stats.epoch_end_slot = end;
+            stats.reward_keep_bps = tolldns_score::BPS_DENOM;
+            stats.rent_payer = watcher;
+            stats.bump = bumps.miner_epoch_stats;
+            totals.open_stats = totals
+                .open_stats
+                .checked_add(1)
+                .ok_or(MinerScoreError::MathOverflow)?;
+        }
+        withdraw(stats, totals)?;
+        stats.stake_weight = stake_weight;
+        let entry = WatcherReport {
+            watcher,
+            report,
+            slot,
+        };
+        match stats.reports.iter_mut().find(|r| r.watcher == watcher) {
+            Some(existing) => *existing = entry,
+            None => {
+                require!(
+                    stats.reports.len() < MAX_WATCHERS,
+                    MinerScoreError::AllowlistTooLarge
+                );
+                stats.reports.push(entry);
+            }
+        }
+        stats.updated_at_slot = slot;
+        accept(stats, totals)?;
 
         emit!(MinerStatsReported {
             epoch_id,
             miner,
-            raw_score: score.raw_score,
-            normalized_score: score.normalized_score,
+            watcher,
+            report_count: u8::try_from(stats.reports.len()).unwrap_or(u8::MAX),
+            accepted: stats.accepted,
+            raw_score: stats.raw_score,
+            normalized_score: stats.normalized_score,
         });
         Ok(())
     }

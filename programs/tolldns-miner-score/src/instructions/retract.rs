@@ -1,12 +1,13 @@
-//! `retract_miner_epoch_stats`: withdraws a report before finalization, subtracting it from the
-//! epoch totals and closing the stats account (rent back to the submitter that paid it). The
-//! miner may then be reported again.
+//! `retract_miner_epoch_stats`: a watcher withdraws its own report before the reporting
+//! deadline; the accepted stats and the totals are recomputed from the reports left.
 
 use anchor_lang::prelude::*;
 
 use crate::constants::{EPOCH_TOTALS_SEED, MINER_EPOCH_SEED};
+use crate::epoch::require_reporting_open;
 use crate::error::MinerScoreError;
 use crate::events::MinerStatsRetracted;
+use crate::scoring::{accept, withdraw};
 use crate::state::{EpochTotals, MinerEpochStats};
 
 // Glob: Anchor needs the nested struct's generated `__client_accounts_*` module and `*Bumps`.
@@ -16,58 +17,54 @@ use crate::instructions::auth::*;
 #[derive(Accounts)]
 #[instruction(epoch_id: u64, miner: Pubkey)]
 pub struct RetractMinerEpochStats<'info> {
-    /// An allowlisted submitter (any of them, not only the one that reported) and the config.
-    pub auth: SubmitterAuth<'info>,
+    /// A registered watcher (the one whose report is withdrawn) and the config.
+    pub auth: WatcherAuth<'info>,
     /// The epoch's totals.
     #[account(
         mut,
         seeds = [EPOCH_TOTALS_SEED, &epoch_id.to_le_bytes()],
         bump = epoch_totals.bump
     )]
-    pub epoch_totals: Account<'info, EpochTotals>,
-    /// The report to retract; closed into `rent_receiver`.
+    pub epoch_totals: Box<Account<'info, EpochTotals>>,
+    /// The miner's reports and stats.
     #[account(
         mut,
         seeds = [MINER_EPOCH_SEED, &epoch_id.to_le_bytes(), miner.as_ref()],
-        bump = miner_epoch_stats.bump,
-        close = rent_receiver
+        bump = miner_epoch_stats.bump
     )]
-    pub miner_epoch_stats: Account<'info, MinerEpochStats>,
-    /// The submitter that paid the report's rent.
-    #[account(
-        mut,
-        address = miner_epoch_stats.submitted_by @ MinerScoreError::InvalidRentReceiver
-    )]
-    pub rent_receiver: SystemAccount<'info>,
+    pub miner_epoch_stats: Box<Account<'info, MinerEpochStats>>,
 }
 
 impl RetractMinerEpochStats<'_> {
-    /// Subtracts the report from the totals (the account is closed by Anchor on success).
+    /// Removes the signer's report and recomputes the stats (the account stays; it is closed
+    /// after finalization by `close_miner_epoch`).
     ///
     /// # Errors
     ///
-    /// [`MinerScoreError::EpochFinalized`],
-    /// [`MinerScoreError::ReportPenalized`] (retracting would undo the penalty) and
-    /// [`MinerScoreError::MathOverflow`] (totals inconsistent; never expected).
+    /// The reporting-window errors of `report_miner_epoch_stats`,
+    /// [`MinerScoreError::NoReport`] and [`MinerScoreError::MathOverflow`].
     pub fn handle(&mut self, epoch_id: u64, miner: Pubkey) -> Result<()> {
+        let watcher = self.auth.watcher.key();
+        let slot = Clock::get()?.slot;
+        require_reporting_open(&self.auth.config, epoch_id, slot)?;
+        let stats = &mut self.miner_epoch_stats;
         let totals = &mut self.epoch_totals;
-        require!(!totals.finalized, MinerScoreError::EpochFinalized);
-        let stats = &self.miner_epoch_stats;
-        require!(stats.penalty_count == 0, MinerScoreError::ReportPenalized);
-
-        totals.total_raw_score = totals
-            .total_raw_score
-            .checked_sub(stats.raw_score)
-            .ok_or(MinerScoreError::MathOverflow)?;
-        totals.total_normalized_score = totals
-            .total_normalized_score
-            .checked_sub(stats.normalized_score)
-            .ok_or(MinerScoreError::MathOverflow)?;
-        totals.miner_count = totals
-            .miner_count
-            .checked_sub(1)
-            .ok_or(MinerScoreError::MathOverflow)?;
-        emit!(MinerStatsRetracted { epoch_id, miner });
+        let index = stats
+            .reports
+            .iter()
+            .position(|r| r.watcher == watcher)
+            .ok_or(MinerScoreError::NoReport)?;
+        withdraw(stats, totals)?;
+        stats.reports.remove(index);
+        stats.updated_at_slot = slot;
+        accept(stats, totals)?;
+        emit!(MinerStatsRetracted {
+            epoch_id,
+            miner,
+            watcher,
+            report_count: u8::try_from(stats.reports.len()).unwrap_or(u8::MAX),
+            accepted: stats.accepted,
+        });
         Ok(())
     }
 }
