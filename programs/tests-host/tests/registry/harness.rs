@@ -267,7 +267,7 @@ impl Env {
             .slot
     }
 
-    async fn airdrop(&mut self, to: &Pubkey, lamports: u64) {
+    pub async fn airdrop(&mut self, to: &Pubkey, lamports: u64) {
         let ix = system_instruction::transfer(&self.payer(), to, lamports);
         self.send(&[ix], &[]).await.expect("airdrop");
     }

@@ -1071,3 +1071,70 @@ async fn buy_tickets_pays_the_treasury_and_records_the_quota() {
     assert_eq!(env.quota(&b0.pubkey()).await.unwrap().tickets_bought, 9);
     assert_eq!(env.treasury_balance().await, 6_010);
 }
+
+/// The `TicketQuota` account that issuers credit from (`test-vectors/ticket-quota.json`, read
+/// by `tolldns-issuer`'s chain sync) is byte for byte what this program writes: same address,
+/// same layout, same discriminator.
+#[tokio::test]
+async fn ticket_quota_account_matches_the_issuer_vector() {
+    use base64::Engine as _;
+
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../test-vectors/ticket-quota.json");
+    let text = std::fs::read_to_string(&path).expect("read test-vectors/ticket-quota.json");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("vector JSON");
+    let field = |k: &str| v[k].as_str().unwrap_or_else(|| panic!("{k}")).to_owned();
+    let seed: [u8; 32] = (0..32)
+        .map(|i| u8::from_str_radix(&field("buyer_seed_hex")[2 * i..2 * i + 2], 16).unwrap())
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+    let buyer = Keypair::new_from_array(seed);
+    assert_eq!(buyer.pubkey().to_string(), field("buyer"));
+    assert_eq!(tolldns_registry::ID.to_string(), field("program_id"));
+    assert_eq!(
+        harness::quota_pda(&buyer.pubkey()).to_string(),
+        field("address")
+    );
+
+    // The vector's story: price 1000, buy 1, then buy 2 at slot 1000.
+    let mut env = Env::start(true).await;
+    assert_eq!(env.registry_args().ticket_price, 1_000);
+    env.airdrop(&buyer.pubkey(), 1_000_000_000).await;
+    let mint = env.mint;
+    let source = env.create_token_account(&mint, &buyer.pubkey()).await;
+    env.mint_to(&source, 10_000).await;
+    let treasury = env.treasury;
+    env.buy_with(&buyer, source, treasury, 1, 1_000)
+        .await
+        .unwrap();
+    env.warp(1_000);
+    env.buy_with(&buyer, source, treasury, 2, 1_000)
+        .await
+        .unwrap();
+
+    let account = env
+        .ctx
+        .banks_client
+        .get_account(harness::quota_pda(&buyer.pubkey()))
+        .await
+        .unwrap()
+        .expect("quota account");
+    assert_eq!(account.owner, tolldns_registry::ID);
+    let want = base64::engine::general_purpose::STANDARD
+        .decode(field("data_base64"))
+        .unwrap();
+    assert_eq!(
+        account.data, want,
+        "TicketQuota bytes differ from the vector"
+    );
+    let q = env.quota(&buyer.pubkey()).await.unwrap();
+    assert_eq!(q.tickets_bought, v["tickets_bought"].as_u64().unwrap());
+    assert_eq!(q.total_paid, v["total_paid"].as_u64().unwrap());
+    assert_eq!(q.purchases, v["purchases"].as_u64().unwrap());
+    assert_eq!(
+        q.last_purchase_slot,
+        v["last_purchase_slot"].as_u64().unwrap()
+    );
+    assert_eq!(u64::from(q.bump), v["bump"].as_u64().unwrap());
+}
