@@ -159,6 +159,10 @@ pub enum MinerScoreError {
     /// challenge window: stake could leave before a penalty for the epoch can slash it.
     #[msg("registry exit delay shorter than reporting deadline plus challenge window")]
     ExitDelayTooShort,
+    /// 6048: the registry's exit delay is longer than `(timelock_epochs − 1)` epochs: a new
+    /// dispute authority could slash stake before its stakers could leave.
+    #[msg("registry exit delay longer than the parameter time lock allows")]
+    ExitDelayTooLong,
 }
 
 impl From<ScoreError> for MinerScoreError {
@@ -234,6 +238,7 @@ mod tests {
             (MinerScoreError::NoReport, 6045),
             (MinerScoreError::FirstEpochInPast, 6046),
             (MinerScoreError::ExitDelayTooShort, 6047),
+            (MinerScoreError::ExitDelayTooLong, 6048),
         ];
         for (e, code) in pinned {
             assert_eq!(u32::from(e), code, "{e:?}");

@@ -541,7 +541,9 @@ async fn penalty_slashes_stake_through_the_registry() {
 /// Stake that counted for an epoch cannot leave before a penalty for that epoch can slash it:
 /// an exit requested right after the epoch unlocks only after the challenge window, the
 /// slash reaches the pending exit, and a registry whose exit delay is shorter than the
-/// reporting deadline plus the challenge window is refused.
+/// reporting deadline plus the challenge window is refused. Conversely, stakers can leave
+/// before a newly appointed dispute authority acts: an exit delay longer than the time lock
+/// allows is refused too.
 #[tokio::test]
 async fn stake_cannot_leave_before_penalties_land() {
     let mut env = Env::start(Options::default()).await;
@@ -590,4 +592,18 @@ async fn stake_cannot_leave_before_penalties_land() {
     env.report(1, m1, upstream_reports()[1])
         .await
         .expect("exactly the horizon is enough");
+
+    // An exit delay longer than (timelock − 1) epochs would let a newly appointed dispute
+    // authority slash stake that could not leave after the announcement: refused.
+    let mut env = Env::start(Options {
+        exit_delay: 101,
+        ..Options::default()
+    })
+    .await;
+    env.warp(200);
+    let m1 = env.miner(1);
+    assert_program_error(
+        env.report(1, m1, upstream_reports()[1]).await,
+        E::ExitDelayTooLong,
+    );
 }

@@ -618,16 +618,13 @@ async fn report_refuses_a_registry_with_another_epoch_length() {
     assert_program_error(env.report(1, m0, a).await, E::EpochLengthMismatch);
 }
 
-/// A removed watcher's report keeps counting, so with a replacement watcher a miner could get a
-/// seventeenth report: the stats hold at most 16.
+/// A removed watcher's report keeps counting, and its replacement waits for the time lock, by
+/// which time the epoch's reporting has closed: a miner never holds more than 16 reports (the
+/// report instruction still refuses a seventeenth).
 #[tokio::test]
-async fn a_miner_holds_at_most_sixteen_reports() {
+async fn a_removed_watchers_report_counts_and_its_replacement_waits() {
     let mut env = Env::start(Options {
         watchers: 16,
-        timing: tolldns_miner_score::Timing {
-            reporting_deadline_slots: 400, // epoch 1 is reportable until slot 600
-            ..test_timing()
-        },
         ..Options::default()
     })
     .await;
@@ -646,11 +643,16 @@ async fn a_miner_holds_at_most_sixteen_reports() {
     env.allowlist(&authority, true, true, late.pubkey())
         .await
         .unwrap();
-    env.warp(400); // epoch 4: the new watcher is active, epoch 1 still open
-    assert_program_error(env.report_as(&late, 1, m0, a).await, E::AllowlistTooLarge);
-    assert_eq!(env.stats(1, &m0).await.unwrap().reports.len(), 16);
-    // Its report for a later epoch is accepted.
-    env.report_as(&late, 3, m0, shifted(a, 3)).await.unwrap();
+    assert_program_error(env.report_as(&late, 1, m0, a).await, E::Unauthorized);
+    let stats = env.stats(1, &m0).await.unwrap();
+    assert_eq!(stats.reports.len(), 16);
+    assert!(stats.reports.iter().any(|r| r.watcher == gone));
+    env.warp(400); // epoch 4: the new watcher is active, epoch 1's reporting long closed
+    assert_program_error(env.report_as(&late, 1, m0, a).await, E::ReportingClosed);
+    let mut r3 = a;
+    r3.first_submit_slot += 200;
+    r3.last_submit_slot += 200;
+    env.report_as(&late, 3, m0, r3).await.unwrap();
 }
 
 #[tokio::test]

@@ -141,6 +141,9 @@ pub struct Options {
     pub timing: Timing,
     /// Stake deposited by each miner during epoch 0 (0: none).
     pub stakes: [u64; 3],
+    /// The registry's exit delay (between deadline + challenge window and
+    /// `(timelock_epochs − 1)` epochs).
+    pub exit_delay: u64,
 }
 
 impl Default for Options {
@@ -154,6 +157,7 @@ impl Default for Options {
             quorum: 1,
             timing: test_timing(),
             stakes: UPSTREAM_STAKES,
+            exit_delay: 100,
         }
     }
 }
@@ -271,7 +275,8 @@ impl Env {
                 .await;
             env.miners.push(Miner { key, token_account });
         }
-        env.init_registry(opts.score.epoch_len_slots).await;
+        env.init_registry(opts.score.epoch_len_slots, opts.exit_delay)
+            .await;
         for (i, &stake) in opts.stakes.iter().enumerate() {
             if stake > 0 {
                 env.deposit(i, stake).await.expect("deposit stake");
@@ -487,7 +492,7 @@ impl Env {
 
     // ----- registry -----
 
-    async fn init_registry(&mut self, epoch_len_slots: u64) {
+    async fn init_registry(&mut self, epoch_len_slots: u64, exit_delay_slots: u64) {
         let ix = Instruction {
             program_id: tolldns_registry::ID,
             accounts: tolldns_registry::accounts::InitRegistryConfig {
@@ -504,7 +509,7 @@ impl Env {
             data: tolldns_registry::instruction::InitRegistryConfig {
                 args: tolldns_registry::RegistryArgs {
                     epoch_len_slots,
-                    exit_delay_slots: 1_000,
+                    exit_delay_slots,
                     ticket_price: 1,
                     slashers: vec![self.slasher],
                 },

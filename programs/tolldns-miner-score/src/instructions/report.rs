@@ -72,6 +72,7 @@ impl ReportMinerEpochStats<'_> {
     /// [`MinerScoreError::EpochFinalized`], [`MinerScoreError::EpochNotEnded`],
     /// [`MinerScoreError::ReportingClosed`], [`MinerScoreError::MinerNotAllowlisted`],
     /// [`MinerScoreError::EpochLengthMismatch`], [`MinerScoreError::ExitDelayTooShort`],
+    /// [`MinerScoreError::ExitDelayTooLong`],
     /// [`MinerScoreError::StakeHistoryUnavailable`],
     /// [`MinerScoreError::InvalidSubmitSlots`], the mapped `tolldns-score` errors
     /// ([`MinerScoreError::InsufficientStakeWeight`], [`MinerScoreError::InvalidScore`],
@@ -106,6 +107,19 @@ impl ReportMinerEpochStats<'_> {
         require!(
             self.registry_config.exit_delay_slots >= penalty_horizon,
             MinerScoreError::ExitDelayTooShort
+        );
+        // A new dispute authority (time-locked like every parameter) must not be able to slash
+        // stake that could not leave after its announcement: an exit requested in the epoch
+        // after the announcement must unlock before the change is in force.
+        let escape = config
+            .timing
+            .timelock_epochs
+            .saturating_sub(1)
+            .checked_mul(config.params.score.epoch_len_slots)
+            .ok_or(MinerScoreError::MathOverflow)?;
+        require!(
+            self.registry_config.exit_delay_slots <= escape,
+            MinerScoreError::ExitDelayTooLong
         );
         let stake_weight = self
             .stake
