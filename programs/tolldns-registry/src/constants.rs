@@ -19,7 +19,8 @@ pub const STAKE_VAULT_SEED: &[u8] = b"stake_vault";
 /// `["stake_vault_authority"]`.
 pub const STAKE_VAULT_AUTHORITY_SEED: &[u8] = b"stake_vault_authority";
 
-/// Seed prefix of a buyer's [`TicketQuota`](crate::state::TicketQuota): `["ticket_quota", buyer]`.
+/// Seed prefix of a buyer's [`TicketQuota`](crate::state::TicketQuota) at one issuer:
+/// `["ticket_quota", buyer, issuer wallet]`.
 pub const TICKET_QUOTA_SEED: &[u8] = b"ticket_quota";
 
 /// Largest number of backend ids an operator registers.

@@ -103,4 +103,52 @@ pub enum RegistryError {
     /// 6028: the operator still has stake or is not retired, so it cannot be closed.
     #[msg("operator cannot be closed yet")]
     OperatorNotClosable,
+    /// 6029: tickets can only be bought from an active operator with the issuer role.
+    #[msg("operator is not an active ticket issuer")]
+    NotAnIssuer,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The codes are part of the interface: this pins them (append-only).
+    #[test]
+    fn codes_are_stable() {
+        let pinned = [
+            (RegistryError::Unauthorized, 6000),
+            (RegistryError::InvalidConfig, 6001),
+            (RegistryError::TooManySlashers, 6002),
+            (RegistryError::InvalidRoles, 6003),
+            (RegistryError::TooManyBackends, 6004),
+            (RegistryError::InvalidBackendId, 6005),
+            (RegistryError::TooManyEndpoints, 6006),
+            (RegistryError::InvalidEndpoint, 6007),
+            (RegistryError::KeyValidFromInPast, 6008),
+            (RegistryError::OperatorRetired, 6009),
+            (RegistryError::ZeroAmount, 6010),
+            (RegistryError::InsufficientActiveStake, 6011),
+            (RegistryError::TooManyExits, 6012),
+            (RegistryError::ExitLocked, 6013),
+            (RegistryError::NoSuchExit, 6014),
+            (RegistryError::StakeHistoryUnavailable, 6015),
+            (RegistryError::ClockWentBackwards, 6016),
+            (RegistryError::MathOverflow, 6017),
+            (RegistryError::InvalidMint, 6018),
+            (RegistryError::InvalidTokenOwner, 6019),
+            (RegistryError::InvalidTreasury, 6020),
+            (RegistryError::PriceAboveLimit, 6021),
+            (RegistryError::NoPendingAuthority, 6022),
+            (RegistryError::StakeNotEmpty, 6023),
+            (RegistryError::InvalidStatus, 6024),
+            (RegistryError::EpochLengthImmutable, 6025),
+            (RegistryError::NothingToSlash, 6026),
+            (RegistryError::InvalidVault, 6027),
+            (RegistryError::OperatorNotClosable, 6028),
+            (RegistryError::NotAnIssuer, 6029),
+        ];
+        for (e, code) in pinned {
+            assert_eq!(u32::from(e), code, "{e:?}");
+        }
+    }
 }

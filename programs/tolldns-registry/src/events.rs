@@ -202,6 +202,8 @@ pub struct StakeClosed {
 pub struct TicketsBought {
     /// The buyer.
     pub buyer: Pubkey,
+    /// The issuer's wallet.
+    pub issuer: Pubkey,
     /// Tickets bought by this purchase.
     pub tickets: u64,
     /// The price paid per ticket.

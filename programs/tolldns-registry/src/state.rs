@@ -474,13 +474,17 @@ impl Stake {
     }
 }
 
-/// What a buyer has paid for, PDA `["ticket_quota", buyer]`. An issuer credits the buyer with
-/// `tickets_bought` minus what it has already issued to it.
+/// What a buyer has paid one issuer for, PDA `["ticket_quota", buyer, issuer wallet]`. That
+/// issuer credits the buyer with `tickets_bought` minus what it has already credited; other
+/// issuers ignore it.
 #[account]
 #[derive(InitSpace, Debug)]
 pub struct TicketQuota {
     /// The buyer's wallet (the key its purchase header is signed with).
     pub buyer: Pubkey,
+    /// The wallet of the issuer (a registered operator with the issuer role) the tickets are
+    /// bought from.
+    pub issuer: Pubkey,
     /// Tickets bought so far (cumulative).
     pub tickets_bought: u64,
     /// Base units paid so far (cumulative).

@@ -71,13 +71,6 @@ fn shifted(mut r: MinerEpochReport, epoch: u64) -> MinerEpochReport {
     r
 }
 
-/// Warps to `slot` unless the clock is already there or later.
-async fn warp_to(env: &mut Env, slot: u64) {
-    if env.slot().await < slot {
-        env.warp(slot);
-    }
-}
-
 /// Sends `lamports` from the payer to `to`.
 async fn fund(env: &mut Env, to: &Pubkey, lamports: u64) {
     let ix = system_instruction::transfer(&env.payer(), to, lamports);

@@ -72,6 +72,9 @@ pub struct Env {
     pub treasury_owner: Keypair,
     /// A slasher configured at init (active from slot 0).
     pub slasher: Keypair,
+    /// A ticket issuer: an operator with the issuer role, registered at init (its wallet is
+    /// the ed25519 key of `[0x43; 32]`, as in `test-vectors/ticket-quota.json`).
+    pub issuer: Keypair,
     pub users: Vec<User>,
     pub config: Pubkey,
     pub vault: Pubkey,
@@ -134,9 +137,26 @@ pub fn stake_pda(wallet: &Pubkey) -> Pubkey {
     Pubkey::find_program_address(&[STAKE_SEED, wallet.as_ref()], &tolldns_registry::ID).0
 }
 
-/// PDA of a buyer's ticket quota.
-pub fn quota_pda(buyer: &Pubkey) -> Pubkey {
-    Pubkey::find_program_address(&[TICKET_QUOTA_SEED, buyer.as_ref()], &tolldns_registry::ID).0
+/// PDA of a buyer's ticket quota at an issuer (by the issuer's wallet).
+pub fn quota_pda(buyer: &Pubkey, issuer: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(
+        &[TICKET_QUOTA_SEED, buyer.as_ref(), issuer.as_ref()],
+        &tolldns_registry::ID,
+    )
+    .0
+}
+
+/// An issuer's operator profile: the issuer role only.
+pub fn issuer_args() -> OperatorArgs {
+    OperatorArgs {
+        signing_key: [0x43; 32],
+        roles: tolldns_registry::constants::ROLE_ISSUER,
+        backend_ids: Vec::new(),
+        endpoints: vec![Endpoint {
+            transport: 4,
+            address: "https://issuer.example/token-request".to_string(),
+        }],
+    }
 }
 
 impl Env {
@@ -157,6 +177,7 @@ impl Env {
             treasury: Pubkey::default(),
             treasury_owner: Keypair::new(),
             slasher: Keypair::new(),
+            issuer: Keypair::new_from_array([0x43; 32]),
             users: Vec::new(),
             config: pda(REGISTRY_CONFIG_SEED),
             vault: pda(STAKE_VAULT_SEED),
@@ -180,6 +201,11 @@ impl Env {
             let args = env.registry_args();
             let treasury = env.treasury;
             env.init_registry(args, treasury).await.expect("init");
+            let issuer = env.issuer.insecure_clone();
+            env.airdrop(&issuer.pubkey(), 1_000_000_000).await;
+            env.register_operator(&issuer, issuer_args())
+                .await
+                .expect("register the issuer");
         }
         env
     }
@@ -383,7 +409,7 @@ impl Env {
             .is_some()
     }
 
-    async fn anchor_account<T: AccountDeserialize>(&mut self, key: Pubkey) -> Option<T> {
+    pub async fn anchor_account<T: AccountDeserialize>(&mut self, key: Pubkey) -> Option<T> {
         let acc = self
             .ctx
             .banks_client
@@ -411,7 +437,8 @@ impl Env {
 
     /// A buyer's ticket quota, if it exists.
     pub async fn quota(&mut self, buyer: &Pubkey) -> Option<TicketQuota> {
-        self.anchor_account(quota_pda(buyer)).await
+        let issuer = self.issuer.pubkey();
+        self.anchor_account(quota_pda(buyer, &issuer)).await
     }
 
     // ----- config and authority -----
@@ -806,10 +833,26 @@ impl Env {
         tickets: u64,
         max_price: u64,
     ) -> Result<(), BanksClientError> {
+        let issuer = self.issuer.pubkey();
+        self.buy_from(buyer, source, treasury, issuer, tickets, max_price)
+            .await
+    }
+
+    /// `buy_tickets` from the issuer whose wallet is `issuer`.
+    pub async fn buy_from(
+        &mut self,
+        buyer: &Keypair,
+        source: Pubkey,
+        treasury: Pubkey,
+        issuer: Pubkey,
+        tickets: u64,
+        max_price: u64,
+    ) -> Result<(), BanksClientError> {
         let metas = accounts::BuyTickets {
             buyer: buyer.pubkey(),
             config: self.config,
-            ticket_quota: quota_pda(&buyer.pubkey()),
+            issuer: operator_pda(&issuer),
+            ticket_quota: quota_pda(&buyer.pubkey(), &issuer),
             buyer_token_account: source,
             treasury,
             token_program: spl_token::ID,

@@ -7,8 +7,8 @@
 mod harness;
 
 use harness::{
-    assert_custom, assert_program_error, code, operator_args, operator_pda, stake_pda, Env,
-    CONSTRAINT_SEEDS, EPOCH_LEN, EXIT_DELAY, PRICE, USER_FUNDS,
+    assert_custom, assert_program_error, code, issuer_args, operator_args, operator_pda, stake_pda,
+    Env, CONSTRAINT_SEEDS, EPOCH_LEN, EXIT_DELAY, PRICE, USER_FUNDS,
 };
 use solana_keypair::Keypair;
 use solana_signer::Signer;
@@ -17,7 +17,7 @@ use tolldns_registry::constants::{
     ROLE_MASK, STAKE_CHECKPOINTS,
 };
 use tolldns_registry::error::RegistryError as E;
-use tolldns_registry::state::{ExitTicket, SigningKey, Slasher};
+use tolldns_registry::state::{ExitTicket, SigningKey, Slasher, TicketQuota};
 use tolldns_registry::{Endpoint, OperatorArgs, OperatorStatus, OperatorUpdate};
 
 /// Anchor's `AccountNotInitialized` error code.
@@ -1072,9 +1072,9 @@ async fn buy_tickets_pays_the_treasury_and_records_the_quota() {
     assert_eq!(env.treasury_balance().await, 6_010);
 }
 
-/// The `TicketQuota` account that issuers credit from (`test-vectors/ticket-quota.json`, read
-/// by `tolldns-issuer`'s chain sync) is byte for byte what this program writes: same address,
-/// same layout, same discriminator.
+/// The `TicketQuota` account that an issuer credits from (`test-vectors/ticket-quota.json`,
+/// read by `tolldns-issuer`'s chain sync) is byte for byte what this program writes: same
+/// address, same layout, same discriminator, same issuer.
 #[tokio::test]
 async fn ticket_quota_account_matches_the_issuer_vector() {
     use base64::Engine as _;
@@ -1092,13 +1092,18 @@ async fn ticket_quota_account_matches_the_issuer_vector() {
     let buyer = Keypair::new_from_array(seed);
     assert_eq!(buyer.pubkey().to_string(), field("buyer"));
     assert_eq!(tolldns_registry::ID.to_string(), field("program_id"));
+    // The harness's issuer is the vector's (the ed25519 key of [0x43; 32]).
+    assert_eq!(field("issuer_seed_hex"), "43".repeat(32));
+    let issuer = Keypair::new_from_array([0x43; 32]).pubkey();
+    assert_eq!(issuer.to_string(), field("issuer"));
     assert_eq!(
-        harness::quota_pda(&buyer.pubkey()).to_string(),
+        harness::quota_pda(&buyer.pubkey(), &issuer).to_string(),
         field("address")
     );
 
     // The vector's story: price 1000, buy 1, then buy 2 at slot 1000.
     let mut env = Env::start(true).await;
+    assert_eq!(env.issuer.pubkey(), issuer);
     assert_eq!(env.registry_args().ticket_price, 1_000);
     env.airdrop(&buyer.pubkey(), 1_000_000_000).await;
     let mint = env.mint;
@@ -1116,7 +1121,7 @@ async fn ticket_quota_account_matches_the_issuer_vector() {
     let account = env
         .ctx
         .banks_client
-        .get_account(harness::quota_pda(&buyer.pubkey()))
+        .get_account(harness::quota_pda(&buyer.pubkey(), &issuer))
         .await
         .unwrap()
         .expect("quota account");
@@ -1137,4 +1142,53 @@ async fn ticket_quota_account_matches_the_issuer_vector() {
         v["last_purchase_slot"].as_u64().unwrap()
     );
     assert_eq!(u64::from(q.bump), v["bump"].as_u64().unwrap());
+}
+
+/// Tickets are bought from one registered, active issuer; each issuer has its own quota for a
+/// buyer, so one purchase is never credited by two issuers.
+#[tokio::test]
+async fn tickets_are_bought_from_one_active_issuer() {
+    let mut env = Env::start(true).await;
+    let b0 = env.user(0);
+    let (own, treasury) = (env.token_account(0), env.treasury);
+
+    // An operator without the issuer role.
+    let plain = env.user(1);
+    env.register_operator(&plain, operator_args(9))
+        .await
+        .unwrap();
+    assert_program_error(
+        env.buy_from(&b0, own, treasury, plain.pubkey(), 1, PRICE)
+            .await,
+        E::NotAnIssuer,
+    );
+    // A wallet that is not an operator at all: Anchor's AccountNotInitialized.
+    let nobody = Keypair::new().pubkey();
+    assert_custom(
+        env.buy_from(&b0, own, treasury, nobody, 1, PRICE).await,
+        3012,
+    );
+    // A second issuer keeps its own quota.
+    let second = env.user(2);
+    env.register_operator(&second, issuer_args()).await.unwrap();
+    env.buy(0, 2, PRICE).await.unwrap();
+    env.buy_from(&b0, own, treasury, second.pubkey(), 5, PRICE)
+        .await
+        .unwrap();
+    assert_eq!(env.quota(&b0.pubkey()).await.unwrap().tickets_bought, 2);
+    let q2: TicketQuota = env
+        .anchor_account(harness::quota_pda(&b0.pubkey(), &second.pubkey()))
+        .await
+        .unwrap();
+    assert_eq!((q2.tickets_bought, q2.issuer), (5, second.pubkey()));
+    assert_eq!(env.treasury_balance().await, 7 * PRICE);
+    // A paused issuer sells nothing.
+    env.set_operator_status(&second, OperatorStatus::Paused)
+        .await
+        .unwrap();
+    assert_program_error(
+        env.buy_from(&b0, own, treasury, second.pubkey(), 1, PRICE)
+            .await,
+        E::NotAnIssuer,
+    );
 }

@@ -1,13 +1,14 @@
-//! `buy_tickets`: the buyer pays `tickets × ticket_price` into the treasury and its quota
-//! (`["ticket_quota", buyer]`) records the tickets for issuers to credit.
+//! `buy_tickets`: the buyer pays `tickets × ticket_price` into the treasury and its quota at one
+//! issuer (`["ticket_quota", buyer, issuer wallet]`) records the tickets for that issuer to
+//! credit. Naming the issuer keeps one purchase from being credited by every issuer.
 
 use anchor_lang::prelude::*;
 use anchor_spl::token::{self, Token, TokenAccount, Transfer};
 
-use crate::constants::{REGISTRY_CONFIG_SEED, TICKET_QUOTA_SEED};
+use crate::constants::{OPERATOR_SEED, REGISTRY_CONFIG_SEED, ROLE_ISSUER, TICKET_QUOTA_SEED};
 use crate::error::RegistryError;
 use crate::events::TicketsBought;
-use crate::state::{RegistryConfig, TicketQuota};
+use crate::state::{Operator, OperatorStatus, RegistryConfig, TicketQuota};
 
 /// Accounts of `buy_tickets`.
 #[derive(Accounts)]
@@ -18,12 +19,16 @@ pub struct BuyTickets<'info> {
     /// The registry config (price and treasury).
     #[account(seeds = [REGISTRY_CONFIG_SEED], bump = config.bump)]
     pub config: Box<Account<'info, RegistryConfig>>,
-    /// The buyer's quota (created by the first purchase).
+    /// The issuer the tickets are bought from: a registered operator with the issuer role
+    /// (checked in the handler), PDA of its wallet.
+    #[account(seeds = [OPERATOR_SEED, issuer.wallet.as_ref()], bump = issuer.bump)]
+    pub issuer: Box<Account<'info, Operator>>,
+    /// The buyer's quota at that issuer (created by the first purchase).
     #[account(
         init_if_needed,
         payer = buyer,
         space = 8 + TicketQuota::INIT_SPACE,
-        seeds = [TICKET_QUOTA_SEED, buyer.key().as_ref()],
+        seeds = [TICKET_QUOTA_SEED, buyer.key().as_ref(), issuer.wallet.as_ref()],
         bump
     )]
     pub ticket_quota: Box<Account<'info, TicketQuota>>,
@@ -49,10 +54,15 @@ impl BuyTickets<'_> {
     ///
     /// # Errors
     ///
-    /// [`RegistryError::ZeroAmount`] for zero tickets, [`RegistryError::PriceAboveLimit`] if
-    /// the price is above `max_price`, [`RegistryError::MathOverflow`] and the token program's
-    /// errors.
+    /// [`RegistryError::NotAnIssuer`] if the operator lacks the issuer role or is not
+    /// active, [`RegistryError::ZeroAmount`] for zero tickets,
+    /// [`RegistryError::PriceAboveLimit`] if the price is above `max_price`,
+    /// [`RegistryError::MathOverflow`] and the token program's errors.
     pub fn handle(&mut self, tickets: u64, max_price: u64, bumps: &BuyTicketsBumps) -> Result<()> {
+        require!(
+            self.issuer.roles & ROLE_ISSUER != 0 && self.issuer.status == OperatorStatus::Active,
+            RegistryError::NotAnIssuer
+        );
         require!(tickets > 0, RegistryError::ZeroAmount);
         let price = self.config.ticket_price;
         require!(price <= max_price, RegistryError::PriceAboveLimit);
@@ -76,6 +86,7 @@ impl BuyTickets<'_> {
         let quota = &mut self.ticket_quota;
         if quota.buyer == Pubkey::default() {
             quota.buyer = self.buyer.key();
+            quota.issuer = self.issuer.wallet;
             quota.bump = bumps.ticket_quota;
         }
         quota.tickets_bought = quota
@@ -93,6 +104,7 @@ impl BuyTickets<'_> {
         quota.last_purchase_slot = slot;
         emit!(TicketsBought {
             buyer: self.buyer.key(),
+            issuer: self.issuer.wallet,
             tickets,
             price,
             cost,
