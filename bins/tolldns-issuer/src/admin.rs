@@ -1,5 +1,5 @@
-//! The admin socket: how `tolldns-issuer credit` and `balance` reach the ledger that a
-//! running issuer keeps open (see [`crate::ledger`]).
+//! The admin socket: how `tolldns-issuer credit`, `balance` and `chain-sync` reach the ledger
+//! that a running issuer keeps open (see [`crate::ledger`]).
 //!
 //! A Unix stream socket at `<data_dir>/admin.sock`, mode 0600 inside the 0700 data directory:
 //! whoever may read the data directory may administer the ledger, and nobody else. One
@@ -7,6 +7,9 @@
 //!
 //! - `credit <buyer base58> <tokens>` → `ok <new balance>`
 //! - `balance <buyer base58>` → `ok <balance>`, or `none` when the buyer was never credited
+//! - `chain-quota <issuer wallet base58> <buyer base58> <tickets_bought>` →
+//!   `credited <tickets newly credited>` ([`PrepaidLedger::apply_chain_quota`]: the buyer's
+//!   cumulative on-chain quota at that issuer)
 //! - anything that fails → `error <message>`
 //!
 //! The socket exists only on Unix; elsewhere stop the issuer to credit buyers.
@@ -35,6 +38,16 @@ pub enum AdminRequest {
         /// The buyer.
         buyer: Buyer,
     },
+    /// Credit the part of a buyer's on-chain quota at an issuer not credited yet.
+    ChainQuota {
+        /// The issuer operator's wallet the quota names (`chain.issuer_wallet`; an ed25519
+        /// key, parsed like a buyer's).
+        issuer_wallet: Buyer,
+        /// The buyer.
+        buyer: Buyer,
+        /// Its cumulative `tickets_bought` on chain.
+        tickets_bought: u64,
+    },
 }
 
 /// A reply of the issuer.
@@ -42,6 +55,8 @@ pub enum AdminRequest {
 pub enum AdminReply {
     /// The balance after the request; `None` when the buyer was never credited.
     Balance(Option<u64>),
+    /// The tickets a `chain-quota` request credited.
+    Credited(u64),
     /// The request failed.
     Error(String),
 }
@@ -52,6 +67,11 @@ impl AdminRequest {
         match self {
             Self::Credit { buyer, tokens } => format!("credit {buyer} {tokens}\n"),
             Self::Balance { buyer } => format!("balance {buyer}\n"),
+            Self::ChainQuota {
+                issuer_wallet,
+                buyer,
+                tickets_bought,
+            } => format!("chain-quota {issuer_wallet} {buyer} {tickets_bought}\n"),
         }
     }
 
@@ -71,20 +91,36 @@ impl AdminRequest {
                     .map_err(|_| "tokens must be an unsigned integer".to_owned())?,
             }),
             ["balance", b] => Ok(Self::Balance { buyer: buyer(b)? }),
-            _ => Err("expected `credit <buyer> <tokens>` or `balance <buyer>`".to_owned()),
+            ["chain-quota", i, b, n] => Ok(Self::ChainQuota {
+                issuer_wallet: buyer(i)?,
+                buyer: buyer(b)?,
+                tickets_bought: n
+                    .parse()
+                    .map_err(|_| "tickets_bought must be an unsigned integer".to_owned())?,
+            }),
+            _ => Err(
+                "expected `credit <buyer> <tokens>`, `balance <buyer>` or `chain-quota <issuer wallet> <buyer> <tickets_bought>`"
+                    .to_owned(),
+            ),
         }
     }
 
     /// Carries out the request on `ledger`.
     pub fn apply(&self, ledger: &PrepaidLedger) -> AdminReply {
-        let result: Result<Option<u64>, LedgerError> = match self {
-            Self::Credit { buyer, tokens } => ledger.credit(&buyer.0, *tokens).map(Some),
-            Self::Balance { buyer } => ledger.balance(&buyer.0),
+        let result: Result<AdminReply, LedgerError> = match self {
+            Self::Credit { buyer, tokens } => ledger
+                .credit(&buyer.0, *tokens)
+                .map(|b| AdminReply::Balance(Some(b))),
+            Self::Balance { buyer } => ledger.balance(&buyer.0).map(AdminReply::Balance),
+            Self::ChainQuota {
+                issuer_wallet,
+                buyer,
+                tickets_bought,
+            } => ledger
+                .apply_chain_quota(&issuer_wallet.0, &buyer.0, *tickets_bought)
+                .map(AdminReply::Credited),
         };
-        match result {
-            Ok(b) => AdminReply::Balance(b),
-            Err(e) => AdminReply::Error(e.to_string()),
-        }
+        result.unwrap_or_else(|e| AdminReply::Error(e.to_string()))
     }
 }
 
@@ -94,6 +130,7 @@ impl AdminReply {
         match self {
             Self::Balance(Some(n)) => format!("ok {n}\n"),
             Self::Balance(None) => "none\n".to_owned(),
+            Self::Credited(n) => format!("credited {n}\n"),
             Self::Error(m) => format!("error {}\n", m.replace(['\r', '\n'], " ")),
         }
     }
@@ -112,6 +149,12 @@ impl AdminReply {
             return n
                 .parse()
                 .map(|n| Self::Balance(Some(n)))
+                .map_err(|_| format!("unexpected reply `{line}`"));
+        }
+        if let Some(n) = line.strip_prefix("credited ") {
+            return n
+                .parse()
+                .map(Self::Credited)
                 .map_err(|_| format!("unexpected reply `{line}`"));
         }
         if let Some(m) = line.strip_prefix("error ") {
@@ -232,10 +275,25 @@ pub mod server {
                     let reply = reply.unwrap_or_else(|_| {
                         AdminReply::Error("the ledger operation failed".to_owned())
                     });
-                    if let (AdminRequest::Credit { buyer, tokens }, AdminReply::Balance(b)) =
-                        (request, &reply)
-                    {
-                        tracing::info!(%buyer, tokens, balance = ?b, "buyer credited");
+                    match (request, &reply) {
+                        (AdminRequest::Credit { buyer, tokens }, AdminReply::Balance(b)) => {
+                            tracing::info!(%buyer, tokens, balance = ?b, "buyer credited");
+                        }
+                        (
+                            AdminRequest::ChainQuota {
+                                issuer_wallet,
+                                buyer,
+                                tickets_bought,
+                            },
+                            AdminReply::Credited(credited @ 1..),
+                        ) => tracing::info!(
+                            %buyer,
+                            %issuer_wallet,
+                            tickets_bought,
+                            credited,
+                            "buyer credited from its on-chain quota (chain-sync)"
+                        ),
+                        _ => {}
                     }
                     reply
                 }
@@ -266,12 +324,18 @@ mod tests {
         for r in [
             AdminRequest::Credit { buyer, tokens: 7 },
             AdminRequest::Balance { buyer },
+            AdminRequest::ChainQuota {
+                issuer_wallet: buyer,
+                buyer,
+                tickets_bought: u64::MAX,
+            },
         ] {
             assert_eq!(AdminRequest::parse(&r.to_line()).unwrap(), r);
         }
         for r in [
             AdminReply::Balance(Some(3)),
             AdminReply::Balance(None),
+            AdminReply::Credited(4),
             AdminReply::Error("no\nway".to_owned()),
         ] {
             let back = AdminReply::parse(&r.to_line()).unwrap();
@@ -284,6 +348,11 @@ mod tests {
         assert!(AdminRequest::parse(&format!("credit {buyer} -1")).is_err());
         assert!(AdminRequest::parse("drop table").is_err());
         assert!(AdminReply::parse("ok many").is_err());
+        assert!(AdminReply::parse("credited -1").is_err());
+        assert!(AdminRequest::parse(&format!("chain-quota {buyer}")).is_err());
+        assert!(AdminRequest::parse(&format!("chain-quota {buyer} 3")).is_err());
+        assert!(AdminRequest::parse(&format!("chain-quota {buyer} {buyer} x")).is_err());
+        assert!(AdminRequest::parse(&format!("chain-quota 0OIl {buyer} 3")).is_err());
     }
 
     #[cfg(unix)]
@@ -323,6 +392,25 @@ mod tests {
                 )
                 .unwrap(),
                 request(&s, &AdminRequest::Balance { buyer }).unwrap(),
+                request(
+                    &s,
+                    &AdminRequest::ChainQuota {
+                        issuer_wallet: buyer,
+                        buyer,
+                        tickets_bought: 3,
+                    },
+                )
+                .unwrap(),
+                request(
+                    &s,
+                    &AdminRequest::ChainQuota {
+                        issuer_wallet: buyer,
+                        buyer,
+                        tickets_bought: 3,
+                    },
+                )
+                .unwrap(),
+                request(&s, &AdminRequest::Balance { buyer }).unwrap(),
             ]
         })
         .await
@@ -335,6 +423,9 @@ mod tests {
             replies[2]
         );
         assert_eq!(replies[3], Some(AdminReply::Balance(Some(5))));
+        assert_eq!(replies[4], Some(AdminReply::Credited(3)));
+        assert_eq!(replies[5], Some(AdminReply::Credited(0)));
+        assert_eq!(replies[6], Some(AdminReply::Balance(Some(8))));
         stop_tx.send(true).unwrap();
         task.await.unwrap();
         assert!(!socket.exists());

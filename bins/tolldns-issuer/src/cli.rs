@@ -1,4 +1,5 @@
-//! Command-line interface: `run`, `init`, `credit`, `balance`, `key show`, `key rotate`.
+//! Command-line interface: `run`, `init`, `credit`, `balance`, `chain-sync`, `key show`,
+//! `key rotate`.
 //!
 //! Exit codes: 0 on success (and on a broken pipe), 1 when the command fails, 2 for usage
 //! errors (including a `--buyer` that is not a base58 ed25519 public key).
@@ -13,6 +14,7 @@ use clap::{Parser, Subcommand};
 use tolldns_service::cli::InitArgs;
 
 use crate::admin::{AdminReply, AdminRequest};
+use crate::chain::ChainClient;
 use crate::config::{Config, TEMPLATE};
 use crate::keys::KeyStore;
 use crate::ledger::{Buyer, LedgerError, PrepaidLedger, parse_buyer};
@@ -53,6 +55,9 @@ pub enum Command {
         #[arg(long, value_parser = parse_buyer)]
         buyer: Buyer,
     },
+    /// Credit buyers with their on-chain ticket purchases once, now (needs `[chain]`; works
+    /// while `run` serves).
+    ChainSync(CommonArgs),
     /// Show or rotate the issuer keys.
     Key {
         /// What to do with the keys.
@@ -100,6 +105,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             tokens,
         } => credit(&common, buyer, tokens),
         Command::Balance { common, buyer } => balance(&common, buyer),
+        Command::ChainSync(common) => chain_sync(&common),
         Command::Key {
             command: KeyCommand::Show(common),
         } => key_show(&common),
@@ -109,38 +115,74 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The ledger of `config.data_dir` for one command: reached through the admin socket of the
+/// issuer serving it, or opened (once, then kept for the command's further requests) when no
+/// issuer runs.
+struct LedgerClient<'a> {
+    config: &'a Config,
+    opened: Option<PrepaidLedger>,
+}
+
+impl<'a> LedgerClient<'a> {
+    fn new(config: &'a Config) -> anyhow::Result<Self> {
+        crate::keys::create_private_dir(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        Ok(Self {
+            config,
+            opened: None,
+        })
+    }
+
+    /// Carries out `request`; an error reply is an error.
+    fn request(&mut self, request: AdminRequest) -> anyhow::Result<AdminReply> {
+        let reply = match &self.opened {
+            Some(ledger) => request.apply(ledger),
+            None => self.first_request(request)?,
+        };
+        match reply {
+            AdminReply::Error(message) => anyhow::bail!("{message}"),
+            reply => Ok(reply),
+        }
+    }
+
+    fn first_request(&mut self, request: AdminRequest) -> anyhow::Result<AdminReply> {
+        let path = self.config.ledger_path();
+        // An issuer that is starting owns the ledger a moment before its admin socket listens.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            #[cfg(unix)]
+            {
+                let socket = self.config.data_dir.join(crate::admin::ADMIN_SOCKET);
+                if let Some(reply) = crate::admin::request(&socket, &request)
+                    .with_context(|| format!("asking the running issuer at {}", socket.display()))?
+                {
+                    return Ok(reply);
+                }
+            }
+            match PrepaidLedger::open(&path) {
+                Ok(ledger) => {
+                    let reply = request.apply(&ledger);
+                    self.opened = Some(ledger);
+                    return Ok(reply);
+                }
+                Err(LedgerError::InUse { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("opening the prepaid ledger {}", path.display()));
+                }
+            }
+        }
+    }
+}
+
 /// Carries out `request` through the admin socket of the issuer serving `config.data_dir`,
 /// or on the ledger file when no issuer runs. Returns the balance after it.
 fn ledger_request(config: &Config, request: AdminRequest) -> anyhow::Result<Option<u64>> {
-    crate::keys::create_private_dir(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let path = config.ledger_path();
-    // An issuer that is starting owns the ledger a moment before its admin socket listens.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let reply = loop {
-        #[cfg(unix)]
-        {
-            let socket = config.data_dir.join(crate::admin::ADMIN_SOCKET);
-            if let Some(reply) = crate::admin::request(&socket, &request)
-                .with_context(|| format!("asking the running issuer at {}", socket.display()))?
-            {
-                break reply;
-            }
-        }
-        match PrepaidLedger::open(&path) {
-            Ok(ledger) => break request.apply(&ledger),
-            Err(LedgerError::InUse { .. }) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("opening the prepaid ledger {}", path.display()));
-            }
-        }
-    };
-    match reply {
+    match LedgerClient::new(config)?.request(request)? {
         AdminReply::Balance(b) => Ok(b),
-        AdminReply::Error(message) => anyhow::bail!("{message}"),
+        other => anyhow::bail!("unexpected reply {other:?}"),
     }
 }
 
@@ -165,6 +207,54 @@ fn balance(common: &CommonArgs, buyer: Buyer) -> anyhow::Result<()> {
         None => format!("{buyer} 0 tokens (never credited)"),
     };
     writeln!(std::io::stdout(), "{line}")?;
+    Ok(())
+}
+
+fn chain_sync(common: &CommonArgs) -> anyhow::Result<()> {
+    let config: Config = common.load()?;
+    let chain = config.chain.as_ref().context(
+        "chain-sync needs a [chain] section (rpc_url, issuer_wallet) in the configuration (--config)",
+    )?;
+    let client = ChainClient::new(chain)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let fetched = runtime
+        .block_on(client.fetch())
+        .with_context(|| format!("reading ticket purchases from {}", client.origin()))?;
+    drop(runtime);
+    let mut ledger = LedgerClient::new(&config)?;
+    let (mut buyers_credited, mut tickets) = (0usize, 0u64);
+    for q in &fetched.quotas {
+        let buyer = Buyer(q.buyer);
+        let request = AdminRequest::ChainQuota {
+            issuer_wallet: Buyer(q.issuer),
+            buyer,
+            tickets_bought: q.tickets_bought,
+        };
+        match ledger
+            .request(request)
+            .with_context(|| format!("crediting {buyer} from its on-chain quota"))?
+        {
+            AdminReply::Credited(0) => {}
+            AdminReply::Credited(n) => {
+                buyers_credited += 1;
+                tickets += n;
+            }
+            other => anyhow::bail!("unexpected reply {other:?}"),
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    for reason in &fetched.skipped {
+        writeln!(out, "skipped an account: {reason}")?;
+    }
+    writeln!(
+        out,
+        "chain sync: {} quota accounts, {} skipped; credited {tickets} tickets to {buyers_credited} buyers",
+        fetched.quotas.len(),
+        fetched.skipped.len(),
+    )?;
     Ok(())
 }
 
@@ -254,5 +344,8 @@ mod tests {
                 ..
             }))
         ));
+        let cli =
+            Cli::try_parse_from(["tolldns-issuer", "chain-sync", "--config", "c.toml"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::ChainSync(_))));
     }
 }

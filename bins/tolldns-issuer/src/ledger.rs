@@ -1,10 +1,19 @@
-//! [`PrepaidLedger`]: the off-chain payment check. A redb database (`<data_dir>/ledger.redb`,
-//! mode 0600) with one table, buyer (32-byte ed25519 wallet public key) → tokens remaining.
+//! [`PrepaidLedger`]: the payment check. A redb database (`<data_dir>/ledger.redb`, mode
+//! 0600) with two tables:
 //!
-//! The operator credits buyers who paid off chain (`tolldns-issuer credit`); every issuance
-//! debits one token and an issuance that then fails refunds it. Each credit, debit and refund
-//! is its own write transaction, committed with redb's default `Durability::Immediate` (synced
-//! before `commit` returns), so a token that was handed out is never given back by a crash.
+//! - `prepaid_tokens`: buyer (32-byte ed25519 wallet public key) → tokens remaining;
+//! - `chain_credited`: quota (issuer wallet ‖ buyer, 64 bytes) → tickets already credited
+//!   from that on-chain `TicketQuota` (the registry program's cumulative `tickets_bought` of
+//!   the buyer at that issuer), see [`crate::chain`]. Keyed by the quota, not the buyer: an
+//!   issuer that changes `chain.issuer_wallet` reads other quotas, whose tickets start from 0.
+//!
+//! Buyers are credited two ways: by the operator for payments made off chain
+//! (`tolldns-issuer credit`), and from their on-chain ticket purchases
+//! ([`PrepaidLedger::apply_chain_quota`], run by the chain sync). Every issuance debits one
+//! token and an issuance that then fails refunds it. Each credit, chain credit, debit and
+//! refund is its own write transaction, committed with redb's default
+//! `Durability::Immediate` (synced before `commit` returns), so a token that was handed out is
+//! never given back by a crash, and a chain purchase is never credited twice.
 //!
 //! # One owner
 //!
@@ -14,9 +23,9 @@
 //! ([`crate::admin`]); otherwise they open the file themselves. A second process that opens
 //! a ledger in use gets [`LedgerError::InUse`].
 //!
-//! The chain-backed payment check (ticket purchases recorded by the TollDNS program) will be
-//! another implementation of [`PaymentCheck`]; nothing else in this crate depends on the
-//! ledger.
+//! On-chain purchases do not replace the ledger: the chain sync turns each increase of a
+//! quota's cumulative `tickets_bought` into a credit to its buyer here, so issuance keeps one durable,
+//! local balance per buyer whichever way it was paid.
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +37,17 @@ pub const LEDGER_FILE: &str = "ledger.redb";
 
 /// buyer wallet public key → tokens remaining.
 const BALANCES: TableDefinition<'_, [u8; 32], u64> = TableDefinition::new("prepaid_tokens");
+
+/// issuer wallet ‖ buyer wallet (one on-chain `TicketQuota`) → tickets already credited from it.
+const CHAIN_CREDITED: TableDefinition<'_, [u8; 64], u64> = TableDefinition::new("chain_credited");
+
+/// The `chain_credited` key of `buyer`'s quota at the issuer `issuer_wallet`.
+fn quota_key(issuer_wallet: &[u8; 32], buyer: &[u8; 32]) -> [u8; 64] {
+    let mut key = [0u8; 64];
+    key[..32].copy_from_slice(issuer_wallet);
+    key[32..].copy_from_slice(buyer);
+    key
+}
 
 /// Why a ledger operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +102,11 @@ impl std::fmt::Display for Buyer {
 #[error("not a base58 ed25519 public key (32 bytes, a valid curve point)")]
 pub struct BuyerError;
 
+/// Whether `key` is a usable buyer key: a valid ed25519 point that is not a weak key.
+pub fn is_valid_buyer(key: &[u8; 32]) -> bool {
+    ed25519_dalek::VerifyingKey::from_bytes(key).is_ok_and(|k| !k.is_weak())
+}
+
 /// Parses a base58 ed25519 public key strictly: 32 bytes, a valid point, not a weak key.
 ///
 /// # Errors
@@ -90,8 +115,7 @@ pub struct BuyerError;
 pub fn parse_buyer(s: &str) -> Result<Buyer, BuyerError> {
     let bytes = bs58::decode(s.trim()).into_vec().map_err(|_| BuyerError)?;
     let arr: [u8; 32] = bytes.try_into().map_err(|_| BuyerError)?;
-    let key = ed25519_dalek::VerifyingKey::from_bytes(&arr).map_err(|_| BuyerError)?;
-    if key.is_weak() {
+    if !is_valid_buyer(&arr) {
         return Err(BuyerError);
     }
     Ok(Buyer(arr))
@@ -165,8 +189,10 @@ impl PrepaidLedger {
             path: path.to_owned(),
             db,
         };
-        // Create the table so that readers never meet a missing one.
+        // Create the tables so that readers never meet a missing one (a ledger written before
+        // the chain sync existed gets its `chain_credited` table here).
         ledger.write(|table| table.get(&[0; 32]).map(|_| ()))?;
+        ledger.write_chain(|_, chain| chain.get(&[0; 64]).map(|_| ()))?;
         Ok(ledger)
     }
 
@@ -194,6 +220,85 @@ impl PrepaidLedger {
         };
         tx.commit().map_err(|e| self.db_error(e))?;
         Ok(out)
+    }
+
+    /// One durable write transaction over both tables.
+    fn write_chain<T>(
+        &self,
+        f: impl FnOnce(
+            &mut redb::Table<'_, [u8; 32], u64>,
+            &mut redb::Table<'_, [u8; 64], u64>,
+        ) -> Result<T, redb::StorageError>,
+    ) -> Result<T, LedgerError> {
+        let tx = self.db.begin_write().map_err(|e| self.db_error(e))?;
+        let out = {
+            let mut balances = tx.open_table(BALANCES).map_err(|e| self.db_error(e))?;
+            let mut chain = tx
+                .open_table(CHAIN_CREDITED)
+                .map_err(|e| self.db_error(e))?;
+            f(&mut balances, &mut chain).map_err(|e| self.db_error(e))?
+        };
+        tx.commit().map_err(|e| self.db_error(e))?;
+        Ok(out)
+    }
+
+    /// Credits `buyer` with the tickets of its on-chain quota at the issuer `issuer_wallet`
+    /// not credited yet, in one write transaction: `delta = tickets_bought − chain_credited`
+    /// (0 when `tickets_bought` is not larger), the buyer's balance grows by `delta` and the
+    /// quota's `chain_credited` becomes `tickets_bought`. Returns `delta`.
+    ///
+    /// `tickets_bought` is the quota's cumulative count, which only grows on chain: repeating
+    /// a sync credits nothing, and a smaller value (a lagging RPC node) credits nothing and
+    /// leaves the mark where it was.
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::Overflow`] (nothing is written then), or a database error.
+    pub fn apply_chain_quota(
+        &self,
+        issuer_wallet: &[u8; 32],
+        buyer: &[u8; 32],
+        tickets_bought: u64,
+    ) -> Result<u64, LedgerError> {
+        let quota = quota_key(issuer_wallet, buyer);
+        self.write_chain(|balances, chain| {
+            let credited = chain.get(&quota)?.map_or(0, |g| g.value());
+            let Some(delta) = tickets_bought.checked_sub(credited).filter(|d| *d > 0) else {
+                return Ok(Ok(0));
+            };
+            let balance = balances.get(buyer)?.map_or(0, |g| g.value());
+            let Some(new) = balance.checked_add(delta) else {
+                return Ok(Err(LedgerError::Overflow {
+                    balance,
+                    tokens: delta,
+                }));
+            };
+            balances.insert(buyer, new)?;
+            chain.insert(&quota, tickets_bought)?;
+            Ok(Ok(delta))
+        })?
+    }
+
+    /// The tickets of `buyer`'s on-chain quota at the issuer `issuer_wallet` credited so far;
+    /// `None` when none ever were.
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub fn chain_credited(
+        &self,
+        issuer_wallet: &[u8; 32],
+        buyer: &[u8; 32],
+    ) -> Result<Option<u64>, LedgerError> {
+        let tx = self.db.begin_read().map_err(|e| self.db_error(e))?;
+        let table = tx
+            .open_table(CHAIN_CREDITED)
+            .map_err(|e| self.db_error(e))?;
+        let value = table
+            .get(&quota_key(issuer_wallet, buyer))
+            .map_err(|e| self.db_error(e))?
+            .map(|g| g.value());
+        Ok(value)
     }
 
     /// Adds `tokens` to `buyer`'s balance; returns the new balance.
@@ -325,6 +430,83 @@ mod tests {
         drop(ledger);
         let ledger = PrepaidLedger::open(&path).unwrap();
         assert_eq!(ledger.balance(&a).unwrap(), Some(1));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// The issuer wallet of the quotas in the chain tests.
+    const ISSUER: [u8; 32] = [8; 32];
+
+    #[test]
+    fn chain_quota_is_idempotent_and_monotone() {
+        let dir = tmp("chain");
+        let path = dir.join(LEDGER_FILE);
+        let ledger = PrepaidLedger::open(&path).unwrap();
+        let (a, b) = ([5; 32], [6; 32]);
+        assert_eq!(ledger.chain_credited(&ISSUER, &a).unwrap(), None);
+        // A quota of 0 (impossible on chain) credits nothing and creates no balance.
+        assert_eq!(ledger.apply_chain_quota(&ISSUER, &a, 0).unwrap(), 0);
+        assert_eq!(ledger.balance(&a).unwrap(), None);
+        assert_eq!(ledger.chain_credited(&ISSUER, &a).unwrap(), None);
+        // First sight: everything bought is credited.
+        assert_eq!(ledger.apply_chain_quota(&ISSUER, &a, 5).unwrap(), 5);
+        assert_eq!(ledger.balance(&a).unwrap(), Some(5));
+        assert_eq!(ledger.chain_credited(&ISSUER, &a).unwrap(), Some(5));
+        // Idempotent: the same quota again credits nothing.
+        assert_eq!(ledger.apply_chain_quota(&ISSUER, &a, 5).unwrap(), 0);
+        assert_eq!(ledger.balance(&a).unwrap(), Some(5));
+        // Spending does not make the quota creditable again.
+        assert_eq!(ledger.debit(&a, 3).unwrap(), Debit::Taken { remaining: 2 });
+        assert_eq!(ledger.apply_chain_quota(&ISSUER, &a, 5).unwrap(), 0);
+        assert_eq!(ledger.balance(&a).unwrap(), Some(2));
+        // A further purchase: exactly the difference.
+        assert_eq!(ledger.apply_chain_quota(&ISSUER, &a, 8).unwrap(), 3);
+        assert_eq!(ledger.balance(&a).unwrap(), Some(5));
+        assert_eq!(ledger.chain_credited(&ISSUER, &a).unwrap(), Some(8));
+        // Off-chain credits add to the same balance and do not move the chain mark.
+        assert_eq!(ledger.credit(&a, 10).unwrap(), 15);
+        assert_eq!(ledger.chain_credited(&ISSUER, &a).unwrap(), Some(8));
+        // Other buyers are independent.
+        assert_eq!(ledger.apply_chain_quota(&ISSUER, &b, 1).unwrap(), 1);
+        assert_eq!(ledger.balance(&b).unwrap(), Some(1));
+        assert_eq!(ledger.balance(&a).unwrap(), Some(15));
+        // The same buyer's quota at another issuer wallet (`chain.issuer_wallet` changed) is
+        // another quota: its tickets count from 0, and the first one's mark stays.
+        let other = [9; 32];
+        assert_eq!(ledger.chain_credited(&other, &a).unwrap(), None);
+        assert_eq!(ledger.apply_chain_quota(&other, &a, 2).unwrap(), 2);
+        assert_eq!(ledger.balance(&a).unwrap(), Some(17));
+        assert_eq!(ledger.chain_credited(&ISSUER, &a).unwrap(), Some(8));
+        assert_eq!(ledger.chain_credited(&other, &a).unwrap(), Some(2));
+        drop(ledger);
+        // Durable: a reopened ledger remembers the mark.
+        let ledger = PrepaidLedger::open(&path).unwrap();
+        assert_eq!(ledger.apply_chain_quota(&ISSUER, &a, 8).unwrap(), 0);
+        assert_eq!(ledger.apply_chain_quota(&other, &a, 2).unwrap(), 0);
+        assert_eq!(ledger.balance(&a).unwrap(), Some(17));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_lagging_node_neither_credits_nor_lowers_the_mark() {
+        let dir = tmp("lag");
+        let ledger = PrepaidLedger::open(&dir.join(LEDGER_FILE)).unwrap();
+        let a = [7; 32];
+        assert_eq!(ledger.apply_chain_quota(&ISSUER, &a, 10).unwrap(), 10);
+        // A node that has not seen the last purchase yet reports less.
+        assert_eq!(ledger.apply_chain_quota(&ISSUER, &a, 4).unwrap(), 0);
+        assert_eq!(ledger.chain_credited(&ISSUER, &a).unwrap(), Some(10));
+        assert_eq!(ledger.balance(&a).unwrap(), Some(10));
+        // Had the mark been lowered to 4, this would credit 7; it credits the 1 new ticket.
+        assert_eq!(ledger.apply_chain_quota(&ISSUER, &a, 11).unwrap(), 1);
+        assert_eq!(ledger.balance(&a).unwrap(), Some(11));
+        // Overflow writes nothing, mark included.
+        ledger.credit(&a, u64::MAX - 11).unwrap();
+        assert!(matches!(
+            ledger.apply_chain_quota(&ISSUER, &a, 12),
+            Err(LedgerError::Overflow { tokens: 1, .. })
+        ));
+        assert_eq!(ledger.chain_credited(&ISSUER, &a).unwrap(), Some(11));
+        assert_eq!(ledger.balance(&a).unwrap(), Some(u64::MAX));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

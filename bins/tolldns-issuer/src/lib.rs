@@ -9,21 +9,28 @@
 //! - [`keys`]: the issuer keys on disk (`issuer-key.pem`, retired keys in `issuer-keys/`),
 //!   rotation, and owner-only files;
 //! - [`ledger`]: [`PrepaidLedger`], the payment check; [`admin`]: the socket through which
-//!   `credit` and `balance` reach the ledger of a running issuer;
+//!   `credit`, `balance` and `chain-sync` reach the ledger of a running issuer;
+//! - [`chain`]: the chain sync, which credits buyers with the tickets they bought on chain
+//!   (the registry program's `TicketQuota` accounts, read over Solana JSON-RPC);
 //! - [`server`]: the HTTP routes (directory, issuance, `/healthz`, `/metrics`);
-//! - [`metrics`]: tokens issued and refusals by reason;
+//! - [`metrics`]: tokens issued, refusals by reason, chain syncs;
 //! - [`tls`]: the optional TLS listener; [`node`]: the wiring; [`signals`]: SIGTERM, SIGINT,
 //!   SIGHUP.
 //!
 //! # Payment
 //!
-//! Issuance is gated by a [`tolldns_tickets::PaymentCheck`]. This crate ships
-//! [`PrepaidLedger`], an off-chain check: the operator sells tokens however it likes and
-//! credits buyers (`tolldns-issuer credit`); each issuance debits one token from the buyer
-//! named and authenticated by the `tolldns-purchase` header. The chain-backed check (token
-//! purchases recorded by the TollDNS program, DESIGN §9) will be a second implementation of
-//! the same trait, swapped in where [`node::run`] builds the service; the HTTP layer does not
-//! know which one it talks to.
+//! Issuance is gated by a [`tolldns_tickets::PaymentCheck`]: [`PrepaidLedger`], a local
+//! balance per buyer. Each issuance debits one token from the buyer named and authenticated
+//! by the `tolldns-purchase` header. Buyers are credited two ways:
+//!
+//! - on chain: with `[chain]` the issuer checks the quota each buyer bought from it through
+//!   the registry program (`buy_tickets`, recorded in the buyer's `TicketQuota` account at
+//!   this issuer's `issuer_wallet`) every `sync_interval_secs` and credits what it has not
+//!   credited before ([`chain`]); a purchase is credited by the one issuer it names;
+//! - off chain: the operator sells tokens however it likes and credits buyers
+//!   (`tolldns-issuer credit`).
+//!
+//! The HTTP layer does not know where a balance came from.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -53,6 +60,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod keys;

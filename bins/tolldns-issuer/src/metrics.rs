@@ -1,7 +1,8 @@
 //! The issuer's Prometheus metrics.
 //!
 //! Privacy (DESIGN §8): no label carries a buyer key, a client address, a token or a URL. The
-//! only label is `reason`, from the fixed set [`Refusal::ALL`].
+//! only labels are `reason`, from the fixed set [`Refusal::ALL`], and `outcome` of the chain
+//! sync, from [`SyncOutcome::ALL`]. The chain metrics stay at 0 without `[chain]`.
 //!
 //! The text exposition is [`tolldns_service::metrics`] (re-exported here).
 
@@ -91,6 +92,42 @@ impl Refusal {
     }
 }
 
+/// How one chain sync ended: the `outcome` label of `tolldns_issuer_chain_syncs_total`.
+/// The names are stable; new outcomes are appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncOutcome {
+    /// The accounts were read and credited.
+    Ok,
+    /// The RPC node could not be reached, timed out, answered a non-2xx status or a JSON-RPC
+    /// error.
+    RpcError,
+    /// The answer was not a JSON-RPC list of accounts.
+    BadResponse,
+    /// A credit could not be written to the ledger.
+    LedgerError,
+}
+
+impl SyncOutcome {
+    /// Every outcome, in label order.
+    pub const ALL: [Self; 4] = [
+        Self::Ok,
+        Self::RpcError,
+        Self::BadResponse,
+        Self::LedgerError,
+    ];
+
+    /// The label value.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::RpcError => "rpc_error",
+            Self::BadResponse => "bad_response",
+            Self::LedgerError => "ledger_error",
+        }
+    }
+}
+
 /// Handles to every issuer metric.
 #[derive(Debug)]
 pub struct Metrics {
@@ -99,6 +136,12 @@ pub struct Metrics {
     refusals: Family<Labels, Counter>,
     /// Keys published in the directory.
     pub published_keys: Gauge,
+    chain_syncs: Family<Labels, Counter>,
+    /// On-chain quota accounts skipped by the chain sync (foreign, malformed, another
+    /// issuer's, misplaced).
+    pub chain_accounts_skipped: Counter,
+    /// Tickets credited from on-chain purchases.
+    pub chain_tickets_credited: Counter,
 }
 
 impl Metrics {
@@ -108,9 +151,15 @@ impl Metrics {
             tokens_issued: Counter::default(),
             refusals: Family::default(),
             published_keys: Gauge::default(),
+            chain_syncs: Family::default(),
+            chain_accounts_skipped: Counter::default(),
+            chain_tickets_credited: Counter::default(),
         };
         for r in Refusal::ALL {
             let _ = m.refusals.get_or_create(&vec![("reason", r.name())]);
+        }
+        for o in SyncOutcome::ALL {
+            let _ = m.chain_syncs.get_or_create(&vec![("outcome", o.name())]);
         }
         tolldns_service::metrics::register_build_info(
             registry,
@@ -133,7 +182,36 @@ impl Metrics {
             "Issuer keys published in the directory",
             m.published_keys.clone(),
         );
+        registry.register(
+            "tolldns_issuer_chain_syncs",
+            "Chain syncs (getProgramAccounts of the registry's ticket quotas), by outcome",
+            m.chain_syncs.clone(),
+        );
+        registry.register(
+            "tolldns_issuer_chain_accounts_skipped",
+            "Accounts of chain sync answers skipped: foreign owner, wrong size or discriminator, undecodable, another issuer's quota, not at the quota's address",
+            m.chain_accounts_skipped.clone(),
+        );
+        registry.register(
+            "tolldns_issuer_chain_tickets_credited",
+            "Tickets credited to buyers from on-chain purchases",
+            m.chain_tickets_credited.clone(),
+        );
         m
+    }
+
+    /// Counts one chain sync.
+    pub fn chain_synced(&self, outcome: SyncOutcome) {
+        self.chain_syncs
+            .get_or_create(&vec![("outcome", outcome.name())])
+            .inc();
+    }
+
+    /// The count of chain syncs that ended with `outcome`.
+    pub fn chain_syncs(&self, outcome: SyncOutcome) -> u64 {
+        self.chain_syncs
+            .get_or_create(&vec![("outcome", outcome.name())])
+            .get()
     }
 
     /// Counts one refusal.
@@ -174,6 +252,21 @@ mod tests {
                 "{text}"
             );
         }
+        for o in SyncOutcome::ALL {
+            assert!(
+                text.contains(&format!(
+                    "tolldns_issuer_chain_syncs_total{{outcome=\"{}\"}} 0\n",
+                    o.name()
+                )),
+                "{text}"
+            );
+        }
+        m.chain_synced(SyncOutcome::RpcError);
+        assert_eq!(m.chain_syncs(SyncOutcome::RpcError), 1);
+        let text = encode(&registry);
+        assert!(text.contains("tolldns_issuer_chain_syncs_total{outcome=\"rpc_error\"} 1\n"));
+        assert!(text.contains("\ntolldns_issuer_chain_accounts_skipped_total 0\n"));
+        assert!(text.contains("\ntolldns_issuer_chain_tickets_credited_total 0\n"));
         assert!(!text.contains("# EOF"));
         assert!(encode_openmetrics(&registry).ends_with("# EOF\n"));
     }

@@ -1,5 +1,5 @@
-//! The running issuer: wires keys, the ledger (and its admin socket), TLS, the HTTP server
-//! and signals.
+//! The running issuer: wires keys, the ledger (and its admin socket), the chain sync (with
+//! `[chain]`), TLS, the HTTP server and signals.
 //!
 //! SIGTERM and SIGINT stop it: the listener closes, requests in flight finish (at most
 //! [`crate::server::SHUTDOWN_GRACE`]) and it exits 0. SIGHUP reloads the keys from the data
@@ -91,6 +91,12 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         crate::admin::server::AdminSocket::bind(&path)
             .with_context(|| format!("binding the admin socket {}", path.display()))?
     };
+    let chain = config
+        .chain
+        .as_ref()
+        .map(crate::chain::ChainClient::new)
+        .transpose()
+        .context("setting up the chain sync ([chain])")?;
     let tls = match (&config.tls.cert, &config.tls.key) {
         (Some(cert), Some(key)) => Some(tokio_rustls::TlsAcceptor::from(
             crate::tls::server_config(cert, key).context("loading the TLS certificate")?,
@@ -105,10 +111,19 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let request_uri = config.request_uri(bound);
     #[cfg(unix)]
     let admin_task = tokio::spawn(admin.serve(Arc::clone(&ledger), stop_rx.clone()));
-    let payments: Arc<dyn PaymentCheck> = ledger;
 
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::register(&mut registry));
+    // The sync credits through this process's ledger handle: it is the ledger's one owner.
+    let chain_task = chain.map(|client| {
+        tokio::spawn(crate::chain::run(
+            client,
+            Arc::clone(&ledger),
+            Arc::clone(&metrics),
+            stop_rx.clone(),
+        ))
+    });
+    let payments: Arc<dyn PaymentCheck> = ledger;
     let banner = banner(&config, bound, &keys);
     let state = Arc::new(AppState::new(
         IssuerService::new(keys, request_uri.clone(), Arc::clone(&payments)),
@@ -154,6 +169,9 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let _ = server.await;
     #[cfg(unix)]
     let _ = admin_task.await;
+    if let Some(task) = chain_task {
+        let _ = task.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -152,6 +152,28 @@ impl Issuer {
         IssuerDirectory::from_json(&r.body).unwrap()
     }
 
+    /// Waits up to `timeout` for the sample `name` of `/metrics` to satisfy `f`; its value.
+    pub(crate) fn wait_metric(
+        &self,
+        name: &str,
+        timeout: Duration,
+        f: impl Fn(u64) -> bool,
+    ) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.metric(name);
+            if let Some(v) = v.filter(|v| f(*v)) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} is {v:?} after {timeout:?}:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The unlabelled sample `name` (or `name{labels}`) of `/metrics`.
     pub(crate) fn metric(&self, name: &str) -> Option<u64> {
         let text = http(self.addr, "GET", "/metrics", &[], b"").text();
