@@ -3,18 +3,15 @@
 //! with a treasury and the score program's slasher PDA, watchers, a dispute authority and three
 //! miners whose stake is deposited in the registry during epoch 0.
 
-use anchor_lang::prelude::{AccountInfo, Pubkey};
-use anchor_lang::solana_program::entrypoint::ProgramResult;
-use anchor_lang::solana_program::program_pack::Pack;
-use anchor_lang::solana_program::system_instruction;
-use anchor_lang::{AccountDeserialize, InstructionData, ToAccountMetas};
+use crate::common::Bank;
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::{InstructionData, ToAccountMetas};
 use anchor_spl::token::spl_token;
 use solana_instruction::error::InstructionError;
 use solana_instruction::{AccountMeta, Instruction};
 use solana_keypair::Keypair;
-use solana_program_test::{processor, BanksClientError, ProgramTest, ProgramTestContext};
+use solana_program_test::{processor, BanksClientError, ProgramTest};
 use solana_signer::Signer;
-use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 use tolldns_miner_score::constants::{
     CLAIM_SEED, CONFIG_SEED, EPOCH_TOTALS_SEED, MINER_EPOCH_SEED, REWARD_VAULT_SEED, SLASHER_SEED,
@@ -32,44 +29,8 @@ use tolldns_registry::constants::{
 };
 use tolldns_registry::state::Stake;
 
-/// Program id of the compute-budget builtin (used to make otherwise identical transactions
-/// distinct).
-const COMPUTE_BUDGET_ID: Pubkey =
-    anchor_lang::prelude::pubkey!("ComputeBudget111111111111111111111111111111");
-
-/// Adapts Anchor's generated `entry`, whose arguments share one `'info` lifetime, to the
-/// `processor!` signature, whose arguments have independent lifetimes.
-fn entry_wrapper(program_id: &Pubkey, accounts: &[AccountInfo<'_>], data: &[u8]) -> ProgramResult {
-    let program_id: &'static Pubkey = Box::leak(Box::new(*program_id));
-    let data: &'static [u8] = Box::leak(data.to_vec().into_boxed_slice());
-    #[allow(unsafe_code)]
-    // SAFETY: only the lifetime parameter changes. The `AccountInfo`s borrow program-test's
-    // serialized parameter buffer, which outlives this call; the program keeps no reference
-    // past its return, and the leaked copies are never used after it (test-only leak).
-    let accounts: Vec<AccountInfo<'static>> = unsafe {
-        std::mem::transmute::<Vec<AccountInfo<'_>>, Vec<AccountInfo<'static>>>(accounts.to_vec())
-    };
-    let accounts: &'static [AccountInfo<'static>] = Box::leak(accounts.into_boxed_slice());
-    tolldns_miner_score::entry(program_id, accounts, data)
-}
-
-/// The same adapter for the registry.
-fn registry_entry_wrapper(
-    program_id: &Pubkey,
-    accounts: &[AccountInfo<'_>],
-    data: &[u8],
-) -> ProgramResult {
-    let program_id: &'static Pubkey = Box::leak(Box::new(*program_id));
-    let data: &'static [u8] = Box::leak(data.to_vec().into_boxed_slice());
-    #[allow(unsafe_code)]
-    // SAFETY: as in `entry_wrapper`: only the lifetime parameter changes, and the accounts
-    // outlive the call.
-    let accounts: Vec<AccountInfo<'static>> = unsafe {
-        std::mem::transmute::<Vec<AccountInfo<'_>>, Vec<AccountInfo<'static>>>(accounts.to_vec())
-    };
-    let accounts: &'static [AccountInfo<'static>] = Box::leak(accounts.into_boxed_slice());
-    tolldns_registry::entry(program_id, accounts, data)
-}
+crate::anchor_builtin!(entry_wrapper, tolldns_miner_score::entry);
+crate::anchor_builtin!(registry_entry_wrapper, tolldns_registry::entry);
 
 /// The upstream test's scoring parameters (digest §2.6) with the given cap.
 pub fn upstream_score_params(per_miner_epoch_cap: u64) -> ScoreParams {
@@ -170,7 +131,8 @@ pub struct Miner {
 
 /// The test environment.
 pub struct Env {
-    pub ctx: ProgramTestContext,
+    /// The program-test context and the shared helpers (`Env` dereferences to it).
+    pub bank: Bank,
     /// The registered watchers; `watchers[0]` is the default reporter.
     pub watchers: Vec<Keypair>,
     /// The dispute authority.
@@ -186,7 +148,6 @@ pub struct Env {
     pub stake_vault_authority: Pubkey,
     /// The registry's treasury (receives slashed stake).
     pub treasury: Pubkey,
-    nonce: u32,
 }
 
 /// The custom error code of a program error.
@@ -222,7 +183,27 @@ pub fn assert_custom(res: Result<(), BanksClientError>, expected: u32) {
     }
 }
 
+impl std::ops::Deref for Env {
+    type Target = Bank;
+
+    fn deref(&self) -> &Bank {
+        &self.bank
+    }
+}
+
+impl std::ops::DerefMut for Env {
+    fn deref_mut(&mut self) -> &mut Bank {
+        &mut self.bank
+    }
+}
+
 impl Env {
+    /// Token balance of a token account (an inherent method, so that `env.balance(&env.x)`
+    /// borrows `env` once).
+    pub async fn balance(&mut self, account: &Pubkey) -> u64 {
+        self.bank.balance(account).await
+    }
+
     /// Starts program-test, creates the mint, the watchers, the dispute authority, three
     /// funded miners with token accounts, the registry (slasher: this program's PDA) and the
     /// miners' stake deposits (epoch 0, so active from epoch 1), and (unless `opts.init` is
@@ -244,7 +225,7 @@ impl Env {
         let score = tolldns_miner_score::ID;
         let registry = tolldns_registry::ID;
         let mut env = Self {
-            ctx,
+            bank: Bank::new(ctx),
             watchers: (0..opts.watchers).map(|_| Keypair::new()).collect(),
             dispute: Keypair::new(),
             mint: Pubkey::default(),
@@ -257,7 +238,6 @@ impl Env {
             stake_vault: pda(STAKE_VAULT_SEED, &registry),
             stake_vault_authority: pda(STAKE_VAULT_AUTHORITY_SEED, &registry),
             treasury: Pubkey::default(),
-            nonce: 0,
         };
         for w in env.watchers.iter().map(|w| w.pubkey()).collect::<Vec<_>>() {
             env.airdrop(&w, 10_000_000_000).await;
@@ -265,14 +245,13 @@ impl Env {
         let dispute = env.dispute.pubkey();
         env.airdrop(&dispute, 1_000_000_000).await;
         env.mint = env.create_mint().await;
+        let mint = env.mint;
         let payer = env.payer();
-        env.treasury = env.create_token_account(&env.mint.clone(), &payer).await;
+        env.treasury = env.create_token_account(&mint, &payer).await;
         for _ in 0..3 {
             let key = Keypair::new();
             env.airdrop(&key.pubkey(), 1_000_000_000).await;
-            let token_account = env
-                .create_token_account(&env.mint.clone(), &key.pubkey())
-                .await;
+            let token_account = env.create_token_account(&mint, &key.pubkey()).await;
             env.miners.push(Miner { key, token_account });
         }
         env.init_registry(opts.score.epoch_len_slots, opts.exit_delay)
@@ -315,102 +294,9 @@ impl Env {
         self.watchers[0].insecure_clone()
     }
 
-    /// The payer (also the config authority).
-    pub fn payer(&self) -> Pubkey {
-        self.ctx.payer.pubkey()
-    }
-
     /// A miner's public key.
     pub fn miner(&self, i: usize) -> Pubkey {
         self.miners[i].key.pubkey()
-    }
-
-    /// Sends `ixs` paid by the payer and signed by `signers`. A compute-budget instruction with
-    /// a fresh value makes every transaction distinct, so a repeated call is not deduplicated.
-    pub async fn send(
-        &mut self,
-        ixs: &[Instruction],
-        signers: &[&Keypair],
-    ) -> Result<(), BanksClientError> {
-        self.nonce += 1;
-        let mut data = vec![2u8]; // SetComputeUnitLimit
-        data.extend_from_slice(&(1_400_000 - self.nonce).to_le_bytes());
-        let mut all = vec![Instruction {
-            program_id: COMPUTE_BUDGET_ID,
-            accounts: vec![],
-            data,
-        }];
-        all.extend_from_slice(ixs);
-        let blockhash = self.ctx.banks_client.get_latest_blockhash().await?;
-        let mut keys: Vec<&Keypair> = vec![&self.ctx.payer];
-        keys.extend_from_slice(signers);
-        let tx = Transaction::new_signed_with_payer(
-            &all,
-            Some(&self.ctx.payer.pubkey()),
-            &keys,
-            blockhash,
-        );
-        self.ctx.banks_client.process_transaction(tx).await
-    }
-
-    /// Moves the clock to `slot`.
-    pub fn warp(&mut self, slot: u64) {
-        self.ctx.warp_to_slot(slot).expect("warp forward");
-    }
-
-    async fn airdrop(&mut self, to: &Pubkey, lamports: u64) {
-        let ix = system_instruction::transfer(&self.payer(), to, lamports);
-        self.send(&[ix], &[]).await.expect("airdrop");
-    }
-
-    async fn create_mint(&mut self) -> Pubkey {
-        let mint = Keypair::new();
-        let rent = self.ctx.banks_client.get_rent().await.expect("rent");
-        let ixs = [
-            system_instruction::create_account(
-                &self.payer(),
-                &mint.pubkey(),
-                rent.minimum_balance(spl_token::state::Mint::LEN),
-                spl_token::state::Mint::LEN as u64,
-                &spl_token::ID,
-            ),
-            spl_token::instruction::initialize_mint2(
-                &spl_token::ID,
-                &mint.pubkey(),
-                &self.payer(),
-                None,
-                9,
-            )
-            .expect("initialize_mint2"),
-        ];
-        self.send(&ixs, &[&mint]).await.expect("create mint");
-        mint.pubkey()
-    }
-
-    /// Creates a token account for `mint` owned by `owner`.
-    pub async fn create_token_account(&mut self, mint: &Pubkey, owner: &Pubkey) -> Pubkey {
-        let account = Keypair::new();
-        let rent = self.ctx.banks_client.get_rent().await.expect("rent");
-        let ixs = [
-            system_instruction::create_account(
-                &self.payer(),
-                &account.pubkey(),
-                rent.minimum_balance(spl_token::state::Account::LEN),
-                spl_token::state::Account::LEN as u64,
-                &spl_token::ID,
-            ),
-            spl_token::instruction::initialize_account3(
-                &spl_token::ID,
-                &account.pubkey(),
-                mint,
-                owner,
-            )
-            .expect("initialize_account3"),
-        ];
-        self.send(&ixs, &[&account])
-            .await
-            .expect("create token account");
-        account.pubkey()
     }
 
     /// Creates a second mint (for wrong-mint tests).
@@ -430,40 +316,6 @@ impl Env {
         )
         .expect("mint_to");
         self.send(&[ix], &[]).await.expect("mint to");
-    }
-
-    /// Token balance of a token account.
-    pub async fn balance(&mut self, account: &Pubkey) -> u64 {
-        let acc = self
-            .ctx
-            .banks_client
-            .get_account(*account)
-            .await
-            .expect("get account")
-            .expect("token account exists");
-        spl_token::state::Account::unpack(&acc.data)
-            .expect("token account")
-            .amount
-    }
-
-    /// Lamports of an account (0 if absent).
-    pub async fn lamports(&mut self, key: &Pubkey) -> u64 {
-        self.ctx
-            .banks_client
-            .get_account(*key)
-            .await
-            .expect("get account")
-            .map_or(0, |a| a.lamports)
-    }
-
-    async fn anchor_account<T: AccountDeserialize>(&mut self, key: Pubkey) -> Option<T> {
-        let acc = self
-            .ctx
-            .banks_client
-            .get_account(key)
-            .await
-            .expect("get account")?;
-        Some(T::try_deserialize(&mut acc.data.as_slice()).expect("deserialize account"))
     }
 
     /// The config account.
@@ -806,16 +658,6 @@ impl Env {
         let payer = self.submitter();
         let vault = self.vault;
         self.finalize_with(&payer, epoch_id, vault).await
-    }
-
-    /// The current slot.
-    pub async fn slot(&mut self) -> u64 {
-        self.ctx
-            .banks_client
-            .get_sysvar::<anchor_lang::prelude::Clock>()
-            .await
-            .expect("clock")
-            .slot
     }
 
     /// Warps past the reporting deadline of `epoch_id` (slot `end + 50`), finalizes it, and

@@ -7,6 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod attacks;
+#[path = "../common/mod.rs"]
+mod common;
 mod flows;
 mod harness;
 mod vectors;

@@ -2,18 +2,15 @@
 //! token program (program-test's bundled BPF build), a mint, a treasury, a slasher and three
 //! funded users with token accounts.
 
-use anchor_lang::prelude::{AccountInfo, Pubkey};
-use anchor_lang::solana_program::entrypoint::ProgramResult;
-use anchor_lang::solana_program::program_pack::Pack;
-use anchor_lang::solana_program::system_instruction;
-use anchor_lang::{AccountDeserialize, InstructionData, ToAccountMetas};
+use crate::common::Bank;
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::{InstructionData, ToAccountMetas};
 use anchor_spl::token::spl_token;
 use solana_instruction::error::InstructionError;
 use solana_instruction::{AccountMeta, Instruction};
 use solana_keypair::Keypair;
-use solana_program_test::{processor, BanksClientError, ProgramTest, ProgramTestContext};
+use solana_program_test::{processor, BanksClientError, ProgramTest};
 use solana_signer::Signer;
-use solana_transaction::Transaction;
 use solana_transaction_error::TransactionError;
 use tolldns_registry::constants::{
     OPERATOR_SEED, REGISTRY_CONFIG_SEED, STAKE_SEED, STAKE_VAULT_AUTHORITY_SEED, STAKE_VAULT_SEED,
@@ -24,11 +21,6 @@ use tolldns_registry::state::{Operator, RegistryConfig, Stake, TicketQuota};
 use tolldns_registry::{
     accounts, instruction, Endpoint, OperatorArgs, OperatorStatus, OperatorUpdate, RegistryArgs,
 };
-
-/// Program id of the compute-budget builtin (used to make otherwise identical transactions
-/// distinct).
-const COMPUTE_BUDGET_ID: Pubkey =
-    anchor_lang::prelude::pubkey!("ComputeBudget111111111111111111111111111111");
 
 /// Epoch length of the test registry.
 pub const EPOCH_LEN: u64 = 100;
@@ -42,21 +34,7 @@ pub const USER_FUNDS: u64 = 1_000_000;
 /// Anchor's `ConstraintSeeds` error code.
 pub const CONSTRAINT_SEEDS: u32 = 2006;
 
-/// Adapts Anchor's generated `entry`, whose arguments share one `'info` lifetime, to the
-/// `processor!` signature, whose arguments have independent lifetimes.
-fn entry_wrapper(program_id: &Pubkey, accounts: &[AccountInfo<'_>], data: &[u8]) -> ProgramResult {
-    let program_id: &'static Pubkey = Box::leak(Box::new(*program_id));
-    let data: &'static [u8] = Box::leak(data.to_vec().into_boxed_slice());
-    #[allow(unsafe_code)]
-    // SAFETY: only the lifetime parameter changes. The `AccountInfo`s borrow program-test's
-    // serialized parameter buffer, which outlives this call; the program keeps no reference
-    // past its return, and the leaked copies are never used after it (test-only leak).
-    let accounts: Vec<AccountInfo<'static>> = unsafe {
-        std::mem::transmute::<Vec<AccountInfo<'_>>, Vec<AccountInfo<'static>>>(accounts.to_vec())
-    };
-    let accounts: &'static [AccountInfo<'static>] = Box::leak(accounts.into_boxed_slice());
-    tolldns_registry::entry(program_id, accounts, data)
-}
+crate::anchor_builtin!(entry_wrapper, tolldns_registry::entry);
 
 /// One user: its key and its token account for the TOLL mint.
 pub struct User {
@@ -66,7 +44,8 @@ pub struct User {
 
 /// The test environment.
 pub struct Env {
-    pub ctx: ProgramTestContext,
+    /// The program-test context and the shared helpers (`Env` dereferences to it).
+    pub bank: Bank,
     pub mint: Pubkey,
     pub treasury: Pubkey,
     pub treasury_owner: Keypair,
@@ -79,7 +58,6 @@ pub struct Env {
     pub config: Pubkey,
     pub vault: Pubkey,
     pub vault_authority: Pubkey,
-    nonce: u32,
 }
 
 /// The custom error code of a program error.
@@ -159,7 +137,27 @@ pub fn issuer_args() -> OperatorArgs {
     }
 }
 
+impl std::ops::Deref for Env {
+    type Target = Bank;
+
+    fn deref(&self) -> &Bank {
+        &self.bank
+    }
+}
+
+impl std::ops::DerefMut for Env {
+    fn deref_mut(&mut self) -> &mut Bank {
+        &mut self.bank
+    }
+}
+
 impl Env {
+    /// Token balance of a token account (an inherent method, so that `env.balance(&env.x)`
+    /// borrows `env` once).
+    pub async fn balance(&mut self, account: &Pubkey) -> u64 {
+        self.bank.balance(account).await
+    }
+
     /// Starts program-test, creates the mint, the treasury, three funded users with token
     /// accounts, and (if `init`) initializes the registry with [`Env::registry_args`].
     pub async fn start(init: bool) -> Self {
@@ -172,7 +170,7 @@ impl Env {
         let ctx = pt.start_with_context().await;
         let pda = |seed: &[u8]| Pubkey::find_program_address(&[seed], &tolldns_registry::ID).0;
         let mut env = Self {
-            ctx,
+            bank: Bank::new(ctx),
             mint: Pubkey::default(),
             treasury: Pubkey::default(),
             treasury_owner: Keypair::new(),
@@ -182,18 +180,17 @@ impl Env {
             config: pda(REGISTRY_CONFIG_SEED),
             vault: pda(STAKE_VAULT_SEED),
             vault_authority: pda(STAKE_VAULT_AUTHORITY_SEED),
-            nonce: 0,
         };
-        env.airdrop(&env.slasher.pubkey(), 1_000_000_000).await;
+        let slasher = env.slasher.pubkey();
+        env.airdrop(&slasher, 1_000_000_000).await;
         env.mint = env.create_mint().await;
+        let mint = env.mint;
         let owner = env.treasury_owner.pubkey();
-        env.treasury = env.create_token_account(&env.mint.clone(), &owner).await;
+        env.treasury = env.create_token_account(&mint, &owner).await;
         for _ in 0..3 {
             let key = Keypair::new();
             env.airdrop(&key.pubkey(), 1_000_000_000).await;
-            let token_account = env
-                .create_token_account(&env.mint.clone(), &key.pubkey())
-                .await;
+            let token_account = env.create_token_account(&mint, &key.pubkey()).await;
             env.mint_to(&token_account, USER_FUNDS).await;
             env.users.push(User { key, token_account });
         }
@@ -220,11 +217,6 @@ impl Env {
         }
     }
 
-    /// The payer (also the registry authority).
-    pub fn payer(&self) -> Pubkey {
-        self.ctx.payer.pubkey()
-    }
-
     /// A copy of user `i`'s key.
     pub fn user(&self, i: usize) -> Keypair {
         self.users[i].key.insecure_clone()
@@ -233,34 +225,6 @@ impl Env {
     /// User `i`'s token account.
     pub fn token_account(&self, i: usize) -> Pubkey {
         self.users[i].token_account
-    }
-
-    /// Sends `ixs` paid by the payer and signed by `signers`. A compute-budget instruction with
-    /// a fresh value makes every transaction distinct, so a repeated call is not deduplicated.
-    pub async fn send(
-        &mut self,
-        ixs: &[Instruction],
-        signers: &[&Keypair],
-    ) -> Result<(), BanksClientError> {
-        self.nonce += 1;
-        let mut data = vec![2u8]; // SetComputeUnitLimit
-        data.extend_from_slice(&(1_400_000 - self.nonce).to_le_bytes());
-        let mut all = vec![Instruction {
-            program_id: COMPUTE_BUDGET_ID,
-            accounts: vec![],
-            data,
-        }];
-        all.extend_from_slice(ixs);
-        let blockhash = self.ctx.banks_client.get_latest_blockhash().await?;
-        let mut keys: Vec<&Keypair> = vec![&self.ctx.payer];
-        keys.extend_from_slice(signers);
-        let tx = Transaction::new_signed_with_payer(
-            &all,
-            Some(&self.ctx.payer.pubkey()),
-            &keys,
-            blockhash,
-        );
-        self.ctx.banks_client.process_transaction(tx).await
     }
 
     /// Sends one registry instruction signed by `signer` (besides the payer).
@@ -278,103 +242,10 @@ impl Env {
         self.send(&[ix], &[signer]).await
     }
 
-    /// Moves the clock to `slot`.
-    pub fn warp(&mut self, slot: u64) {
-        self.ctx.warp_to_slot(slot).expect("warp forward");
-    }
-
-    /// The clock's current slot.
-    pub async fn slot(&mut self) -> u64 {
-        self.ctx
-            .banks_client
-            .get_sysvar::<anchor_lang::prelude::Clock>()
-            .await
-            .expect("clock")
-            .slot
-    }
-
-    pub async fn airdrop(&mut self, to: &Pubkey, lamports: u64) {
-        let ix = system_instruction::transfer(&self.payer(), to, lamports);
-        self.send(&[ix], &[]).await.expect("airdrop");
-    }
-
-    /// Creates a new mint (decimals 9, mint authority the payer).
-    pub async fn create_mint(&mut self) -> Pubkey {
-        let mint = Keypair::new();
-        let rent = self.ctx.banks_client.get_rent().await.expect("rent");
-        let ixs = [
-            system_instruction::create_account(
-                &self.payer(),
-                &mint.pubkey(),
-                rent.minimum_balance(spl_token::state::Mint::LEN),
-                spl_token::state::Mint::LEN as u64,
-                &spl_token::ID,
-            ),
-            spl_token::instruction::initialize_mint2(
-                &spl_token::ID,
-                &mint.pubkey(),
-                &self.payer(),
-                None,
-                9,
-            )
-            .expect("initialize_mint2"),
-        ];
-        self.send(&ixs, &[&mint]).await.expect("create mint");
-        mint.pubkey()
-    }
-
-    /// Creates a token account for `mint` owned by `owner`.
-    pub async fn create_token_account(&mut self, mint: &Pubkey, owner: &Pubkey) -> Pubkey {
-        let account = Keypair::new();
-        let rent = self.ctx.banks_client.get_rent().await.expect("rent");
-        let ixs = [
-            system_instruction::create_account(
-                &self.payer(),
-                &account.pubkey(),
-                rent.minimum_balance(spl_token::state::Account::LEN),
-                spl_token::state::Account::LEN as u64,
-                &spl_token::ID,
-            ),
-            spl_token::instruction::initialize_account3(
-                &spl_token::ID,
-                &account.pubkey(),
-                mint,
-                owner,
-            )
-            .expect("initialize_account3"),
-        ];
-        self.send(&ixs, &[&account])
-            .await
-            .expect("create token account");
-        account.pubkey()
-    }
-
-    /// Mints `amount` of `mint` (the payer is its mint authority) to `to`.
-    pub async fn mint_of_to(&mut self, mint: &Pubkey, to: &Pubkey, amount: u64) {
-        let ix =
-            spl_token::instruction::mint_to(&spl_token::ID, mint, to, &self.payer(), &[], amount)
-                .expect("mint_to");
-        self.send(&[ix], &[]).await.expect("mint to");
-    }
-
     /// Mints `amount` of the TOLL mint to `to`.
     pub async fn mint_to(&mut self, to: &Pubkey, amount: u64) {
         let mint = self.mint;
         self.mint_of_to(&mint, to, amount).await;
-    }
-
-    /// Token balance of a token account.
-    pub async fn balance(&mut self, account: &Pubkey) -> u64 {
-        let acc = self
-            .ctx
-            .banks_client
-            .get_account(*account)
-            .await
-            .expect("get account")
-            .expect("token account exists");
-        spl_token::state::Account::unpack(&acc.data)
-            .expect("token account")
-            .amount
     }
 
     /// The stake vault's balance.
@@ -387,36 +258,6 @@ impl Env {
     pub async fn treasury_balance(&mut self) -> u64 {
         let treasury = self.treasury;
         self.balance(&treasury).await
-    }
-
-    /// Lamports of an account (0 if absent).
-    pub async fn lamports(&mut self, key: &Pubkey) -> u64 {
-        self.ctx
-            .banks_client
-            .get_account(*key)
-            .await
-            .expect("get account")
-            .map_or(0, |a| a.lamports)
-    }
-
-    /// Whether an account exists.
-    pub async fn exists(&mut self, key: &Pubkey) -> bool {
-        self.ctx
-            .banks_client
-            .get_account(*key)
-            .await
-            .expect("get account")
-            .is_some()
-    }
-
-    pub async fn anchor_account<T: AccountDeserialize>(&mut self, key: Pubkey) -> Option<T> {
-        let acc = self
-            .ctx
-            .banks_client
-            .get_account(key)
-            .await
-            .expect("get account")?;
-        Some(T::try_deserialize(&mut acc.data.as_slice()).expect("deserialize account"))
     }
 
     /// The config account.

@@ -4,6 +4,8 @@
 #![allow(deprecated)] // solana-program-test 3.x marks its API "agave-unstable-api"
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../common/mod.rs"]
+mod common;
 mod harness;
 
 use harness::{
