@@ -7,9 +7,10 @@ use solana_account::AccountSharedData;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use tolldns_miner_score::error::MinerScoreError as E;
+use tolldns_miner_score::scoring::miner_stats;
 use tolldns_miner_score::MinerEpochReport;
 use tolldns_registry::state::Stake;
-use tolldns_score::{allocate, score_miner, MinerStats};
+use tolldns_score::{allocate, score_miner};
 
 use crate::harness::{
     assert_custom, assert_program_error, stake_pda, upstream_reports, Env, Options, UPSTREAM_STAKES,
@@ -19,17 +20,6 @@ use crate::harness::{
 const CONSTRAINT_SEEDS: u32 = 2006;
 /// Anchor's `AccountOwnedByWrongProgram`.
 const ACCOUNT_OWNED_BY_WRONG_PROGRAM: u32 = 3007;
-
-fn stats_of(r: &MinerEpochReport, stake_weight: u64) -> MinerStats {
-    MinerStats {
-        stake_weight,
-        unique_name_count: r.unique_name_count,
-        first_submit_slot: r.first_submit_slot,
-        uptime_score: r.uptime_score,
-        correctness_score: r.correctness_score,
-        dominance_share_bps: r.dominance_share_bps,
-    }
-}
 
 /// Old epochs cannot be paid: reports close at the deadline, nothing before the first epoch
 /// exists, epochs finalize only in order, and catching up pays nothing.
@@ -250,7 +240,7 @@ async fn stake_weight_cannot_be_spoofed() {
     assert_eq!(stake2.weight_for_epoch(2).unwrap(), 1_000_500);
     // The score uses the weight read from the chain.
     let cfg = env.totals(1).await.unwrap().params.score.to_score_config();
-    let want = score_miner(&cfg, 1, &stats_of(&r[0], 400)).unwrap();
+    let want = score_miner(&cfg, 1, &miner_stats(&r[0], 400)).unwrap();
     assert_eq!(
         env.stats(1, &m0).await.unwrap().normalized_score,
         want.normalized_score
@@ -384,14 +374,14 @@ async fn one_lying_watcher_cannot_move_a_reward_outside_the_honest_range() {
                 score_miner(
                     &cfg,
                     1,
-                    &stats_of(&upstream_reports()[i], UPSTREAM_STAKES[i]),
+                    &miner_stats(&upstream_reports()[i], UPSTREAM_STAKES[i]),
                 )
                 .unwrap()
                 .normalized_score
             })
             .collect();
         let reward_for = |r: &MinerEpochReport| {
-            let n0 = score_miner(&cfg, 1, &stats_of(r, UPSTREAM_STAKES[0]))
+            let n0 = score_miner(&cfg, 1, &miner_stats(r, UPSTREAM_STAKES[0]))
                 .unwrap()
                 .normalized_score;
             let mut out = [0u64; 3];

@@ -10,9 +10,10 @@ use solana_keypair::Keypair;
 use solana_signer::Signer;
 use solana_transaction_error::TransactionError;
 use tolldns_miner_score::error::MinerScoreError as E;
+use tolldns_miner_score::scoring::miner_stats;
 use tolldns_miner_score::state::AllowEntry;
 use tolldns_miner_score::{MinerEpochReport, Params, ScoreParams};
-use tolldns_score::{allocate, isqrt, reward_share, score_miner, MinerStats};
+use tolldns_score::{allocate, isqrt, reward_share, score_miner};
 
 use crate::harness::{
     assert_custom, assert_program_error, receipt_pda, stats_pda, test_timing, totals_pda,
@@ -31,17 +32,6 @@ const BASE: u64 = 60_000_000_000;
 const FUNDING: u64 = 1_000_000_000_000;
 const CAP: u64 = 50_000_000_000;
 
-fn stats_of(r: &MinerEpochReport, stake_weight: u64) -> MinerStats {
-    MinerStats {
-        stake_weight,
-        unique_name_count: r.unique_name_count,
-        first_submit_slot: r.first_submit_slot,
-        uptime_score: r.uptime_score,
-        correctness_score: r.correctness_score,
-        dominance_share_bps: r.dominance_share_bps,
-    }
-}
-
 /// The normalized scores of the three upstream miners (their stakes from the registry).
 fn upstream_normalized() -> Vec<u128> {
     let cfg = upstream_score_params(CAP).to_score_config();
@@ -49,7 +39,7 @@ fn upstream_normalized() -> Vec<u128> {
         .iter()
         .zip(UPSTREAM_STAKES)
         .map(|(r, s)| {
-            score_miner(&cfg, 1, &stats_of(r, s))
+            score_miner(&cfg, 1, &miner_stats(r, s))
                 .unwrap()
                 .normalized_score
         })
