@@ -1,10 +1,12 @@
-//! The shared plumbing of the TollDNS daemons (`tolldns-miner`, `tolldns-issuer`): one
-//! implementation, used by every daemon, of
+//! The shared plumbing of the TollDNS daemons (`tolldns-miner`, `tolldns-issuer`) and the
+//! `tolldns` command-line tool: one implementation of
 //!
 //! - [`files`]: key and secret files and file modes: owner-only (0600) files written
 //!   atomically and synced, data directories with mode 0700, and [`files::FileError`] for a
 //!   secret file that group or others may read;
-//! - [`tls`]: a rustls server configuration from PEM certificate and key files;
+//! - [`keyfile`]: ed25519 key files in the solana-keygen JSON format, on those rules;
+//! - [`tls`]: a rustls server configuration from PEM certificate and key files, and a client
+//!   configuration trusting the roots of a PEM file;
 //! - [`signals`]: SIGTERM and SIGINT (stop), SIGHUP (reload) as [`signals::Signals`];
 //! - [`metrics`]: the Prometheus and OpenMetrics text exposition of a registry;
 //! - [`config`]: config-file loading ([`config::ConfigFile`]): optional TOML, errors naming
@@ -46,6 +48,7 @@ pub mod auditor;
 pub mod cli;
 pub mod config;
 pub mod files;
+pub mod keyfile;
 pub mod metrics;
 pub mod signals;
 pub mod tls;

@@ -1,11 +1,13 @@
 //! Key files: the solana-keygen JSON format (a JSON array of 64 numbers: the 32-byte secret
 //! seed, then the 32-byte public key), created with mode 0600; a key file readable by group or
-//! others is refused. The owner-only file helpers are [`tolldns_service::files`], re-exported
+//! others is refused. The format and its rules are [`tolldns_service::keyfile`]'s (shared with
+//! the `tolldns` CLI); the owner-only file helpers are [`tolldns_service::files`], re-exported
 //! here.
 
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use tolldns_service::keyfile::{self, KeyFileError};
 
 pub use tolldns_service::files::{
     FileError, check_private_mode, create_private_dir, write_private_file,
@@ -57,31 +59,14 @@ pub fn public_key_string(key: &VerifyingKey) -> String {
     bs58::encode(key.as_bytes()).into_string()
 }
 
-/// Loads a keypair file after checking its mode and that its halves agree.
+/// Loads a keypair file after checking it ([`tolldns_service::keyfile::load`]: an owner-only
+/// regular file of at most 4096 bytes) and that its halves agree.
 ///
 /// # Errors
 ///
 /// Any [`KeyError`].
 pub fn load_keypair(path: &Path) -> Result<SigningKey, KeyError> {
-    let text = tolldns_service::files::read_private_string(path)?;
-    let bytes: zeroize::Zeroizing<Vec<u8>> =
-        zeroize::Zeroizing::new(serde_json::from_str(&text).map_err(|_| KeyError::Format {
-            path: path.to_owned(),
-        })?);
-    if bytes.len() != 64 {
-        return Err(KeyError::Format {
-            path: path.to_owned(),
-        });
-    }
-    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-    seed.copy_from_slice(&bytes[..32]);
-    let key = SigningKey::from_bytes(&seed);
-    if key.verifying_key().as_bytes()[..] != bytes[32..] {
-        return Err(KeyError::Mismatch {
-            path: path.to_owned(),
-        });
-    }
-    Ok(key)
+    keyfile::load(path).map_err(|e| key_error(e, path))
 }
 
 /// Writes a new keypair file with mode 0600 (never overwriting), synced to disk; the parent
@@ -91,15 +76,27 @@ pub fn load_keypair(path: &Path) -> Result<SigningKey, KeyError> {
 ///
 /// [`KeyError::File`] (including "already exists").
 pub fn write_keypair(path: &Path, key: &SigningKey) -> Result<(), KeyError> {
-    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(64));
-    bytes.extend_from_slice(&key.to_bytes());
-    bytes.extend_from_slice(key.verifying_key().as_bytes());
-    let json =
-        zeroize::Zeroizing::new(serde_json::to_string(&*bytes).map_err(|e| FileError::Io {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_private_dir(parent).map_err(FileError::io(parent))?;
+    }
+    keyfile::write(path, key, false).map_err(|e| key_error(e, path))
+}
+
+/// The miner's error for a shared key-file error (its messages are the miner's own).
+fn key_error(e: KeyFileError, path: &Path) -> KeyError {
+    match e {
+        KeyFileError::File(e) => KeyError::File(e),
+        KeyFileError::Exists { .. } => KeyError::File(FileError::Io {
             path: path.to_owned(),
-            error: std::io::Error::other(e),
-        })?);
-    Ok(write_private_file(path, json.as_bytes())?)
+            error: std::io::ErrorKind::AlreadyExists.into(),
+        }),
+        KeyFileError::PublicKeyMismatch { .. } => KeyError::Mismatch {
+            path: path.to_owned(),
+        },
+        _ => KeyError::Format {
+            path: path.to_owned(),
+        },
+    }
 }
 
 /// Loads the signing key, generating it on first start. Returns the key and whether it was

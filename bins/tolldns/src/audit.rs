@@ -18,11 +18,13 @@
 //!   leaves with `tolldns_receipts::verify_ticket_leaves`.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::Bytes;
+use clap::Args;
 use ed25519_dalek::SigningKey;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::Full;
@@ -33,13 +35,111 @@ use tolldns_core::NameKey;
 use tolldns_receipts::{
     Receipt, TicketCheck as _, TicketStatus, VerifyError, verify_ticket_leaves,
 };
-use tolldns_service::auditor;
+use tolldns_service::{auditor, keyfile};
 
-use crate::cli::{ApiArgs, ReceiptAuditArgs, ReceiptFormat, ReceiptNameKeyArgs, ReceiptTicketArgs};
 use crate::error::CliError;
 use crate::http::{self as http_client, Origin, Reply};
 use crate::json::Fields;
-use crate::receipt::{self, FailureReport, Tickets, VerifyReport};
+use crate::receipt::{
+    self, FailureReport, ReceiptFormat, SampleArgs, Tickets, VerifierArgs, VerifyReport,
+};
+
+/// Where a miner's audit API is and who asks.
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// The miner's API origin: `http://HOST:PORT` or `https://HOST:PORT` (no path).
+    #[arg(long, value_name = "URL")]
+    pub api: String,
+    /// The auditor's key file (ed25519, solana-keygen JSON, mode 0600) whose public key is in
+    /// the miner's api.auditor_keys.
+    #[arg(long, value_name = "FILE")]
+    pub auditor_key: PathBuf,
+    /// PEM file of the root certificate(s) an `https://` API's chain ends in.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Seconds allowed for each HTTP exchange (connect, request, response).
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+}
+
+/// Arguments of `tolldns receipt audit`.
+#[derive(Debug, Args)]
+pub struct ReceiptAuditArgs {
+    /// The miner's API.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The batch id: 64 hex characters (SHA-256 of the receipt's canonical bytes).
+    #[arg(long, value_name = "ID")]
+    pub batch: String,
+    /// The audit seed (64 hex characters) [default: 32 random bytes, printed on stderr].
+    #[arg(long, value_name = "HEX")]
+    pub seed: Option<String>,
+    /// The sample size.
+    #[command(flatten)]
+    pub sample: SampleArgs,
+    /// Also fetch the token of every ticketed sampled leaf from the miner (GET
+    /// /v1/tokens/{ticket_id}) and verify it under --issuer-key (needs --issuer-key,
+    /// --issuer-name and --token-deployment).
+    #[arg(long, conflicts_with_all = ["unchecked_tickets", "tokens"])]
+    pub fetch_tokens: bool,
+    /// Write the evidence (the receipt, the audit answer as served, the seed, k and the
+    /// arrival time) to this JSON file before verifying.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The verifier's settings.
+    #[command(flatten)]
+    pub verifier: VerifierArgs,
+    /// Print the result as JSON (also on verification failure) instead of one line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `tolldns receipt name-key`.
+#[derive(Debug, Args)]
+pub struct ReceiptNameKeyArgs {
+    /// The miner's API.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The epoch.
+    #[arg(long, value_name = "E")]
+    pub epoch: u64,
+    /// The miner's receipt-signing public key (base58, a receipt's operator_id): the request
+    /// is signed for it and the envelope is bound to it.
+    #[arg(long, value_name = "B58")]
+    pub operator: String,
+    /// Also require this commitment (64 hex characters: a receipt's name_key_commitment).
+    #[arg(long, value_name = "HEX")]
+    pub commitment: Option<String>,
+    /// Print {"epoch", "name_key", "commitment"} as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `tolldns receipt ticket`.
+#[derive(Debug, Args)]
+pub struct ReceiptTicketArgs {
+    /// The miner's API.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The batch id: 64 hex characters.
+    #[arg(long, value_name = "ID")]
+    pub batch: String,
+    /// The ticket id (32 hex characters): a toll ticket's, or a watcher probe's nonce.
+    #[arg(long, value_name = "HEX")]
+    pub ticket: String,
+    /// Most leaves one ticket may have (the token's query quota) [default: no bound].
+    #[arg(long, value_name = "N")]
+    pub max_leaves: Option<u64>,
+    /// Fewest leaves expected (the probes sent under the ticket in this window).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub min_leaves: u64,
+    /// The verifier's settings.
+    #[command(flatten)]
+    pub verifier: VerifierArgs,
+    /// Print the result as JSON (also on verification failure) instead of one line.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// The long help of `tolldns receipt audit`.
 pub const AUDIT_HELP: &str = "\
@@ -137,10 +237,10 @@ impl Api {
             Some(_) if !origin.https => {
                 return Err(CliError::field("--ca", "only for an https:// API").into());
             }
-            Some(ca) => Some(crate::tls::client_config(ca, &[b"http/1.1"])?),
+            Some(ca) => Some(http_client::client_config(ca, &[b"http/1.1"])?),
             None => None,
         };
-        let auditor = crate::keyfile::load(&args.auditor_key)?;
+        let auditor = keyfile::load(&args.auditor_key)?;
         Ok(Self {
             origin,
             tls,

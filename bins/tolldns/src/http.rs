@@ -2,6 +2,7 @@
 //! request per connection, HTTP/1.1 or, when TLS ALPN picked `h2`, HTTP/2. Enough for an
 //! issuer's directory and token requests and for DoH; no redirects, no proxies, no cookies.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -14,6 +15,35 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::error::CliError;
+
+/// A TLS client configuration trusting only the certificates of the PEM file `ca` (a `--ca`
+/// option; no system or bundled roots are built in), offering `alpn`
+/// ([`tolldns_service::tls::client_config`]).
+///
+/// # Errors
+///
+/// When the file cannot be read, holds no certificate, or rustls refuses one.
+pub(crate) fn client_config(
+    ca: &Path,
+    alpn: &[&[u8]],
+) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let config = tolldns_service::tls::client_config(ca, alpn).context("reading the CA file")?;
+    Ok(Arc::new(config))
+}
+
+/// The name a server certificate must carry (a DNS name or an IP address).
+///
+/// # Errors
+///
+/// When `name` is neither.
+pub(crate) fn server_name(name: &str) -> anyhow::Result<ServerName<'static>> {
+    ServerName::try_from(name.to_owned()).map_err(|_| {
+        anyhow::Error::from(CliError::field(
+            "--tls-name",
+            format!("{name:?} is not a DNS name or IP address"),
+        ))
+    })
+}
 
 /// A byte stream a request can go over: TCP or TLS over TCP.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -171,7 +201,7 @@ pub(crate) async fn connect_origin(
             "an https:// issuer needs --ca FILE (the PEM root its certificate chains to)",
         )
     })?;
-    let name = crate::tls::server_name(&origin.host)?;
+    let name = server_name(&origin.host)?;
     let (stream, _) = connect_tls(tcp, Arc::clone(config), name).await?;
     Ok(Box::new(stream))
 }

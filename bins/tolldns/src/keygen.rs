@@ -1,14 +1,35 @@
-//! `tolldns keygen`: operator key files (see [`crate::keyfile`] for the format and rules).
+//! `tolldns keygen`: operator key files (see [`tolldns_service::keyfile`] for the format and
+//! rules).
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
+use clap::Args;
 use ed25519_dalek::{SECRET_KEY_LENGTH, SigningKey};
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
-use crate::cli::KeygenArgs;
-use crate::keyfile;
+use tolldns_service::keyfile::{self, KeyFileError};
+
+/// Arguments of `tolldns keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the new key file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "./tolldns-key.json",
+        conflicts_with = "pubkey"
+    )]
+    pub out: PathBuf,
+    /// Replace an existing key file (the old key is lost).
+    #[arg(long, conflicts_with = "pubkey")]
+    pub force: bool,
+    /// Print the public key of this existing key file instead of generating one.
+    #[arg(long, value_name = "FILE")]
+    pub pubkey: Option<PathBuf>,
+}
 
 /// A new signing key whose seed is drawn from `rng`.
 ///
@@ -32,7 +53,10 @@ pub fn run(args: &KeygenArgs, stdout: &mut dyn Write) -> anyhow::Result<()> {
         keyfile::load(path)?
     } else {
         let key = generate(&mut rand_core::OsRng).context("reading OS randomness")?;
-        keyfile::write(&args.out, &key, args.force)?;
+        keyfile::write(&args.out, &key, args.force).map_err(|e| match e {
+            KeyFileError::Exists { .. } => anyhow::anyhow!("{e} (pass --force to replace it)"),
+            e => e.into(),
+        })?;
         eprintln!("wrote {} (mode 0600)", args.out.display());
         key
     };

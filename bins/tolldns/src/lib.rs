@@ -1,14 +1,18 @@
 //! Library behind the `tolldns` command-line tool.
 //!
 //! The binary (`src/main.rs`) parses a [`Cli`], calls [`run`] and maps the error to an exit
-//! code with [`error::exit_code`]. Each subcommand family is a module with its argument
-//! types and a `run` function; add new families (`keygen`, `receipt`, `merkle`, …) the same
-//! way: a variant of [`cli::Command`], a module, a match arm in [`run`].
+//! code with [`error::exit_code`]. Each subcommand family is a module that owns its clap
+//! argument types and its `run` function(s); [`cli`] only assembles the top-level parser and
+//! dispatches, so dependencies point one way: `cli` → command modules → shared helpers
+//! (`error`, `json`, `http`, `dns`, [`tokens`], and the input/output helpers of this file).
+//! Add new families the same way: a module, a variant of [`cli::Command`], a match arm in
+//! [`cli::run`].
 //!
 //! - [`score`]: `tolldns score epoch --input FILE` computes an epoch's scores and rewards
 //!   with `tolldns-score`.
 //! - [`keygen`]: `tolldns keygen` writes an operator key file, `tolldns keygen --pubkey FILE`
-//!   prints its public key; [`keyfile`] holds the key-file format and its permission rule.
+//!   prints its public key; the key-file format and its permission rule are
+//!   `tolldns_service::keyfile`'s (shared with the miner).
 //! - [`receipt`]: `tolldns receipt verify` checks a batch receipt (v1 or v2) with
 //!   `tolldns-receipts`, optionally with sampled leaves, their proofs and neighbours, and an
 //!   audit seed; [`audit`]: `tolldns receipt audit|name-key|ticket` ask a miner's audit API,
@@ -17,8 +21,8 @@
 //! - [`ticket`]: `tolldns ticket fetch` buys toll tickets (Privacy Pass tokens) from an
 //!   issuer into a tokens file ([`tokens`] holds its format), `tolldns ticket show` lists one.
 //! - [`query`]: `tolldns query` sends DNS queries over UDP, TCP, DoT or DoH, paying with a
-//!   token or a session ticket. Its DNS messages are `dns`'s, its small HTTP client
-//!   `http`'s, its TLS set-up `tls`'s.
+//!   token or a session ticket. Its DNS messages are `dns`'s, its small HTTP client and TLS
+//!   set-up `http`'s (the `--ca` roots are loaded by `tolldns_service::tls`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -28,41 +32,17 @@ mod dns;
 pub mod error;
 mod http;
 mod json;
-pub mod keyfile;
 pub mod keygen;
 pub mod merkle;
 pub mod query;
 pub mod receipt;
 pub mod score;
 pub mod ticket;
-mod tls;
 pub mod tokens;
 
 use std::io::{self, Read, Write};
 
-pub use cli::Cli;
-
-/// Runs a parsed command line, reading stdin and writing stdout as the command requires.
-///
-/// # Errors
-///
-/// Any error of the command; [`error::exit_code`] says which exit code it maps to.
-pub fn run(cli: &Cli) -> anyhow::Result<()> {
-    match &cli.command {
-        cli::Command::Score(args) => {
-            score::run(args, &mut io::stdin().lock(), &mut io::stdout().lock())
-        }
-        cli::Command::Keygen(args) => keygen::run(args, &mut io::stdout().lock()),
-        cli::Command::Receipt(args) => {
-            receipt::run(args, &mut io::stdin().lock(), &mut io::stdout().lock())
-        }
-        cli::Command::Merkle(args) => {
-            merkle::run(args, &mut io::stdin().lock(), &mut io::stdout().lock())
-        }
-        cli::Command::Ticket(args) => ticket::run(args, &mut io::stdout().lock()),
-        cli::Command::Query(args) => query::run(args, &mut io::stdout().lock()),
-    }
-}
+pub use cli::{Cli, run};
 
 /// The single-threaded async runtime the network commands run on.
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

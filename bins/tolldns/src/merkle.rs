@@ -7,11 +7,83 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 
+use clap::{Args, Subcommand};
 use serde::Serialize;
 use tolldns_receipts::merkle::{self, Hash, MerkleProof, MerkleTree, ProofError};
 
-use crate::cli::{MerkleArgs, MerkleCommand};
 use crate::error::CliError;
+
+/// Arguments of `tolldns merkle`.
+#[derive(Debug, Args)]
+pub struct MerkleArgs {
+    /// What to compute.
+    #[command(subcommand)]
+    pub command: MerkleCommand,
+}
+
+/// Subcommands of `tolldns merkle`.
+#[derive(Debug, Subcommand)]
+pub enum MerkleCommand {
+    /// Prints the root (64 hex characters) of the tree over the leaves.
+    #[command(
+        long_about = "Prints the RFC 6962 root (64 hex characters) of the tree over the \
+leaves, in order. Leaves are hex arguments or, when none are given, lines on stdin (blank lines \
+ignored; an empty leaf can only be given as an empty argument, \"\"). No leaves: the root of the \
+empty tree, SHA256(\"\").\n\nExit codes: 0 success, 2 bad input."
+    )]
+    Root {
+        /// Print {"tree_size", "root"} as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Leaves, in hex; read from stdin when none are given.
+        #[arg(value_name = "HEX_LEAF")]
+        leaves: Vec<String>,
+    },
+    /// Prints the audit path of one leaf: one sibling hash per line, from the leaf level up.
+    #[command(
+        long_about = "Prints RFC 6962's audit path PATH(index, leaves) of one leaf: one \
+sibling hash (64 hex characters) per line, from the leaf level up to the root's children (no \
+lines for a one-leaf tree). With --json prints {\"index\", \"tree_size\", \"leaf_hash\", \"path\": \
+[...], \"root\"}. Leaves are hex arguments or, when none are given, lines on stdin (blank lines \
+ignored).\n\nExit codes: 0 success, 2 bad input (including an index outside the tree)."
+    )]
+    Proof {
+        /// The leaf's zero-based index.
+        #[arg(long, value_name = "N")]
+        index: u64,
+        /// Print the proof as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Leaves, in hex; read from stdin when none are given.
+        #[arg(value_name = "HEX_LEAF")]
+        leaves: Vec<String>,
+    },
+    /// Checks that a leaf is leaf N of a tree of M leaves with the given root.
+    #[command(
+        long_about = "Checks an RFC 6962 audit path (RFC 9162 §2.1.3.2): that the leaf \
+(hex bytes, hashed as SHA256(0x00 || leaf)) is leaf --index of a tree of --size leaves whose root \
+is --root, given the path's sibling hashes from the leaf level up.\n\nExit codes: 0 the proof \
+verifies, 1 it does not (index outside the tree, path too long or too short, or another root), 2 \
+bad input."
+    )]
+    Verify {
+        /// The leaf's zero-based index.
+        #[arg(long, value_name = "N")]
+        index: u64,
+        /// The tree's leaf count.
+        #[arg(long, value_name = "M")]
+        size: u64,
+        /// The expected root (64 hex characters).
+        #[arg(long, value_name = "HEX")]
+        root: String,
+        /// The leaf, in hex.
+        #[arg(long, value_name = "HEX")]
+        leaf: String,
+        /// The audit path: sibling hashes (64 hex characters each), from the leaf level up.
+        #[arg(value_name = "PATH")]
+        path: Vec<String>,
+    },
+}
 
 /// An audit path as `tolldns merkle proof --json` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

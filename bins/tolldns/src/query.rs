@@ -12,12 +12,14 @@
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use base64::Engine as _;
 use bytes::Bytes;
+use clap::{Args, ValueEnum};
 use hickory_proto::rr::{Name, RecordType};
 use http::{Method, Request, header};
 use http_body_util::Full;
@@ -27,11 +29,67 @@ use tokio::net::UdpSocket;
 use tolldns_tickets::protocol::{SESSION_HEADER, TICKET_HEADER};
 use tolldns_tickets::{Refusal, SESSION_TICKET_LEN};
 
-use crate::cli::{QueryArgs, Transport};
 use crate::dns::{self, Answer, Credential};
 use crate::error::CliError;
 use crate::http as http_client;
 use crate::tokens::Tokens;
+
+/// How `tolldns query` reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// DNS over UDP (default port 53).
+    Udp,
+    /// DNS over TCP (default port 53).
+    Tcp,
+    /// DNS over TLS, RFC 7858 (default port 853).
+    Dot,
+    /// DNS over HTTPS, RFC 8484: POST over HTTP/2 or HTTP/1.1 (default port 443).
+    Doh,
+}
+
+/// Arguments of `tolldns query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The server: `IP`, `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT`; the port defaults to the
+    /// transport's (53, 853, 443).
+    #[arg(long, value_name = "ADDR")]
+    pub server: String,
+    /// Transport.
+    #[arg(long, value_enum, default_value_t = Transport::Udp)]
+    pub transport: Transport,
+    /// DoT/DoH: the name the server's certificate must carry [default: localhost].
+    #[arg(long, value_name = "NAME")]
+    pub tls_name: Option<String>,
+    /// DoT/DoH: PEM file of the root certificate(s) the server's chain ends in (required: no
+    /// system roots are built in).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// DoH: the URL path of the DNS endpoint [default: /dns-query].
+    #[arg(long, value_name = "PATH")]
+    pub doh_path: Option<String>,
+    /// Pay with a token from this tokens file (`tolldns ticket fetch`); the first unused one
+    /// unless --index is given. It is marked used once the edge accepted it.
+    #[arg(long, value_name = "FILE", conflicts_with = "session")]
+    pub tokens: Option<PathBuf>,
+    /// The index (from 0) of the token to present, even if it is marked used.
+    #[arg(long, value_name = "I", requires = "tokens")]
+    pub index: Option<usize>,
+    /// Present this session ticket (32 hex characters, as printed after `session:`).
+    #[arg(long, value_name = "HEX")]
+    pub session: Option<String>,
+    /// Send N queries, each after the first carrying the last session ticket received.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub repeat: u32,
+    /// Seconds to wait for each answer (including connection set-up).
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+    /// The name to query.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The record type: a mnemonic (A, AAAA, TXT, …) or a number.
+    #[arg(value_name = "TYPE", default_value = "A")]
+    pub rtype: String,
+}
 
 /// The long help of `tolldns query`.
 pub const QUERY_HELP: &str = "\
@@ -204,8 +262,8 @@ pub fn run(args: &QueryArgs, stdout: &mut dyn Write) -> anyhow::Result<()> {
             .tls_name
             .clone()
             .unwrap_or_else(|| "localhost".to_owned());
-        crate::tls::server_name(&tls_name)?;
-        Some((crate::tls::client_config(ca, alpn)?, tls_name))
+        http_client::server_name(&tls_name)?;
+        Some((http_client::client_config(ca, alpn)?, tls_name))
     } else {
         None
     };
@@ -364,7 +422,7 @@ async fn exchange(
                         .await?;
                 let answer = match &target.tls {
                     Some((config, tls_name)) => {
-                        let server_name = crate::tls::server_name(tls_name)?;
+                        let server_name = http_client::server_name(tls_name)?;
                         let (tls, _) =
                             http_client::connect_tls(tcp, Arc::clone(config), server_name).await?;
                         stream(tls, &query, id).await?
@@ -454,7 +512,7 @@ async fn doh(
     };
     let query = dns::query_bytes(0, name, rtype, &Credential::None)?;
     let tcp = http_client::connect_tcp(&target.addr.ip().to_string(), target.addr.port()).await?;
-    let server_name = crate::tls::server_name(tls_name)?;
+    let server_name = http_client::server_name(tls_name)?;
     let (tls, h2) = http_client::connect_tls(tcp, Arc::clone(config), server_name).await?;
     let host = if tls_name.contains(':') {
         format!("[{tls_name}]")

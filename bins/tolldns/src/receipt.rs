@@ -61,8 +61,9 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tolldns_core::{BackendId, DeploymentId, OperatorId, Role, WindowId, WindowLen};
@@ -73,11 +74,125 @@ use tolldns_receipts::{
 };
 use tolldns_tickets::{AcceptedKey, IssuerPublicKey, TokenChallenge, TokenVerifier};
 
-use crate::cli::{
-    ReceiptArgs, ReceiptCommand, ReceiptFormat, ReceiptVerifyArgs, SampleArgs, VerifierArgs,
-};
 use crate::error::CliError;
 use crate::json::Fields;
+
+/// How a receipt is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReceiptFormat {
+    /// JSON if the input starts with `{`, hex if it is only hex digits, raw Borsh otherwise.
+    Auto,
+    /// The canonical Borsh bytes, raw.
+    Borsh,
+    /// The canonical Borsh bytes as hex text (surrounding whitespace ignored).
+    Hex,
+    /// The JSON form (docs/RECEIPTS.md).
+    Json,
+}
+
+/// The verifier's settings: the deployment a v2 receipt must match, the arrival time, and how
+/// ticketed leaves' tokens are checked (shared by `receipt verify`, `audit` and `ticket`).
+#[derive(Debug, Clone, Args)]
+pub struct VerifierArgs {
+    /// The deployment id v2 receipts must carry (64 hex characters) [default: the local
+    /// development deployment, tolldns_core::DeploymentId::local()].
+    #[arg(long, value_name = "HEX")]
+    pub deployment: Option<String>,
+    /// The deployment's window length in seconds: v2 receipts must use exactly this one.
+    #[arg(long, value_name = "N", default_value_t = 60)]
+    pub window_secs: u32,
+    /// When the receipt reached you, in Unix milliseconds [default: now]. A third party
+    /// re-checking a receipt passes the arrival time the watcher recorded.
+    #[arg(long, value_name = "MS")]
+    pub received_ms: Option<u64>,
+    /// How long after its window ends a v2 receipt may arrive, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = tolldns_receipts::Deployment::DEFAULT_MAX_DELAY_MS)]
+    pub max_delay_ms: u64,
+    /// Tolerated clock skew of the receipt's timestamp_ms around its window, in milliseconds.
+    #[arg(long, value_name = "N", default_value_t = 30_000)]
+    pub skew_ms: u64,
+    /// Accept v1 receipts (checked by the v1 rules: no deployment, arrival bound or order).
+    /// Off by default, as for a deployment that switched to v2: a v1 receipt fails with
+    /// v1_not_accepted.
+    #[arg(long)]
+    pub accept_v1: bool,
+    /// The largest share of a v2 receipt's ticketed leaves, in thousandths, that may be
+    /// repeats (too_many_repeats above it and above --repeat-allowance).
+    #[arg(long, value_name = "N", default_value_t = tolldns_receipts::Deployment::DEFAULT_MAX_REPEAT_PERMILLE)]
+    pub max_repeat_permille: u32,
+    /// Ticketed repeats every v2 receipt may have whatever its size.
+    #[arg(long, value_name = "N", default_value_t = tolldns_receipts::Deployment::DEFAULT_REPEAT_ALLOWANCE)]
+    pub repeat_allowance: u64,
+    /// The deployment requires a toll ticket on every leaf: a sampled unticketed leaf fails
+    /// (unticketed_leaf).
+    #[arg(long)]
+    pub require_tickets: bool,
+    /// TEST/OFFLINE MODE: treat the token of every ticketed sampled leaf as valid without
+    /// checking it (a warning is printed on stderr).
+    #[arg(long, conflicts_with = "tokens")]
+    pub unchecked_tickets: bool,
+    /// A JSON file of tokens to check ticketed sampled leaves against:
+    /// {"tokens": [{"ticket_id": HEX, "token": BASE64URL}]} (a `tolldns ticket fetch` tokens
+    /// file works as is).
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// An accepted issuer key for --tokens: base64url of its SPKI (the directory's
+    /// `token-key`, as `tolldns-issuer key show` prints it). Repeatable; a tokens file's
+    /// `token_key` is accepted too.
+    #[arg(long, value_name = "B64URL")]
+    pub issuer_key: Vec<String>,
+    /// Issuer name of the deployment's token challenge (the edges' tickets.issuer_name)
+    /// [default: the tokens file's issuer_name].
+    #[arg(long, value_name = "NAME")]
+    pub issuer_name: Option<String>,
+    /// Deployment name of the token challenge (the edges' tickets.deployment) [default: the
+    /// tokens file's deployment].
+    #[arg(long, value_name = "NAME")]
+    pub token_deployment: Option<String>,
+}
+
+/// How many leaves an audit samples.
+#[derive(Debug, Clone, Args)]
+pub struct SampleArgs {
+    /// Sample size parameter: probability of catching a batch with --fake-fraction fake leaves
+    /// [default: 0.99].
+    #[arg(long, value_name = "P", conflicts_with = "sample_size")]
+    pub confidence: Option<f64>,
+    /// Sample size parameter: fraction of fake leaves to detect [default: 0.10].
+    #[arg(long, value_name = "F", conflicts_with = "sample_size")]
+    pub fake_fraction: Option<f64>,
+    /// Use this sample size k instead of computing it from --confidence and --fake-fraction
+    /// (clamped to the leaf count).
+    #[arg(long, visible_alias = "k", value_name = "K")]
+    pub sample_size: Option<u64>,
+}
+
+/// Arguments of `tolldns receipt verify`.
+#[derive(Debug, Args)]
+pub struct ReceiptVerifyArgs {
+    /// The receipt file, or `-` for stdin.
+    #[arg(value_name = "FILE", default_value = "-")]
+    pub input: PathBuf,
+    /// The receipt's encoding.
+    #[arg(long, value_enum, default_value_t = ReceiptFormat::Auto)]
+    pub format: ReceiptFormat,
+    /// A JSON file of sampled leaves and their proofs (format above), or `-` for stdin.
+    #[arg(long, value_name = "FILE")]
+    pub proofs: Option<PathBuf>,
+    /// The verifier's 32-byte audit seed (64 hex characters): the proofs must answer exactly
+    /// the audit sample this seed draws, in draw order.
+    #[arg(long, value_name = "HEX", requires = "proofs")]
+    pub seed: Option<String>,
+    /// The sample size.
+    #[command(flatten)]
+    pub sample: SampleArgs,
+    /// The verifier's settings.
+    #[command(flatten)]
+    pub verifier: VerifierArgs,
+    /// Print the result as JSON (also on verification failure) instead of one line.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// The long help of `tolldns receipt verify`.
 pub const VERIFY_HELP: &str = "\
@@ -551,22 +666,12 @@ impl FailureReport {
     }
 }
 
-/// Runs `tolldns receipt …`.
+/// Runs `tolldns receipt verify …`.
 ///
 /// # Errors
 ///
-/// [`CliError::VerificationFailed`] when a rule fails, [`CliError::Refused`] when a miner
-/// refuses; anything else is bad input, I/O or network.
-pub fn run(args: &ReceiptArgs, stdin: &mut dyn Read, stdout: &mut dyn Write) -> anyhow::Result<()> {
-    match &args.command {
-        ReceiptCommand::Verify(v) => verify_command(v, stdin, stdout),
-        ReceiptCommand::Audit(a) => crate::audit::audit(a, stdout),
-        ReceiptCommand::NameKey(a) => crate::audit::name_key(a, stdout),
-        ReceiptCommand::Ticket(a) => crate::audit::ticket(a, stdout),
-    }
-}
-
-fn verify_command(
+/// [`CliError::VerificationFailed`] when a rule fails; anything else is bad input or I/O.
+pub fn verify_command(
     args: &ReceiptVerifyArgs,
     stdin: &mut dyn Read,
     stdout: &mut dyn Write,

@@ -8,14 +8,37 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::path::PathBuf;
 
+use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::Value;
 use tolldns_score::{MinerStats, ScoreConfig, ScoreError, allocate, score_miner};
 
-use crate::cli::{ScoreArgs, ScoreCommand};
 use crate::error::CliError;
 use crate::json::Fields;
+
+/// Arguments of `tolldns score`.
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// What to compute.
+    #[command(subcommand)]
+    pub command: ScoreCommand,
+}
+
+/// Subcommands of `tolldns score`.
+#[derive(Debug, Subcommand)]
+pub enum ScoreCommand {
+    /// Scores every miner of an epoch and allocates the pool; prints JSON.
+    ///
+    /// The input is JSON: {"config": {...}, "epoch_id", "pool", "miners": [{"miner", ...}]}
+    /// (docs/SCORING.md). Integers may be JSON numbers or decimal strings.
+    Epoch {
+        /// Input JSON file, or `-` for stdin.
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
+    },
+}
 
 /// An epoch to score, as read from the input.
 #[derive(Debug, Clone, PartialEq, Eq)]

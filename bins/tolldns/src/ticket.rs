@@ -9,10 +9,12 @@
 //! to a later failure.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::Bytes;
+use clap::{Args, Subcommand};
 use http::{Method, Request, header};
 use http_body_util::Full;
 use serde::Serialize;
@@ -22,10 +24,69 @@ use tolldns_tickets::{
     client, purchase_header,
 };
 
-use crate::cli::{TicketArgs, TicketCommand, TicketFetchArgs, TicketShowArgs};
 use crate::error::CliError;
 use crate::http::{self as http_client, Origin, Reply};
 use crate::tokens::{StoredToken, Tokens, decode_base64url};
+
+/// Arguments of `tolldns ticket`.
+#[derive(Debug, Args)]
+pub struct TicketArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TicketCommand,
+}
+
+/// Subcommands of `tolldns ticket`.
+#[derive(Debug, Subcommand)]
+pub enum TicketCommand {
+    /// Buys tokens from an issuer (RFC 9578 issuance) and adds them to a tokens file.
+    #[command(long_about = FETCH_HELP)]
+    Fetch(TicketFetchArgs),
+    /// Lists a tokens file: issuer, deployment, key id, and the ticket id of every token.
+    #[command(long_about = SHOW_HELP)]
+    Show(TicketShowArgs),
+}
+
+/// Arguments of `tolldns ticket fetch`.
+#[derive(Debug, Args)]
+pub struct TicketFetchArgs {
+    /// The issuer's origin: `http://HOST:PORT` or `https://HOST:PORT` (no path).
+    #[arg(long, value_name = "URL")]
+    pub issuer: String,
+    /// The wallet key file (ed25519, solana-keygen JSON, mode 0600) whose prepaid quota pays.
+    #[arg(long, value_name = "FILE")]
+    pub wallet: PathBuf,
+    /// How many tokens to fetch.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub count: u32,
+    /// Issuer name of the deployment's token challenge (as the edges are configured).
+    #[arg(long, value_name = "NAME")]
+    pub issuer_name: String,
+    /// Deployment name (`origin_info` of the token challenge).
+    #[arg(long, value_name = "NAME")]
+    pub deployment: String,
+    /// The tokens file to add to; created (mode 0600) if missing.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// PEM file of the root certificate(s) an `https://` issuer's chain ends in.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Seconds allowed for each HTTP exchange (connect, request, response).
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+}
+
+/// Arguments of `tolldns ticket show`.
+#[derive(Debug, Args)]
+pub struct TicketShowArgs {
+    /// The tokens file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Print JSON: {"issuer", "issuer_name", "deployment", "key_id", "count", "unused",
+    /// "tokens": [{"ticket_id", "used"}]} (never the tokens themselves).
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// The long help of `tolldns ticket`.
 pub const TICKET_HELP: &str = "\
@@ -106,7 +167,7 @@ pub fn fetch(args: &TicketFetchArgs, stdout: &mut dyn Write) -> anyhow::Result<(
     if args.issuer_name.is_empty() {
         return Err(CliError::field("--issuer-name", "must not be empty").into());
     }
-    let wallet = crate::keyfile::load(&args.wallet)?;
+    let wallet = tolldns_service::keyfile::load(&args.wallet)?;
     let existing = if args.out.exists() {
         Some(Tokens::load(&args.out)?)
     } else {
@@ -116,7 +177,7 @@ pub fn fetch(args: &TicketFetchArgs, stdout: &mut dyn Write) -> anyhow::Result<(
         Some(_) if !origin.https => {
             return Err(CliError::field("--ca", "only for an https:// issuer").into());
         }
-        Some(ca) => Some(crate::tls::client_config(ca, &[b"http/1.1"])?),
+        Some(ca) => Some(http_client::client_config(ca, &[b"http/1.1"])?),
         None => None,
     };
     let runtime = crate::runtime()?;

@@ -35,8 +35,8 @@
 //! listed with.
 //!
 //! Tokens are bearer credentials: the file is written owner-only (mode `0600`), through a
-//! temporary file renamed over the old one ([`crate::keyfile`]), so an interrupted write
-//! leaves the old file whole.
+//! temporary file renamed over the old one (`tolldns_service::files::swap_private_file`), so an
+//! interrupted write leaves the old file whole.
 
 use std::path::Path;
 
@@ -253,9 +253,8 @@ impl Tokens {
     ///
     /// The I/O error, naming the file.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        crate::keyfile::replace_owner_only(path, &[self.to_json().as_bytes()]).map_err(
-            |(file, e)| anyhow::Error::from(e).context(format!("writing {}", file.display())),
-        )
+        tolldns_service::files::swap_private_file(path, self.to_json().as_bytes())
+            .context("writing the tokens file")
     }
 }
 

@@ -919,7 +919,7 @@ fn serve(miner: Arc<MinerDouble>) -> (tokio::runtime::Runtime, String) {
 fn auditor_file(dir: &Path, name: &str, seed: u8) -> (String, SigningKey) {
     let key = SigningKey::from_bytes(&[seed; 32]);
     let path = dir.join(name);
-    tolldns::keyfile::write(&path, &key, false).unwrap();
+    tolldns_service::keyfile::write(&path, &key, false).unwrap();
     (path.to_str().unwrap().to_owned(), key)
 }
 

@@ -164,7 +164,7 @@ fn start_issuer(wallet: &ed25519_dalek::SigningKey, quota: u32) -> Issuer {
 fn wallet_file(dir: &Path, name: &str, seed: u8) -> (String, ed25519_dalek::SigningKey) {
     let key = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
     let path = dir.join(name);
-    tolldns::keyfile::write(&path, &key, false).unwrap();
+    tolldns_service::keyfile::write(&path, &key, false).unwrap();
     (path.to_str().unwrap().to_owned(), key)
 }
 
@@ -843,7 +843,7 @@ fn query_argument_validation_exits_2() {
                 &ca,
                 "x",
             ],
-            "no PEM certificate",
+            "no certificate found in PEM file",
         ),
         (
             &["query", "--server", "127.0.0.1:1", "--doh-path", "/q", "x"],
