@@ -515,27 +515,9 @@ fn is_loopback(host: &str) -> bool {
 ///
 /// A message naming the file.
 pub fn client_tls(ca_file: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, String> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject as _;
-    let pem = std::fs::read(ca_file).map_err(|e| format!("{}: {e}", ca_file.display()))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| format!("{}: {e}", ca_file.display()))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("{}: {e}", ca_file.display()))?;
-    }
-    if roots.is_empty() {
-        return Err(format!("{}: no certificate found", ca_file.display()));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    tolldns_service::tls::client_config(ca_file, &[b"http/1.1"])
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
 }
 
 /// Reads this issuer's `TicketQuota` accounts from a Solana JSON-RPC node.

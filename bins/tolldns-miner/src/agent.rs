@@ -107,26 +107,9 @@ pub fn backoff_ms(attempts: u32, initial_ms: u64, max_ms: u64, r: u64) -> u64 {
 ///
 /// I/O errors, or an error naming the file when it has no usable certificate.
 pub fn client_tls(ca_file: &std::path::Path) -> std::io::Result<Arc<rustls::ClientConfig>> {
-    let pem = std::fs::read(ca_file)?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots
-            .add(cert?)
-            .map_err(|e| std::io::Error::other(format!("{}: {e}", ca_file.display())))?;
-    }
-    if roots.is_empty() {
-        return Err(std::io::Error::other(format!(
-            "{}: no certificate found",
-            ca_file.display()
-        )));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(std::io::Error::other)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    tolldns_service::tls::client_config(ca_file, &[])
+        .map(Arc::new)
+        .map_err(std::io::Error::other)
 }
 
 /// Posts one body to a watcher; returns the status when it means "delivered".
