@@ -53,6 +53,34 @@ macro_rules! anchor_builtin {
     };
 }
 
+/// Makes `$env` (a struct with a `bank: Bank` field) dereference to its [`Bank`], and gives it
+/// an inherent `balance` so that `env.balance(&env.x)` borrows `env` once.
+#[macro_export]
+macro_rules! bank_env {
+    ($env:ident) => {
+        impl std::ops::Deref for $env {
+            type Target = $crate::common::Bank;
+
+            fn deref(&self) -> &$crate::common::Bank {
+                &self.bank
+            }
+        }
+
+        impl std::ops::DerefMut for $env {
+            fn deref_mut(&mut self) -> &mut $crate::common::Bank {
+                &mut self.bank
+            }
+        }
+
+        impl $env {
+            /// Token balance of a token account.
+            pub async fn balance(&mut self, account: &anchor_lang::prelude::Pubkey) -> u64 {
+                self.bank.balance(account).await
+            }
+        }
+    };
+}
+
 /// The program-test context and what every test does with it.
 pub struct Bank {
     pub ctx: ProgramTestContext,

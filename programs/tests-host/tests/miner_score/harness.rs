@@ -183,27 +183,9 @@ pub fn assert_custom(res: Result<(), BanksClientError>, expected: u32) {
     }
 }
 
-impl std::ops::Deref for Env {
-    type Target = Bank;
-
-    fn deref(&self) -> &Bank {
-        &self.bank
-    }
-}
-
-impl std::ops::DerefMut for Env {
-    fn deref_mut(&mut self) -> &mut Bank {
-        &mut self.bank
-    }
-}
+crate::bank_env!(Env);
 
 impl Env {
-    /// Token balance of a token account (an inherent method, so that `env.balance(&env.x)`
-    /// borrows `env` once).
-    pub async fn balance(&mut self, account: &Pubkey) -> u64 {
-        self.bank.balance(account).await
-    }
-
     /// Starts program-test, creates the mint, the watchers, the dispute authority, three
     /// funded miners with token accounts, the registry (slasher: this program's PDA) and the
     /// miners' stake deposits (epoch 0, so active from epoch 1), and (unless `opts.init` is
@@ -660,13 +642,14 @@ impl Env {
         self.finalize_with(&payer, epoch_id, vault).await
     }
 
-    /// Warps past the reporting deadline of `epoch_id` (slot `end + 50`), finalizes it, and
-    /// warps past the challenge window.
+    /// Warps past the reporting deadline of `epoch_id` (read from the config), finalizes it,
+    /// and warps past the challenge window.
     pub async fn finalize_and_open_claims(&mut self, epoch_id: u64) {
-        let end = (epoch_id + 1) * 100;
-        let now = self.slot().await;
-        if now < end + 50 {
-            self.warp(end + 50);
+        let config = self.config_account().await;
+        let end = (epoch_id + 1) * config.params.score.epoch_len_slots;
+        let deadline = end + config.timing.reporting_deadline_slots;
+        if self.slot().await < deadline {
+            self.warp(deadline);
         }
         self.finalize(epoch_id).await.expect("finalize");
         let open = self.totals(epoch_id).await.unwrap().claims_open_slot;

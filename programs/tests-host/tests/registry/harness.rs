@@ -137,27 +137,9 @@ pub fn issuer_args() -> OperatorArgs {
     }
 }
 
-impl std::ops::Deref for Env {
-    type Target = Bank;
-
-    fn deref(&self) -> &Bank {
-        &self.bank
-    }
-}
-
-impl std::ops::DerefMut for Env {
-    fn deref_mut(&mut self) -> &mut Bank {
-        &mut self.bank
-    }
-}
+crate::bank_env!(Env);
 
 impl Env {
-    /// Token balance of a token account (an inherent method, so that `env.balance(&env.x)`
-    /// borrows `env` once).
-    pub async fn balance(&mut self, account: &Pubkey) -> u64 {
-        self.bank.balance(account).await
-    }
-
     /// Starts program-test, creates the mint, the treasury, three funded users with token
     /// accounts, and (if `init`) initializes the registry with [`Env::registry_args`].
     pub async fn start(init: bool) -> Self {

@@ -150,7 +150,9 @@ impl PenalizeMiner<'_> {
         Ok(())
     }
 
-    /// The stake vault's token balance (the registry checked the account in the CPI).
+    /// The stake vault's token balance (the registry checked the account in the CPI). The
+    /// amount slashed is the balance's drop across the CPI rather than the registry's return
+    /// data, which the host test runtime does not carry between native builtins.
     fn stake_vault_balance(&self) -> Result<u64> {
         let data = self.stake_vault.try_borrow_data()?;
         let account = anchor_spl::token::TokenAccount::try_deserialize_unchecked(&mut &data[..])?;
