@@ -1,0 +1,3 @@
+//! `tolldns-watcher`: see the tolldns-watcher library.
+
+fn main() {}

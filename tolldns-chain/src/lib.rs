@@ -1,0 +1,1 @@
+//! TollDNS chain client (work in progress).

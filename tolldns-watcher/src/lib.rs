@@ -1,0 +1,1 @@
+//! TollDNS watcher (work in progress).
