@@ -9,13 +9,14 @@ use std::io;
 use clap::{Args, Parser, Subcommand};
 
 use crate::audit::{ReceiptAuditArgs, ReceiptNameKeyArgs, ReceiptTicketArgs};
+use crate::claim::ClaimArgs;
 use crate::keygen::KeygenArgs;
 use crate::merkle::MerkleArgs;
 use crate::query::QueryArgs;
 use crate::receipt::ReceiptVerifyArgs;
 use crate::score::ScoreArgs;
 use crate::ticket::TicketArgs;
-use crate::{audit, keygen, merkle, query, receipt, score, ticket};
+use crate::{audit, claim, keygen, merkle, query, receipt, score, ticket};
 
 /// TollDNS command-line tool for integrators and watchers.
 ///
@@ -28,7 +29,8 @@ use crate::{audit, keygen, merkle, query, receipt, score, ticket};
     long_about = None,
     after_help = "Exit codes: 0 success, 1 verification failure, 2 bad input (including usage errors). \
 `ticket fetch`, `query` and `receipt audit|name-key|ticket` also exit 1 when the issuer, the edge \
-or the miner refuses, and 2 when it cannot be reached."
+or the miner refuses, and 2 when it cannot be reached; `claim` exits 1 when the program refuses \
+the claim."
 )]
 pub struct Cli {
     /// What to do.
@@ -73,6 +75,9 @@ pub enum Command {
     /// ticket.
     #[command(long_about = crate::query::QUERY_HELP)]
     Query(QueryArgs),
+    /// Claims the wallet's reward for a finalized epoch from the score program.
+    #[command(long_about = crate::claim::CLAIM_HELP)]
+    Claim(ClaimArgs),
 }
 
 /// Arguments of `tolldns receipt`.
@@ -125,5 +130,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         Command::Ticket(args) => ticket::run(args, &mut io::stdout().lock()),
         Command::Query(args) => query::run(args, &mut io::stdout().lock()),
+        Command::Claim(args) => claim::run(args, &mut io::stdout().lock()),
     }
 }

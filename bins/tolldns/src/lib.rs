@@ -20,6 +20,8 @@
 //! - [`merkle`]: `tolldns merkle root|proof|verify` over hex leaves (RFC 6962).
 //! - [`ticket`]: `tolldns ticket fetch` buys toll tickets (Privacy Pass tokens) from an
 //!   issuer into a tokens file ([`tokens`] holds its format), `tolldns ticket show` lists one.
+//! - [`claim`]: `tolldns claim` claims a miner's epoch reward from the score program through
+//!   a Solana JSON-RPC node (`tolldns-chain`).
 //! - [`query`]: `tolldns query` sends DNS queries over UDP, TCP, DoT or DoH, paying with a
 //!   token or a session ticket. Its DNS messages are `dns`'s, its small HTTP client and TLS
 //!   set-up `http`'s (the `--ca` roots are loaded by `tolldns_service::tls`).
@@ -27,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod claim;
 pub mod cli;
 mod dns;
 pub mod error;
