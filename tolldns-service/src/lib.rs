@@ -7,6 +7,10 @@
 //! - [`keyfile`]: ed25519 key files in the solana-keygen JSON format, on those rules;
 //! - [`tls`]: a rustls server configuration from PEM certificate and key files, and a client
 //!   configuration trusting the roots of a PEM file;
+//! - [`http`]: a small HTTP/1.1 and HTTP/2 client over TCP or TLS (one request per
+//!   connection), for issuers, audit APIs and DoH;
+//! - [`issuer_client`]: buying toll tickets from an issuer (RFC 9578 issuance, the
+//!   wallet-signed purchase header);
 //! - [`signals`]: SIGTERM and SIGINT (stop), SIGHUP (reload) as [`signals::Signals`];
 //! - [`metrics`]: the Prometheus and OpenMetrics text exposition of a registry;
 //! - [`config`]: config-file loading ([`config::ConfigFile`]): optional TOML, errors naming
@@ -48,6 +52,8 @@ pub mod auditor;
 pub mod cli;
 pub mod config;
 pub mod files;
+pub mod http;
+pub mod issuer_client;
 pub mod keyfile;
 pub mod metrics;
 pub mod signals;

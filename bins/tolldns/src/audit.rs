@@ -19,15 +19,12 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use bytes::Bytes;
 use clap::Args;
 use ed25519_dalek::SigningKey;
-use http::{Method, Request, StatusCode, header};
-use http_body_util::Full;
+use http::StatusCode;
 use rand_core::RngCore as _;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -35,6 +32,7 @@ use tolldns_core::NameKey;
 use tolldns_receipts::{
     Receipt, TicketCheck as _, TicketStatus, VerifyError, verify_ticket_leaves,
 };
+use tolldns_service::http::AuditClient;
 use tolldns_service::{auditor, keyfile};
 
 use crate::error::CliError;
@@ -217,65 +215,46 @@ object of `receipt verify`. Exit codes as `receipt audit`.";
 const MAX_RECEIPT_LEN: usize = 1 << 20;
 /// The largest audit or ticket answer read.
 const MAX_ANSWER_LEN: usize = 64 << 20;
-/// Attempts per request when the miner answers `429` or `503`.
-const ATTEMPTS: u32 = 4;
-/// The longest `Retry-After` honoured, in seconds.
-const MAX_RETRY_AFTER_S: u64 = 10;
-
-/// A miner's audit API, as one auditor.
+/// A miner's audit API, as one auditor ([`tolldns_service::http::AuditClient`]: signed
+/// requests, retries after `429` and `503`).
 struct Api {
     origin: Origin,
-    tls: Option<Arc<rustls::ClientConfig>>,
-    timeout: Duration,
     auditor: SigningKey,
+    client: AuditClient,
 }
 
 impl Api {
     fn new(args: &ApiArgs) -> anyhow::Result<Self> {
-        let origin = Origin::parse("--api", &args.api)?;
+        let origin = http_client::parse_origin("--api", &args.api)?;
         let tls = match &args.ca {
             Some(_) if !origin.https => {
                 return Err(CliError::field("--ca", "only for an https:// API").into());
             }
             Some(ca) => Some(http_client::client_config(ca, &[b"http/1.1"])?),
+            None if origin.https => {
+                return Err(CliError::field(
+                    "--ca",
+                    "an https:// API needs --ca FILE (the PEM root its certificate chains to)",
+                )
+                .into());
+            }
             None => None,
         };
+        if origin.https {
+            http_client::server_name(&origin.host)?;
+        }
         let auditor = keyfile::load(&args.auditor_key)?;
+        let client = AuditClient::new(
+            origin.clone(),
+            tls,
+            Duration::from_secs(args.timeout),
+            auditor.clone(),
+        );
         Ok(Self {
             origin,
-            tls,
-            timeout: Duration::from_secs(args.timeout),
             auditor,
+            client,
         })
-    }
-
-    /// One GET exchange; `auth` is the `Authorization` value, if any.
-    async fn exchange(
-        &self,
-        path: &str,
-        auth: Option<String>,
-        max: usize,
-    ) -> anyhow::Result<Reply> {
-        let go = async {
-            let io = http_client::connect_origin(&self.origin, self.tls.as_ref()).await?;
-            let mut request = Request::builder()
-                .method(Method::GET)
-                .uri(path)
-                .header(header::HOST, self.origin.authority())
-                .header(header::ACCEPT, "application/json");
-            if let Some(auth) = auth {
-                request = request.header(header::AUTHORIZATION, auth);
-            }
-            let request = request
-                .body(Full::new(Bytes::new()))
-                .context("building the request")?;
-            http_client::send(io, false, request, max).await
-        };
-        tokio::time::timeout(self.timeout, go)
-            .await
-            .map_err(|_| anyhow::anyhow!("no answer within {} s", self.timeout.as_secs()))
-            .and_then(|r| r)
-            .with_context(|| format!("GET {}{path}", self.origin))
     }
 
     /// GETs `path` (with its query), signed for `operator` when given; retries after `429`
@@ -290,41 +269,15 @@ impl Api {
         max: usize,
         allow_404: bool,
     ) -> anyhow::Result<(Reply, [u8; 16])> {
-        let mut attempt = 1;
-        loop {
-            let mut nonce = [0u8; 16];
-            rand_core::OsRng
-                .try_fill_bytes(&mut nonce)
-                .context("reading OS randomness")?;
-            let auth = operator.map(|op| {
-                auditor::authorization(&self.auditor, op, receipt::now_ms(), &nonce, "GET", path)
-            });
-            let reply = self.exchange(path, auth, max).await?;
-            let busy = matches!(
-                reply.status,
-                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-            );
-            if busy && attempt < ATTEMPTS {
-                let wait = reply
-                    .header("retry-after")
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .unwrap_or(1)
-                    .clamp(1, MAX_RETRY_AFTER_S);
-                tokio::time::sleep(Duration::from_secs(wait)).await;
-                attempt += 1;
-                continue;
-            }
-            if reply.status == StatusCode::OK
-                || (allow_404 && reply.status == StatusCode::NOT_FOUND)
-            {
-                return Ok((reply, nonce));
-            }
-            return Err(CliError::Refused(format!(
-                "the miner answered GET {path} with {}",
-                reply.describe()
-            ))
-            .into());
+        let (reply, nonce) = self.client.get(path, operator, max).await?;
+        if reply.status == StatusCode::OK || (allow_404 && reply.status == StatusCode::NOT_FOUND) {
+            return Ok((reply, nonce));
         }
+        Err(CliError::Refused(format!(
+            "the miner answered GET {path} with {}",
+            reply.describe()
+        ))
+        .into())
     }
 
     /// GETs and checks the receipt of batch `id`. `Err(Ok(failure))` when the miner served

@@ -13,20 +13,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use bytes::Bytes;
 use clap::{Args, Subcommand};
-use http::{Method, Request, header};
-use http_body_util::Full;
 use serde::Serialize;
-use tolldns_tickets::{
-    DIRECTORY_MEDIA_TYPE, DIRECTORY_PATH, ISSUE_PATH, IssuerDirectory, IssuerPublicKey,
-    PURCHASE_HEADER, REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE, TOKEN_TYPE_BLIND_RSA, TokenResponse,
-    client, purchase_header,
-};
+use tolldns_service::issuer_client::{IssuerClient, IssuerRefused};
+use tolldns_tickets::IssuerPublicKey;
 
 use crate::error::CliError;
-use crate::http::{self as http_client, Origin, Reply};
-use crate::tokens::{StoredToken, Tokens, decode_base64url};
+use crate::http as http_client;
+use crate::tokens::{StoredToken, Tokens};
 
 /// Arguments of `tolldns ticket`.
 #[derive(Debug, Args)]
@@ -139,11 +133,6 @@ themselves are never printed. --json prints {\"issuer\", \"issuer_name\", \"depl
 
 Exit codes: 0 success, 2 bad input (unreadable or malformed tokens file).";
 
-/// Longest directory accepted, in bytes.
-const MAX_DIRECTORY_LEN: usize = 1 << 20;
-/// Longest token response accepted, in bytes (an RSA-4096 signature is 512).
-const MAX_RESPONSE_LEN: usize = 64 << 10;
-
 /// Runs `tolldns ticket …`.
 ///
 /// # Errors
@@ -163,7 +152,7 @@ pub fn run(args: &TicketArgs, stdout: &mut dyn Write) -> anyhow::Result<()> {
 /// [`CliError::Refused`] when the issuer answers other than `200`; bad arguments, key and
 /// tokens files; network and protocol errors.
 pub fn fetch(args: &TicketFetchArgs, stdout: &mut dyn Write) -> anyhow::Result<()> {
-    let origin = Origin::parse("--issuer", &args.issuer)?;
+    let origin = http_client::parse_origin("--issuer", &args.issuer)?;
     if args.issuer_name.is_empty() {
         return Err(CliError::field("--issuer-name", "must not be empty").into());
     }
@@ -180,52 +169,20 @@ pub fn fetch(args: &TicketFetchArgs, stdout: &mut dyn Write) -> anyhow::Result<(
         Some(ca) => Some(http_client::client_config(ca, &[b"http/1.1"])?),
         None => None,
     };
-    let runtime = crate::runtime()?;
-    let timeout = Duration::from_secs(args.timeout);
-    runtime.block_on(async {
-        let exchange = |method: Method,
-                        path: &'static str,
-                        headers: Vec<(&'static str, String)>,
-                        body: Vec<u8>,
-                        max: usize| {
-            let origin = origin.clone();
-            let tls = tls.clone();
-            async move {
-                let what = format!("{method} {origin}{path}");
-                let io = http_client::connect_origin(&origin, tls.as_ref());
-                let go = async {
-                    let io = io.await?;
-                    let mut request = Request::builder()
-                        .method(method)
-                        .uri(path)
-                        .header(header::HOST, origin.authority());
-                    for (name, value) in headers {
-                        request = request.header(name, value);
-                    }
-                    let request = request
-                        .body(Full::new(Bytes::from(body)))
-                        .context("building the request")?;
-                    http_client::send(io, false, request, max).await
-                };
-                tokio::time::timeout(timeout, go)
-                    .await
-                    .map_err(|_| anyhow::anyhow!("no answer within {} s", timeout.as_secs()))
-                    .and_then(|r| r)
-                    .with_context(|| what)
-            }
-        };
-
-        let reply = exchange(
-            Method::GET,
-            DIRECTORY_PATH,
-            vec![("accept", DIRECTORY_MEDIA_TYPE.to_owned())],
-            Vec::new(),
-            MAX_DIRECTORY_LEN,
+    if origin.https && tls.is_none() {
+        return Err(CliError::field(
+            "--ca",
+            "an https:// issuer needs --ca FILE (the PEM root its certificate chains to)",
         )
-        .await?;
-        refuse_unless_ok(&reply, "the issuer directory")?;
-        let key = first_key(&reply)?;
-
+        .into());
+    }
+    if origin.https {
+        http_client::server_name(&origin.host)?;
+    }
+    let runtime = crate::runtime()?;
+    let issuer = IssuerClient::new(origin.clone(), tls, Duration::from_secs(args.timeout));
+    runtime.block_on(async {
+        let key = issuer.first_key().await.map_err(refused)?;
         let mut tokens = match existing {
             Some(t) => {
                 check_compatible(&t, args, &key)?;
@@ -244,29 +201,10 @@ pub fn fetch(args: &TicketFetchArgs, stdout: &mut dyn Write) -> anyhow::Result<(
             .map_err(|e| CliError::field("--issuer-name", e.to_string()))?;
         let mut fetched = 0u32;
         for _ in 0..args.count {
-            let (request, pending) =
-                client::request(&key, &challenge).context("blinding a token request")?;
-            let body = request.to_bytes();
-            let purchase = purchase_header(&wallet, &body);
-            let reply = exchange(
-                Method::POST,
-                ISSUE_PATH,
-                vec![
-                    ("content-type", REQUEST_MEDIA_TYPE.to_owned()),
-                    ("accept", RESPONSE_MEDIA_TYPE.to_owned()),
-                    (PURCHASE_HEADER, purchase),
-                ],
-                body,
-                MAX_RESPONSE_LEN,
-            )
-            .await
-            .with_context(|| progress(fetched, args.count, &args.out))?;
-            refuse_unless_ok(&reply, "the token request")
-                .with_context(|| progress(fetched, args.count, &args.out))?;
-            let token = TokenResponse::from_bytes(&reply.body, key.nk())
-                .map_err(anyhow::Error::from)
-                .and_then(|response| Ok(pending.finalize(&key, &response)?))
-                .context("the issuer's token response")
+            let token = issuer
+                .buy(&key, &challenge, &wallet)
+                .await
+                .map_err(refused)
                 .with_context(|| progress(fetched, args.count, &args.out))?;
             tokens.tokens.push(StoredToken::new(&token));
             tokens.save(&args.out)?;
@@ -298,29 +236,12 @@ fn progress(fetched: u32, count: u32, out: &std::path::Path) -> String {
     }
 }
 
-/// [`CliError::Refused`] with the status and body unless the reply is `200`.
-fn refuse_unless_ok(reply: &Reply, what: &str) -> Result<(), CliError> {
-    if reply.status == http::StatusCode::OK {
-        return Ok(());
+/// An issuer's refusal as [`CliError::Refused`] (exit code 1); other errors unchanged.
+fn refused(e: anyhow::Error) -> anyhow::Error {
+    match e.downcast::<IssuerRefused>() {
+        Ok(r) => CliError::Refused(r.to_string()).into(),
+        Err(e) => e,
     }
-    Err(CliError::Refused(format!(
-        "the issuer answered {what} with {}",
-        reply.describe()
-    )))
-}
-
-/// The first token-type-2 key of a directory reply.
-fn first_key(reply: &Reply) -> anyhow::Result<IssuerPublicKey> {
-    let directory = IssuerDirectory::from_json(&reply.body)
-        .context("the issuer directory is not valid JSON")?;
-    let entry = directory
-        .token_keys
-        .iter()
-        .find(|k| k.token_type == TOKEN_TYPE_BLIND_RSA)
-        .context("the issuer directory has no token-type 2 key")?;
-    let spki = decode_base64url(&entry.token_key)
-        .context("the issuer directory's token-key is not base64url")?;
-    IssuerPublicKey::from_spki(&spki).context("the issuer directory's token-key")
 }
 
 /// An existing tokens file must be for the same key and challenge.
