@@ -1,3 +1,5 @@
-//! `tolldns-watcher`: see the tolldns-watcher library.
+//! `tolldns-watcher`: see `tolldns_watcher::cli`.
 
-fn main() {}
+fn main() -> std::process::ExitCode {
+    tolldns_watcher::cli::main()
+}
