@@ -4,8 +4,11 @@
 //! A delivery is `POST <watcher URL>` with the receipt's JSON form as the body,
 //! `Content-Type: application/json` and `Idempotency-Key: <batch id hex>` (SHA-256 of the
 //! receipt's canonical bytes). A `2xx` or `409 Conflict` (already have it) means delivered and
-//! the outbox entry is removed; anything else (including timeouts and connection errors) is
-//! retried with exponential backoff and jitter: attempt `n` waits a uniformly random time in
+//! the outbox entry is removed. `400`, `413` and `422` are final refusals (the watcher read the
+//! receipt and refused it by a rule, or cannot read it: sending it again changes nothing): the
+//! entry is removed, the refusal logged with the watcher's reason and counted as `refused` in
+//! `tolldns_outbox_deliveries_total`. Anything else (including `429`, `5xx`, timeouts and
+//! connection errors) is retried with exponential backoff and jitter: attempt `n` waits a uniformly random time in
 //! `[d/2, d]`, `d = min(retry_max_ms, retry_initial_ms * 2^n)`. Entries survive restarts.
 
 use std::sync::{Arc, RwLock};
@@ -79,6 +82,14 @@ pub enum DeliveryError {
     /// The watcher answered with a status that is not success.
     #[error("watcher answered {0}")]
     Status(u16),
+    /// The watcher refused the receipt for good (`400`, `413` or `422`): not retried.
+    #[error("watcher refused the receipt with {status}: {reason}")]
+    Refused {
+        /// The status.
+        status: u16,
+        /// The start of the watcher's answer (it names the rule).
+        reason: String,
+    },
     /// No answer in time.
     #[error("timed out")]
     Timeout,
@@ -150,7 +161,7 @@ async fn post_inner(
             concat!("tolldns-miner/", env!("CARGO_PKG_VERSION")),
         )
         .body(Full::new(body))?;
-    let status = if url.tls {
+    let (status, reason) = if url.tls {
         let config = tls.ok_or(DeliveryError::NoRoots)?;
         let name = rustls::pki_types::ServerName::try_from(url.host.clone())
             .map_err(|_| DeliveryError::ServerName)?;
@@ -161,14 +172,17 @@ async fn post_inner(
     } else {
         send(TokioIo::new(tcp), request).await?
     };
-    if (200..300).contains(&status) || status == 409 {
-        Ok(status)
-    } else {
-        Err(DeliveryError::Status(status))
+    match status {
+        200..=299 | 409 => Ok(status),
+        400 | 413 | 422 => Err(DeliveryError::Refused { status, reason }),
+        _ => Err(DeliveryError::Status(status)),
     }
 }
 
-async fn send<T>(io: T, request: http::Request<Full<Bytes>>) -> Result<u16, DeliveryError>
+/// The most of a refusal's body kept for the log.
+const MAX_REASON_LEN: usize = 512;
+
+async fn send<T>(io: T, request: http::Request<Full<Bytes>>) -> Result<(u16, String), DeliveryError>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -176,10 +190,17 @@ where
     let driver = tokio::spawn(conn);
     let response = sender.send_request(request).await?;
     let status = response.status().as_u16();
-    // Drain the body so the connection ends cleanly; its content is not needed.
-    let _ = response.into_body().collect().await;
+    // Read the body (a refusal names the rule) so the connection also ends cleanly; only its
+    // start is kept.
+    let body = http_body_util::Limited::new(response.into_body(), 64 * 1024)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     driver.abort();
-    Ok(status)
+    let end = body.len().min(MAX_REASON_LEN);
+    let reason = String::from_utf8_lossy(&body[..end]).trim().to_owned();
+    Ok((status, reason))
 }
 
 /// Settings the agent reads on every pass (changed on SIGHUP).
@@ -292,6 +313,12 @@ impl Agent {
                 let _ =
                     tokio::task::spawn_blocking(move || journal.outbox_delivered(&id, &url)).await;
             }
+            Err(DeliveryError::Refused { status, reason }) => {
+                self.metrics.delivery_refused();
+                tracing::warn!(batch = %key, watcher = %entry.url, status, reason = %reason, "watcher refused the batch for good; not retried");
+                let _ =
+                    tokio::task::spawn_blocking(move || journal.outbox_delivered(&id, &url)).await;
+            }
             Err(e) => {
                 self.metrics.delivery(false);
                 let attempts = entry.attempts.saturating_add(1);
@@ -328,8 +355,11 @@ mod tests {
         assert!(WatcherUrl::parse("/just/a/path").is_err());
     }
 
-    /// A watcher that answers 503 to the first request, then 409, recording every request.
-    async fn flaky_watcher() -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    /// A watcher that answers 503 to the first request, then `then` (a status line and a
+    /// body), recording every request.
+    async fn flaky_watcher(
+        then: (&'static str, &'static str),
+    ) -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -369,15 +399,16 @@ mod tests {
                     l.push(request);
                     l.len() == 1
                 };
-                let status = if first {
-                    "503 Service Unavailable"
+                let (status, body) = if first {
+                    ("503 Service Unavailable", "")
                 } else {
-                    "409 Conflict"
+                    then
                 };
                 let _ = s
                     .write_all(
                         format!(
-                            "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                            "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
                         )
                         .as_bytes(),
                     )
@@ -392,7 +423,7 @@ mod tests {
         let dir = crate::journal::tests::tmp("agent");
         let (journal, _) = Journal::open(&dir.join("j.redb")).unwrap();
         let journal = Arc::new(journal);
-        let (addr, seen) = flaky_watcher().await;
+        let (addr, seen) = flaky_watcher(("409 Conflict", "")).await;
         let url = format!("http://{addr}/v1/receipts");
         let key = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
         let batch = crate::journal::tests::sample_batch(500, 5, &key);
@@ -453,6 +484,62 @@ mod tests {
             text.contains("tolldns_outbox_deliveries_total{result=\"delivered\"} 1"),
             "{text}"
         );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_final_refusal_is_dropped_and_counted_not_retried() {
+        let dir = crate::journal::tests::tmp("agent-refused");
+        let (journal, _) = Journal::open(&dir.join("j.redb")).unwrap();
+        let journal = Arc::new(journal);
+        let (addr, seen) = flaky_watcher((
+            "422 Unprocessable Entity",
+            "{\"error\":\"overlapping_receipt\"}",
+        ))
+        .await;
+        let url = format!("http://{addr}/v1/receipts");
+        let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        let batch = crate::journal::tests::sample_batch(500, 5, &key);
+        journal
+            .commit_batch(
+                batch.receipt(),
+                batch.leaves(),
+                std::slice::from_ref(&url),
+                crate::now_ms(),
+            )
+            .unwrap();
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(Metrics::register(&mut registry));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let agent = Agent {
+            journal: Arc::clone(&journal),
+            settings: Arc::new(RwLock::new(AgentSettings {
+                watchers: vec![url],
+                retry_initial_ms: 20,
+                retry_max_ms: 50,
+                request_timeout_ms: 2_000,
+            })),
+            tls: None,
+            metrics,
+            wake: Arc::new(Notify::new()),
+        };
+        let task = tokio::spawn(agent.run(stop_rx));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while journal.stats().unwrap().outbox_pending > 0 {
+            assert!(std::time::Instant::now() < deadline, "never dropped");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Several retry periods: a refused entry must not come back.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop_tx.send(true).unwrap();
+        task.await.unwrap();
+        assert_eq!(seen.lock().unwrap().len(), 2, "503 retried, 422 not");
+        let text = crate::metrics::encode(&registry);
+        assert!(
+            text.contains("tolldns_outbox_deliveries_total{result=\"refused\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("result=\"delivered\""), "{text}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -45,7 +45,8 @@ pub struct Metrics {
     journal_token_bytes: Gauge,
     tokens_pruned: Family<Labels, Counter>,
     journal_redeemed_tickets: Gauge,
-    /// Delivery attempts by result (`delivered`, `failed`).
+    /// Delivery attempts by result (`delivered`, `failed`, `refused`: refused for good by the
+    /// watcher and dropped from the outbox).
     pub deliveries: Family<Labels, Counter>,
     /// API requests by endpoint and status class.
     pub api_requests: Family<Labels, Counter>,
@@ -249,6 +250,13 @@ impl Metrics {
         };
         self.api_requests
             .get_or_create(&vec![("endpoint", endpoint), ("code", class)])
+            .inc();
+    }
+
+    /// Counts one delivery the watcher refused for good (`400`, `413`, `422`).
+    pub fn delivery_refused(&self) {
+        self.deliveries
+            .get_or_create(&vec![("result", "refused")])
             .inc();
     }
 
