@@ -10,11 +10,7 @@ use crate::constants::{
 use crate::error::RegistryError;
 use crate::state::Endpoint;
 
-/// Lowest endpoint transport code (UDP).
-const TRANSPORT_MIN: u8 = 1;
-
-/// Highest endpoint transport code (DoQ).
-const TRANSPORT_MAX: u8 = 5;
+use crate::constants::{TRANSPORT_AUDIT_API, TRANSPORT_DOQ, TRANSPORT_UDP};
 
 /// Arguments of `init_registry_config`.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
@@ -112,14 +108,48 @@ pub fn validate_profile(roles: u16, backend_ids: &[String], endpoints: &[Endpoin
         RegistryError::TooManyEndpoints
     );
     for endpoint in endpoints {
-        require!(
-            (TRANSPORT_MIN..=TRANSPORT_MAX).contains(&endpoint.transport)
-                && !endpoint.address.is_empty()
-                && endpoint.address.len() <= MAX_ENDPOINT_LEN,
-            RegistryError::InvalidEndpoint
-        );
+        require!(valid_endpoint(endpoint), RegistryError::InvalidEndpoint);
     }
     Ok(())
+}
+
+/// Whether one endpoint is well formed: a known transport and an address of 1 to
+/// [`MAX_ENDPOINT_LEN`] bytes; for [`TRANSPORT_AUDIT_API`], an origin as [`valid_api_origin`]
+/// defines it.
+fn valid_endpoint(endpoint: &Endpoint) -> bool {
+    let address = endpoint.address.as_str();
+    if address.is_empty() || address.len() > MAX_ENDPOINT_LEN {
+        return false;
+    }
+    match endpoint.transport {
+        TRANSPORT_UDP..=TRANSPORT_DOQ => true,
+        TRANSPORT_AUDIT_API => valid_api_origin(address),
+        _ => false,
+    }
+}
+
+/// Whether `address` is an HTTP origin `http://host:port` or `https://host:port`: the scheme,
+/// then a non-empty host of printable ASCII without `/`, `?`, `#` or `@`, then `:` and a port
+/// of 1 to 5 digits in `1..=65535`. No path, query, fragment or user info.
+pub fn valid_api_origin(address: &str) -> bool {
+    let Some(authority) = address
+        .strip_prefix("https://")
+        .or_else(|| address.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let Some((host, port)) = authority.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && !matches!(b, b'/' | b'?' | b'#' | b'@'));
+    let port_ok = !port.is_empty()
+        && port.len() <= 5
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u32>().is_ok_and(|p| (1..=65_535).contains(&p));
+    host_ok && port_ok
 }
 
 #[cfg(test)]
@@ -180,13 +210,14 @@ mod tests {
             code(validate_profile(2, &ids(&["a", "a"]), &[])),
             e(RegistryError::InvalidBackendId)
         );
-        let five = vec![endpoint(1, "a:53"); 5];
+        let five = vec![endpoint(1, "a:53"); MAX_ENDPOINTS + 1];
         assert_eq!(
             code(validate_profile(2, &[], &five)),
             e(RegistryError::TooManyEndpoints)
         );
         for bad in [
             endpoint(0, "a:53"),
+            endpoint(7, "a:53"),
             endpoint(6, "a:53"),
             endpoint(1, ""),
             endpoint(1, &"x".repeat(97)),
@@ -197,6 +228,52 @@ mod tests {
             );
         }
         assert!(validate_profile(2, &[], &[endpoint(5, &"x".repeat(96))]).is_ok());
+    }
+
+    #[test]
+    fn audit_api_origin() {
+        for good in [
+            "http://127.0.0.1:8080",
+            "https://miner.example:443",
+            "http://[::1]:1",
+            "https://a:65535",
+        ] {
+            assert!(valid_api_origin(good), "{good}");
+            assert!(
+                validate_profile(2, &[], &[endpoint(TRANSPORT_AUDIT_API, good)]).is_ok(),
+                "{good}"
+            );
+        }
+        let long = format!("https://{}:443", "x".repeat(MAX_ENDPOINT_LEN - 11));
+        assert_eq!(long.len(), MAX_ENDPOINT_LEN + 1);
+        for bad in [
+            "127.0.0.1:8080",
+            "ftp://a:21",
+            "http://",
+            "http://:80",
+            "http://a",
+            "http://a:",
+            "http://a:0",
+            "http://a:65536",
+            "http://a:123456",
+            "http://a:8x",
+            "http://a:80/",
+            "http://a/x:80",
+            "https://u@a:443",
+            "http://a b:80",
+            "HTTP://a:80",
+            long.as_str(),
+        ] {
+            assert_eq!(
+                code(validate_profile(
+                    2,
+                    &[],
+                    &[endpoint(TRANSPORT_AUDIT_API, bad)]
+                )),
+                u32::from(RegistryError::InvalidEndpoint),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -29,11 +29,33 @@ pub const MAX_BACKENDS: usize = 8;
 /// Longest backend id, in bytes (as `tolldns_core::BackendId`: printable ASCII, no spaces).
 pub const MAX_BACKEND_ID_LEN: usize = 32;
 
-/// Largest number of public endpoints an operator registers.
-pub const MAX_ENDPOINTS: usize = 4;
+/// Largest number of public endpoints an operator registers (the five DNS transports and the
+/// audit API).
+pub const MAX_ENDPOINTS: usize = 6;
 
-/// Longest endpoint address, in bytes (`host:port` or an `https://` URL).
+/// Longest endpoint address, in bytes (`host:port`, an `https://` URL or an `http(s)://`
+/// origin).
 pub const MAX_ENDPOINT_LEN: usize = 96;
+
+/// Endpoint transport 1: DNS over UDP, address `host:port`.
+pub const TRANSPORT_UDP: u8 = 1;
+
+/// Endpoint transport 2: DNS over TCP, address `host:port`.
+pub const TRANSPORT_TCP: u8 = 2;
+
+/// Endpoint transport 3: DNS over TLS, address `host:port`.
+pub const TRANSPORT_DOT: u8 = 3;
+
+/// Endpoint transport 4: DNS over HTTPS, address an `https://` URL.
+pub const TRANSPORT_DOH: u8 = 4;
+
+/// Endpoint transport 5: DNS over QUIC, address `host:port`.
+pub const TRANSPORT_DOQ: u8 = 5;
+
+/// Endpoint transport 6: the operator's audit API (the miner's receipt batches, audit proofs
+/// and ticket lookups that watchers query), address an origin `http://host:port` or
+/// `https://host:port` with no path. Not a DNS transport: receipts never carry it.
+pub const TRANSPORT_AUDIT_API: u8 = 6;
 
 /// Largest number of pending exit tickets per stake account.
 pub const MAX_EXITS: usize = 4;

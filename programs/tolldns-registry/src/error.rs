@@ -34,7 +34,8 @@ pub enum RegistryError {
     #[msg("too many endpoints")]
     TooManyEndpoints,
     /// 6007: an endpoint is empty, longer than
-    /// [`MAX_ENDPOINT_LEN`](crate::constants::MAX_ENDPOINT_LEN), or has an unknown transport.
+    /// [`MAX_ENDPOINT_LEN`](crate::constants::MAX_ENDPOINT_LEN), has an unknown transport, or
+    /// is an audit API endpoint whose address is not an `http(s)://host:port` origin.
     #[msg("invalid endpoint")]
     InvalidEndpoint,
     /// 6008: a new signing key's first valid slot is in the past.

@@ -163,10 +163,11 @@ pub enum OperatorStatus {
 /// A public endpoint of an operator.
 #[derive(AnchorSerialize, AnchorDeserialize, InitSpace, Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
-    /// The transport, as receipts number it: 1 UDP, 2 TCP, 3 DoT, 4 DoH, 5 DoQ.
+    /// The transport, as receipts number it: 1 UDP, 2 TCP, 3 DoT, 4 DoH, 5 DoQ; or 6, the
+    /// audit API ([`TRANSPORT_AUDIT_API`](crate::constants::TRANSPORT_AUDIT_API)).
     pub transport: u8,
-    /// `host:port` (UDP, TCP, DoT, DoQ) or an `https://` URL (DoH), at most
-    /// [`MAX_ENDPOINT_LEN`] bytes.
+    /// `host:port` (UDP, TCP, DoT, DoQ), an `https://` URL (DoH) or an `http://host:port` /
+    /// `https://host:port` origin (audit API), at most [`MAX_ENDPOINT_LEN`] bytes.
     #[max_len(MAX_ENDPOINT_LEN)]
     pub address: String,
 }

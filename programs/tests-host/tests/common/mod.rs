@@ -1,7 +1,7 @@
-//! What both host test binaries share: the adapter that runs an Anchor program as a
-//! program-test builtin, and [`Bank`], the program-test context with transaction sending,
-//! clock moves, SPL token set-up and account reads. Each binary's `Env` holds a `Bank` and
-//! dereferences to it.
+//! What both program test binaries share: [`Bank`], the program-test context with transaction
+//! sending, clock moves, SPL token set-up and account reads (the adapter that runs an Anchor
+//! program as a builtin is the library's `anchor_builtin!`). Each binary's `Env` holds a `Bank`
+//! and dereferences to it.
 
 #![allow(dead_code)] // each test binary uses its own subset
 
@@ -20,38 +20,6 @@ use solana_transaction::Transaction;
 /// distinct).
 const COMPUTE_BUDGET_ID: Pubkey =
     anchor_lang::prelude::pubkey!("ComputeBudget111111111111111111111111111111");
-
-/// Defines `fn $name(program_id, accounts, data) -> ProgramResult`, which calls the Anchor
-/// program entry `$entry`. Anchor's generated `entry` takes arguments that share one `'info`
-/// lifetime; `processor!` wants independent lifetimes: only the lifetime changes.
-#[macro_export]
-macro_rules! anchor_builtin {
-    ($name:ident, $entry:path) => {
-        fn $name(
-            program_id: &anchor_lang::prelude::Pubkey,
-            accounts: &[anchor_lang::prelude::AccountInfo<'_>],
-            data: &[u8],
-        ) -> anchor_lang::solana_program::entrypoint::ProgramResult {
-            let program_id: &'static anchor_lang::prelude::Pubkey =
-                Box::leak(Box::new(*program_id));
-            let data: &'static [u8] = Box::leak(data.to_vec().into_boxed_slice());
-            #[allow(unsafe_code)]
-            // SAFETY: only the lifetime parameter changes. The `AccountInfo`s borrow
-            // program-test's serialized parameter buffer, which outlives this call; the program
-            // keeps no reference past its return, and the leaked copies are never used after it
-            // (test-only leak).
-            let accounts: Vec<anchor_lang::prelude::AccountInfo<'static>> = unsafe {
-                std::mem::transmute::<
-                    Vec<anchor_lang::prelude::AccountInfo<'_>>,
-                    Vec<anchor_lang::prelude::AccountInfo<'static>>,
-                >(accounts.to_vec())
-            };
-            let accounts: &'static [anchor_lang::prelude::AccountInfo<'static>] =
-                Box::leak(accounts.into_boxed_slice());
-            $entry(program_id, accounts, data)
-        }
-    };
-}
 
 /// Makes `$env` (a struct with a `bank: Bank` field) dereference to its [`Bank`], and gives it
 /// an inherent `balance` so that `env.balance(&env.x)` borrows `env` once.

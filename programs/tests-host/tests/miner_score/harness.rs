@@ -10,7 +10,7 @@ use anchor_spl::token::spl_token;
 use solana_instruction::error::InstructionError;
 use solana_instruction::{AccountMeta, Instruction};
 use solana_keypair::Keypair;
-use solana_program_test::{processor, BanksClientError, ProgramTest};
+use solana_program_test::BanksClientError;
 use solana_signer::Signer;
 use solana_transaction_error::TransactionError;
 use tolldns_miner_score::constants::{
@@ -28,9 +28,6 @@ use tolldns_registry::constants::{
     REGISTRY_CONFIG_SEED, STAKE_SEED, STAKE_VAULT_AUTHORITY_SEED, STAKE_VAULT_SEED,
 };
 use tolldns_registry::state::Stake;
-
-crate::anchor_builtin!(entry_wrapper, tolldns_miner_score::entry);
-crate::anchor_builtin!(registry_entry_wrapper, tolldns_registry::entry);
 
 /// The upstream test's scoring parameters (digest §2.6) with the given cap.
 pub fn upstream_score_params(per_miner_epoch_cap: u64) -> ScoreParams {
@@ -191,18 +188,9 @@ impl Env {
     /// miners' stake deposits (epoch 0, so active from epoch 1), and (unless `opts.init` is
     /// false) initializes the config and funds the vault.
     pub async fn start(opts: Options) -> Self {
-        let mut pt = ProgramTest::new(
-            "tolldns_miner_score",
-            tolldns_miner_score::ID,
-            processor!(entry_wrapper),
-        );
-        pt.add_program(
-            "tolldns_registry",
-            tolldns_registry::ID,
-            processor!(registry_entry_wrapper),
-        );
-        pt.prefer_bpf(false);
-        let ctx = pt.start_with_context().await;
+        let ctx = tolldns_programs_tests::program_test()
+            .start_with_context()
+            .await;
         let pda = |seed: &[u8], program: &Pubkey| Pubkey::find_program_address(&[seed], program).0;
         let score = tolldns_miner_score::ID;
         let registry = tolldns_registry::ID;

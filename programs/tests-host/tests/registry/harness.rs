@@ -34,7 +34,7 @@ pub const USER_FUNDS: u64 = 1_000_000;
 /// Anchor's `ConstraintSeeds` error code.
 pub const CONSTRAINT_SEEDS: u32 = 2006;
 
-crate::anchor_builtin!(entry_wrapper, tolldns_registry::entry);
+tolldns_programs_tests::anchor_builtin!(entry_wrapper, tolldns_registry::entry);
 
 /// One user: its key and its token account for the TOLL mint.
 pub struct User {

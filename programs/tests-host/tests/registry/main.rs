@@ -16,7 +16,7 @@ use solana_keypair::Keypair;
 use solana_signer::Signer;
 use tolldns_registry::constants::{
     MAX_BACKENDS, MAX_BACKEND_ID_LEN, MAX_ENDPOINTS, MAX_ENDPOINT_LEN, MAX_SLASHERS, ROLE_ISSUER,
-    ROLE_MASK, STAKE_CHECKPOINTS,
+    ROLE_MASK, STAKE_CHECKPOINTS, TRANSPORT_AUDIT_API,
 };
 use tolldns_registry::error::RegistryError as E;
 use tolldns_registry::state::{ExitTicket, SigningKey, Slasher, TicketQuota};
@@ -387,7 +387,11 @@ fn invalid_profiles() -> Vec<(OperatorArgs, E)> {
     );
     for bad in [
         ep(0, "a:53".to_string()),
-        ep(6, "a:53".to_string()),
+        ep(TRANSPORT_AUDIT_API + 1, "a:53".to_string()),
+        // The audit API's address is an `http(s)://host:port` origin.
+        ep(TRANSPORT_AUDIT_API, "a:53".to_string()),
+        ep(TRANSPORT_AUDIT_API, "http://a:8080/v1".to_string()),
+        ep(TRANSPORT_AUDIT_API, "https://a".to_string()),
         ep(1, String::new()),
         ep(3, "x".repeat(MAX_ENDPOINT_LEN + 1)),
     ] {
@@ -439,7 +443,12 @@ async fn register_and_update_operator_validate_the_profile() {
         endpoints: (1..=MAX_ENDPOINTS as u8)
             .map(|t| Endpoint {
                 transport: t,
-                address: "x".repeat(MAX_ENDPOINT_LEN),
+                address: if t == TRANSPORT_AUDIT_API {
+                    // The longest origin: "https://" + host + ":65535".
+                    format!("https://{}:65535", "x".repeat(MAX_ENDPOINT_LEN - 14))
+                } else {
+                    "x".repeat(MAX_ENDPOINT_LEN)
+                },
             })
             .collect(),
     };
