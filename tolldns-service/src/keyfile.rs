@@ -42,7 +42,7 @@
 use std::iter::Peekable;
 use std::path::{Path, PathBuf};
 
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use zeroize::Zeroizing;
 
 use crate::files::{self, FileError};
@@ -223,9 +223,53 @@ pub fn public_key_base58(key: &SigningKey) -> String {
     bs58::encode(key.verifying_key().as_bytes()).into_string()
 }
 
+/// Why a public key string was refused by [`parse_public_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a base58 ed25519 public key (32 bytes, a valid curve point, not of small order)")]
+pub struct PublicKeyError;
+
+/// Parses a base58 ed25519 public key strictly: exactly 32 bytes, a valid curve point, and not
+/// a weak (small-order) key, which would let any signature verify. Surrounding whitespace is
+/// ignored. One rule for every key given as text (config files and command-line options).
+///
+/// # Errors
+///
+/// [`PublicKeyError`].
+pub fn parse_public_key(s: &str) -> Result<VerifyingKey, PublicKeyError> {
+    let bytes = bs58::decode(s.trim())
+        .into_vec()
+        .map_err(|_| PublicKeyError)?;
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| PublicKeyError)?;
+    let key = VerifyingKey::from_bytes(&arr).map_err(|_| PublicKeyError)?;
+    if key.is_weak() {
+        return Err(PublicKeyError);
+    }
+    Ok(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_keys_are_parsed_strictly() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let text = public_key_base58(&key);
+        assert_eq!(
+            parse_public_key(&format!(" {text}\n")).unwrap(),
+            key.verifying_key()
+        );
+        // The identity point is a valid encoding but of small order: any signature verifies.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let weak = bs58::encode(identity).into_string();
+        assert_eq!(parse_public_key(&weak), Err(PublicKeyError));
+        assert_eq!(parse_public_key("0OIl"), Err(PublicKeyError));
+        assert_eq!(
+            parse_public_key(&bs58::encode([1u8; 31]).into_string()),
+            Err(PublicKeyError)
+        );
+    }
 
     /// The numbers of a JSON array of integers (test helper; no serde_json here).
     fn numbers(text: &str) -> Vec<u8> {

@@ -34,25 +34,8 @@ pub enum KeyError {
     },
 }
 
-/// Why a public key string was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("not a base58 ed25519 public key")]
-pub struct PublicKeyError;
-
-/// Parses a base58 ed25519 public key (strictly: 32 bytes, a valid curve point).
-///
-/// # Errors
-///
-/// [`PublicKeyError`].
-pub fn parse_public_key(s: &str) -> Result<VerifyingKey, PublicKeyError> {
-    let bytes = bs58::decode(s).into_vec().map_err(|_| PublicKeyError)?;
-    let arr: [u8; 32] = bytes.try_into().map_err(|_| PublicKeyError)?;
-    let key = VerifyingKey::from_bytes(&arr).map_err(|_| PublicKeyError)?;
-    if key.is_weak() {
-        return Err(PublicKeyError);
-    }
-    Ok(key)
-}
+/// Public keys given as text: one strict rule for the miner, the CLI and the watcher.
+pub use tolldns_service::keyfile::{PublicKeyError, parse_public_key};
 
 /// Base58 of a public key (the Solana form).
 pub fn public_key_string(key: &VerifyingKey) -> String {

@@ -429,11 +429,9 @@ struct NameKeyReport {
 /// [`CliError::VerificationFailed`] when the envelope does not open or the key does not match,
 /// [`CliError::Refused`] when the miner refuses, bad input and network errors.
 pub fn name_key(args: &ReceiptNameKeyArgs, stdout: &mut dyn Write) -> anyhow::Result<()> {
-    let operator: [u8; 32] = bs58::decode(args.operator.trim())
-        .into_vec()
-        .ok()
-        .and_then(|v| v.try_into().ok())
-        .ok_or_else(|| CliError::field("--operator", "not a base58 32-byte public key"))?;
+    let operator: [u8; 32] = keyfile::parse_public_key(&args.operator)
+        .map_err(|e| CliError::field("--operator", e.to_string()))?
+        .to_bytes();
     let expected = args
         .commitment
         .as_deref()
