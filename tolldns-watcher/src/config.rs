@@ -220,6 +220,11 @@ pub struct SettleConfig {
     pub finalize: bool,
     /// How often the settlement loop runs, in milliseconds.
     pub interval_ms: u64,
+    /// Timeout of one fetch of another watcher's probe tickets, in milliseconds.
+    pub peer_timeout_ms: u64,
+    /// Slots after an epoch's end during which an unreachable watcher's probe tickets are
+    /// retried (the epoch's close waits for them); then they are given up.
+    pub peer_wait_slots: u64,
 }
 
 /// `[api]`.
@@ -328,6 +333,8 @@ impl Default for SettleConfig {
             deadline_margin_slots: 4,
             finalize: true,
             interval_ms: 2_000,
+            peer_timeout_ms: 5_000,
+            peer_wait_slots: 16,
         }
     }
 }
@@ -486,6 +493,9 @@ impl ConfigFile for Config {
         }
         if self.settle.interval_ms == 0 {
             return invalid("settle.interval_ms", "must be positive");
+        }
+        if self.settle.peer_timeout_ms == 0 {
+            return invalid("settle.peer_timeout_ms", "must be positive");
         }
         if self.api.max_body_bytes < 1024 {
             return invalid("api.max_body_bytes", "must be at least 1024");
@@ -653,6 +663,13 @@ deadline_margin_slots = 4
 # Finalize epochs whose reporting deadline has passed (anyone may).
 finalize = true
 interval_ms = 2000
+# Other watchers' probe tickets (GET /v1/epochs/{e}/probe-tickets at the API origin each
+# registered as endpoint transport 6) are fetched after an epoch ends, and the leaves this
+# watcher finds under them at the miner are not counted as client work. Per fetch:
+peer_timeout_ms = 5000
+# An unreachable watcher is retried for this many slots after the epoch's end; then its
+# probes are not discounted (metric tolldns_watcher_peer_fetches_total{outcome="gave_up"}).
+peer_wait_slots = 16
 
 [api]
 # POST /v1/receipts, GET /v1/epochs/{e}/inputs, /v1/epochs/{e}/report, /v1/objects/{sha256},

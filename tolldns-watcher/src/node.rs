@@ -11,10 +11,16 @@
 //! - probes: every `probe.interval_secs`, every Active miner on every registered transport
 //!   (UDP, TCP, DoT, DoH), one probe token per probe; after the probe's window closed and its
 //!   receipt arrived, the probe ticket's leaves are looked up in the miner's batch;
+//! - peers: once an epoch ended, the probe tickets of the other watchers (the score
+//!   program's allowlisted watchers with an API origin in the registry) are fetched from
+//!   their `GET /v1/epochs/{e}/probe-tickets`, and each one is looked up at the probed miner
+//!   like the watcher's own: the leaves found are probes, not client work
+//!   ([`crate::stats`]). An unreachable watcher is retried for `settle.peer_wait_slots`
+//!   after the epoch's end, then given up (its probes are not discounted);
 //! - epochs: an epoch is closed `settle.report_after_slots` after its end (once its audits
-//!   are done, or at the latest when its reporting deadline nears): stats from the stored
-//!   rows, publication, then a report per miner to the score program and finalization when
-//!   due ([`crate::settle`]).
+//!   and ticket lookups are done and the peers' lists fetched or given up, or at the latest
+//!   when its reporting deadline nears): stats from the stored rows, publication, then a
+//!   report per miner to the score program and finalization when due ([`crate::settle`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,6 +29,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ed25519_dalek::SigningKey;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -36,11 +44,16 @@ use crate::metrics::{Metrics, set_gauge};
 use crate::registry::{SharedRegistry, Snapshot};
 use crate::server::ApiState;
 use crate::store::{
-    AuditRecord, AuditStatus, BatchRecord, ProbeRecord, ProbeStatus, ProbeTicketRecord, Store,
-    TicketStatus,
+    AuditRecord, AuditStatus, BatchRecord, PeerTicketRecord, ProbeRecord, ProbeStatus,
+    ProbeTicketRecord, Store, TicketStatus,
 };
 
 pub use tolldns_service::cli::LogControl;
+
+/// The reason of a probe ticket written before its probe was sent: while it stays, the
+/// probe's outcome was never recorded (the watcher stopped), and `updated_ms` is its send
+/// time.
+pub const INTERRUPTED: &str = "interrupted";
 
 /// Audit attempts on a miner that cannot be reached before the audit fails.
 pub const AUDIT_ATTEMPTS: u32 = 5;
@@ -83,7 +96,7 @@ pub async fn run<C: Chain + 'static>(
         tolldns_service::signals::Signals::new().context("installing signal handlers")?;
     let running = start(config.clone(), chain).await?;
     println!(
-        "listening api http://{} (GET /v1/epochs/{{e}}/inputs, /v1/epochs/{{e}}/report, /v1/objects/{{sha256}}, /v1/status)",
+        "listening api http://{} (GET /v1/epochs/{{e}}/inputs, /v1/epochs/{{e}}/report, /v1/epochs/{{e}}/probe-tickets, /v1/objects/{{sha256}}, /v1/status)",
         running.api_addr
     );
     println!(
@@ -183,6 +196,10 @@ struct Shared<C> {
     clock: Arc<ChainClock>,
     metrics: Arc<Metrics>,
     ingest_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Fetches of other watchers' probe tickets, by outcome.
+    peer_fetches: Family<crate::metrics::Labels, Counter>,
+    /// TLS roots for `https://` peers (`audit.ca_file`).
+    peer_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Starts the watcher: key, store, listeners and worker loops. The first chain reads happen
@@ -203,6 +220,12 @@ pub async fn start<C: Chain + 'static>(config: Config, chain: Arc<C>) -> anyhow:
     }
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::register(&mut registry));
+    let peer_fetches = Family::<crate::metrics::Labels, Counter>::default();
+    registry.register(
+        "tolldns_watcher_peer_fetches",
+        "Fetches of other watchers' probe tickets by outcome (fetched, not_ready, unreachable, refused, malformed, gave_up)",
+        peer_fetches.clone(),
+    );
     let m = Arc::clone(&metrics);
     let store = Store::open(&config.store_url())
         .await
@@ -242,7 +265,7 @@ pub async fn start<C: Chain + 'static>(config: Config, chain: Arc<C>) -> anyhow:
         .map_err(|e| anyhow::anyhow!("tickets.issuer_keys: {e}"))?;
     let auditor = Arc::new(Auditor::new(
         key.clone(),
-        audit_tls,
+        audit_tls.clone(),
         Duration::from_millis(config.audit.timeout_ms),
         token_verifier,
     ));
@@ -257,6 +280,8 @@ pub async fn start<C: Chain + 'static>(config: Config, chain: Arc<C>) -> anyhow:
         clock: Arc::new(ChainClock::new()),
         metrics: Arc::clone(&metrics),
         ingest_lock: Arc::new(tokio::sync::Mutex::new(())),
+        peer_fetches,
+        peer_tls: audit_tls,
     });
     let ingest = Arc::new(Ingest {
         store: store.clone(),
@@ -337,6 +362,11 @@ pub async fn start<C: Chain + 'static>(config: Config, chain: Arc<C>) -> anyhow:
             stop_rx.clone(),
         )));
     }
+    tasks.push(tokio::spawn(peer_loop(
+        Arc::clone(&shared),
+        Arc::clone(&auditor),
+        stop_rx.clone(),
+    )));
     tasks.push(tokio::spawn(epoch_loop(Arc::clone(&shared), stop_rx)));
     tracing::info!(api = %api_addr, metrics = %metrics_addr, watcher = %watcher, "watcher started");
     Ok(Running {
@@ -665,30 +695,50 @@ async fn probe_loop<C: Chain>(
             continue;
         };
         let names = &s.config.probe.names;
-        let Some(qname) = names.get(round % names.len().max(1)).cloned() else {
+        if names.is_empty() {
             continue;
-        };
-        round = round.wrapping_add(1);
-        let reference = prober.reference(&qname, 1).await;
+        }
+        // The names rotate over a miner's transports as well as over rounds, so that every
+        // round asks every miner more than one name (a restart, which starts the rounds
+        // again, does not keep asking the same name).
+        let mut references: HashMap<usize, Result<Vec<String>, crate::probe::ProbeError>> =
+            HashMap::new();
         for op in snap.active_miners() {
-            for e in op
+            for (i, e) in op
                 .endpoints
                 .iter()
                 .filter(|e| PROBED.contains(&e.transport))
+                .enumerate()
             {
                 if *stop.borrow() {
                     return;
                 }
+                let n = round.wrapping_add(i) % names.len();
+                let qname = &names[n];
+                let reference = match references.entry(n) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(prober.reference(qname, 1).await)
+                    }
+                };
                 let credential = match &tokens {
                     Some((t, wallet)) => take_token(&s, t, wallet).await,
                     None => None,
                 };
                 probe_one(
-                    &s, &snap, &prober, op.wallet, e, &qname, &reference, credential,
+                    &s,
+                    &snap,
+                    &prober,
+                    op.wallet,
+                    e,
+                    qname,
+                    &*reference,
+                    credential,
                 )
                 .await;
             }
         }
+        round = round.wrapping_add(1);
     }
 }
 
@@ -734,6 +784,29 @@ async fn probe_one<C: Chain>(
     };
     let sent_ms = crate::now_ms();
     let send_slot = s.clock.latest();
+    let epoch = snap.epoch_of(send_slot);
+    let ticket_record = |status, reason: Option<&str>| ProbeTicketRecord {
+        ticket,
+        wallet: wallet.to_bytes(),
+        epoch,
+        probes_sent: 1,
+        leaves_found: None,
+        status,
+        reason: reason.map(str::to_owned),
+        updated_ms: sent_ms,
+    };
+    if ticket != [0u8; 16] {
+        // Written ahead: if the watcher stops before the outcome is recorded, the ticket is
+        // still known (served to the other watchers, looked up as an interrupted probe).
+        if let Err(e) = s
+            .store
+            .upsert_probe_ticket(&ticket_record(TicketStatus::Open, Some(INTERRUPTED)))
+            .await
+        {
+            s.metrics.store_error("upsert_probe_ticket");
+            tracing::error!(error = %e, "recording a probe ticket failed");
+        }
+    }
     let outcome = prober.probe(&target, qname, 1, &cred).await;
     let (status, latency, evidence, label) = match (&outcome, reference) {
         (Err(e), _) => (
@@ -765,7 +838,6 @@ async fn probe_one<C: Chain>(
         }
     };
     s.metrics.probe(label, transport);
-    let epoch = snap.epoch_of(send_slot);
     let mut id_input = Vec::with_capacity(64);
     id_input.extend_from_slice(wallet.as_ref());
     id_input.push(endpoint.transport);
@@ -785,17 +857,16 @@ async fn probe_one<C: Chain>(
         evidence_json: evidence.to_string(),
     };
     let mut writes = vec![crate::store::Write::Probe(record)];
-    if ticket != [0u8; 16] && matches!(status, ProbeStatus::Answered | ProbeStatus::WrongAnswer) {
-        writes.push(crate::store::Write::ProbeTicket(ProbeTicketRecord {
-            ticket,
-            wallet: wallet.to_bytes(),
-            epoch,
-            probes_sent: 1,
-            leaves_found: None,
-            status: TicketStatus::Open,
-            reason: None,
-            updated_ms: sent_ms,
-        }));
+    if ticket != [0u8; 16] {
+        // An answered probe's leaves are looked up (and must be there); an unanswered one's
+        // neither gate nor count.
+        writes.push(crate::store::Write::ProbeTicket(
+            if matches!(status, ProbeStatus::Answered | ProbeStatus::WrongAnswer) {
+                ticket_record(TicketStatus::Open, None)
+            } else {
+                ticket_record(TicketStatus::Error, Some("unanswered"))
+            },
+        ));
     }
     if let Err(e) = s.store.write_all(&writes).await {
         s.metrics.store_error("write_all");
@@ -850,12 +921,41 @@ async fn check_tickets<C: Chain>(
         return Ok(());
     }
     let probes = s.store.probes_in_epoch(epoch).await?;
-    let batches = s.store.batches_in_epoch(epoch).await?;
-    let next = s.store.batches_in_epoch(epoch.saturating_add(1)).await?;
+    let mut batches = s.store.batches_in_epoch(epoch).await?;
+    batches.extend(s.store.batches_in_epoch(epoch.saturating_add(1)).await?);
     let now = crate::now_ms();
-    let len = s.config.deployment().window_len;
     for mut t in open {
         let Some(probe) = probes.iter().find(|p| p.ticket == t.ticket) else {
+            // A probe whose outcome was never recorded (the watcher stopped): its leaf, if
+            // the miner recorded one, is a probe, not client work; a missing one is no
+            // failure. In flight for at most the probe timeout.
+            let timeout = s.config.probe.timeout_ms;
+            if t.reason.as_deref() == Some(INTERRUPTED)
+                && t.updated_ms.saturating_add(timeout.saturating_mul(2)) < now
+            {
+                let l = lookup_leaves(
+                    s,
+                    snap,
+                    auditor,
+                    &batches,
+                    (t.wallet, t.ticket),
+                    (t.updated_ms, t.updated_ms.saturating_add(timeout)),
+                    1,
+                    now,
+                )
+                .await;
+                if l.pending && l.found == 0 {
+                    continue;
+                }
+                // `updated_ms` keeps the send time (where the other watchers look).
+                t.leaves_found = Some(l.found);
+                t.status = if l.found > 0 {
+                    TicketStatus::Found
+                } else {
+                    TicketStatus::Error
+                };
+                s.store.upsert_probe_ticket(&t).await?;
+            }
             continue;
         };
         // The leaf's timestamp is when the miner answered: between the send and the answer,
@@ -863,63 +963,25 @@ async fn check_tickets<C: Chain>(
         let answered = probe
             .sent_ms
             .saturating_add(probe.latency_us.unwrap_or(0).div_ceil(1000));
-        let first = tolldns_core::WindowId::containing(probe.sent_ms, len);
-        let last = tolldns_core::WindowId::containing(answered, len);
-        let mut found = 0u64;
-        let mut pending = false;
-        let mut failure: Option<String> = None;
-        let mut evidence = Vec::new();
-        for w in first.get()..=last.get() {
-            let start = tolldns_core::WindowId(w).start_ms(len).unwrap_or(0);
-            let end = tolldns_core::WindowId(w).end_ms(len).unwrap_or(u64::MAX);
-            let batch = batches.iter().chain(next.iter()).find(|b| {
-                b.wallet == Some(t.wallet)
-                    && b.verdict.is_accepted()
-                    && b.window_start_ms <= start
-                    && end <= b.window_end_ms
-            });
-            let Some(batch) = batch else {
-                let bound = end
-                    .saturating_add(s.config.deployment.max_delay_ms)
-                    .saturating_add(s.config.deployment.skew_ms);
-                if now <= bound {
-                    pending = true;
-                }
-                continue;
-            };
-            let Ok(receipt) = Receipt::from_json(&batch.receipt_json) else {
-                continue;
-            };
-            let Some(origin) = snap.audit_api(&Pubkey::new_from_array(t.wallet)) else {
-                failure = Some("no_audit_api".to_owned());
-                continue;
-            };
-            match auditor
-                .lookup_ticket(&origin, &receipt, &batch.batch_id, t.ticket, 0, u64::MAX)
-                .await
-            {
-                Ok(l) if l.passed => {
-                    found = found.saturating_add(l.found);
-                    evidence.push(l.evidence);
-                }
-                Ok(l)
-                    if matches!(
-                        l.reason.as_deref(),
-                        Some("miner_unreachable" | "miner_busy")
-                    ) =>
-                {
-                    pending = true;
-                }
-                Ok(l) => {
-                    failure = l.reason.clone().or(Some("ticket_lookup_failed".to_owned()));
-                    evidence.push(l.evidence);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "ticket lookup could not be attempted");
-                    pending = true;
-                }
-            }
-        }
+        let Lookup {
+            found,
+            pending,
+            failure,
+            evidence,
+        } = lookup_leaves(
+            s,
+            snap,
+            auditor,
+            &batches,
+            (t.wallet, t.ticket),
+            (
+                probe.sent_ms,
+                answered.saturating_add(crate::stats::LEAF_SLACK_MS),
+            ),
+            t.probes_sent,
+            now,
+        )
+        .await;
         if pending && failure.is_none() && found < t.probes_sent {
             continue;
         }
@@ -941,6 +1003,349 @@ async fn check_tickets<C: Chain>(
         s.store.upsert_probe_ticket(&t).await?;
     }
     Ok(())
+}
+
+/// What looking up one ticket's leaves in a miner's batches found.
+struct Lookup {
+    /// Leaves found (verified against the receipts).
+    found: u64,
+    /// Whether a covering batch may still arrive or the miner could not be asked.
+    pending: bool,
+    /// Why a lookup failed (the miner's answer did not verify, no audit API, ...).
+    failure: Option<String>,
+    /// The lookups' evidence.
+    evidence: Vec<serde_json::Value>,
+}
+
+/// Looks up the leaves of `ticket` in `wallet`'s accepted batches among `batches` whose
+/// windows cover `from_ms ..= to_ms` (each window's batch asked once, in window order, until
+/// `enough` leaves were found).
+#[allow(clippy::too_many_arguments)]
+async fn lookup_leaves<C: Chain>(
+    s: &Shared<C>,
+    snap: &Snapshot,
+    auditor: &Auditor,
+    batches: &[BatchRecord],
+    (wallet, ticket): ([u8; 32], [u8; 16]),
+    (from_ms, to_ms): (u64, u64),
+    enough: u64,
+    now: u64,
+) -> Lookup {
+    let len = s.config.deployment().window_len;
+    let first = tolldns_core::WindowId::containing(from_ms, len);
+    let last = tolldns_core::WindowId::containing(to_ms.max(from_ms), len);
+    let mut out = Lookup {
+        found: 0,
+        pending: false,
+        failure: None,
+        evidence: Vec::new(),
+    };
+    let mut asked: Vec<[u8; 32]> = Vec::new();
+    for w in first.get()..=last.get() {
+        if out.found >= enough.max(1) {
+            // The rest is not needed (and a window without a batch yet is not waited for).
+            out.pending = false;
+            break;
+        }
+        let start = tolldns_core::WindowId(w).start_ms(len).unwrap_or(0);
+        let end = tolldns_core::WindowId(w).end_ms(len).unwrap_or(u64::MAX);
+        let batch = batches.iter().find(|b| {
+            b.wallet == Some(wallet)
+                && b.verdict.is_accepted()
+                && b.window_start_ms <= start
+                && end <= b.window_end_ms
+        });
+        let Some(batch) = batch else {
+            let bound = end
+                .saturating_add(s.config.deployment.max_delay_ms)
+                .saturating_add(s.config.deployment.skew_ms);
+            if now <= bound {
+                out.pending = true;
+            }
+            continue;
+        };
+        if asked.contains(&batch.batch_id) {
+            continue;
+        }
+        asked.push(batch.batch_id);
+        let Ok(receipt) = Receipt::from_json(&batch.receipt_json) else {
+            continue;
+        };
+        let Some(origin) = snap.audit_api(&Pubkey::new_from_array(wallet)) else {
+            out.failure = Some("no_audit_api".to_owned());
+            continue;
+        };
+        match auditor
+            .lookup_ticket(&origin, &receipt, &batch.batch_id, ticket, 0, u64::MAX)
+            .await
+        {
+            Ok(l) if l.passed => {
+                out.found = out.found.saturating_add(l.found);
+                out.evidence.push(l.evidence);
+            }
+            Ok(l)
+                if matches!(
+                    l.reason.as_deref(),
+                    Some("miner_unreachable" | "miner_busy")
+                ) =>
+            {
+                out.pending = true;
+            }
+            Ok(l) => {
+                out.failure = l.reason.clone().or(Some("ticket_lookup_failed".to_owned()));
+                out.evidence.push(l.evidence);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "ticket lookup could not be attempted");
+                out.pending = true;
+            }
+        }
+    }
+    out
+}
+
+/// The outcome label of a failed peer fetch, and what happened.
+type PeerFetchError = (&'static str, String);
+
+/// `GET {origin}/v1/epochs/{epoch}/probe-tickets`, checked to be `peer`'s list of `epoch`.
+async fn fetch_peer_tickets(
+    origin: &str,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+    peer: &Pubkey,
+    epoch: u64,
+    timeout: Duration,
+) -> Result<Vec<crate::publish::PeerTicket>, PeerFetchError> {
+    use tolldns_service::http::{Origin, connect_origin, send};
+    let o = Origin::parse(origin).map_err(|e| ("refused", e.to_string()))?;
+    let path = format!("/v1/epochs/{epoch}/probe-tickets");
+    let request = http::Request::get(path.as_str())
+        .header(http::header::HOST, o.authority())
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .map_err(|e| ("refused", e.to_string()))?;
+    let reply = tokio::time::timeout(timeout, async {
+        let io = connect_origin(&o, tls).await?;
+        send(io, false, request, crate::publish::MAX_PEER_TICKETS_BYTES).await
+    })
+    .await
+    .map_err(|_| ("unreachable", format!("GET {o}{path}: timed out")))?
+    .map_err(|e| ("unreachable", format!("GET {o}{path}: {e:#}")))?;
+    match reply.status.as_u16() {
+        200 => crate::publish::parse_probe_tickets(&reply.body, &peer.to_string(), epoch)
+            .map_err(|e| ("malformed", format!("GET {o}{path}: {e}"))),
+        404 | 425 | 503 => Err(("not_ready", format!("GET {o}{path}: {}", reply.describe()))),
+        _ => Err(("refused", format!("GET {o}{path}: {}", reply.describe()))),
+    }
+}
+
+/// Fetches the other watchers' probe tickets of every ended, unclosed epoch and looks them
+/// up at the miners.
+async fn peer_loop<C: Chain + 'static>(
+    s: Arc<Shared<C>>,
+    auditor: Arc<Auditor>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let me = tolldns_chain::pubkey_of(&s.key);
+    loop {
+        if pause(
+            &mut stop,
+            Duration::from_millis(s.config.settle.interval_ms),
+        )
+        .await
+        {
+            return;
+        }
+        let Some(snap) = s.registry.get() else {
+            continue;
+        };
+        let slot = s.clock.latest();
+        let current = snap.epoch_of(slot);
+        let next = match s.store.get_cursor(crate::publish::CLOSED_CURSOR).await {
+            Ok(Some(n)) => n,
+            Ok(None) => continue,
+            Err(e) => {
+                s.metrics.store_error("peer_tickets");
+                tracing::warn!(error = %e, "reading the closed-epoch cursor failed");
+                continue;
+            }
+        };
+        for epoch in next.max(current.saturating_sub(crate::settle::SETTLE_LOOKBACK))..current {
+            if let Err(e) = fetch_peers(&s, &snap, &me, epoch, slot).await {
+                s.metrics.store_error("peer_tickets");
+                tracing::warn!(error = %e, epoch, "storing peer probe tickets failed");
+            }
+            if let Err(e) = check_peer_tickets(&s, &snap, &auditor, epoch, slot).await {
+                s.metrics.store_error("peer_tickets");
+                tracing::warn!(error = %e, epoch, "peer probe ticket lookups failed");
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+}
+
+/// The slot after which what is missing of `epoch`'s peer tickets is given up.
+fn peer_give_up_slot(s: &Shared<impl Chain>, snap: &Snapshot, epoch: u64) -> u64 {
+    epoch
+        .saturating_add(1)
+        .saturating_mul(snap.epoch_len_slots())
+        .saturating_add(s.config.settle.peer_wait_slots)
+}
+
+async fn fetch_peers<C: Chain>(
+    s: &Shared<C>,
+    snap: &Snapshot,
+    me: &Pubkey,
+    epoch: u64,
+    slot: u64,
+) -> Result<(), crate::store::StoreError> {
+    for (peer, origin) in snap.peer_watchers(me, epoch) {
+        let cursor = crate::settle::peer_cursor(epoch, &peer);
+        if s.store.get_cursor(&cursor).await?.is_some() {
+            continue;
+        }
+        let timeout = Duration::from_millis(s.config.settle.peer_timeout_ms);
+        match fetch_peer_tickets(&origin, s.peer_tls.as_ref(), &peer, epoch, timeout).await {
+            Ok(list) => {
+                let now = crate::now_ms();
+                let mut writes: Vec<crate::store::Write> = list
+                    .iter()
+                    .map(|t| {
+                        crate::store::Write::PeerTicket(PeerTicketRecord {
+                            watcher: peer.to_bytes(),
+                            ticket: t.ticket,
+                            wallet: t.miner,
+                            epoch,
+                            sent_ms: t.sent_ms,
+                            leaves_found: None,
+                            status: TicketStatus::Open,
+                            reason: None,
+                            updated_ms: now,
+                        })
+                    })
+                    .collect();
+                writes.push(crate::store::Write::Cursor {
+                    name: cursor,
+                    value: 1,
+                });
+                s.store.write_all(&writes).await?;
+                s.peer_fetches
+                    .get_or_create(&vec![("outcome", "fetched".to_owned())])
+                    .inc();
+                tracing::info!(epoch, watcher = %peer, tickets = list.len(), "peer probe tickets fetched");
+            }
+            Err((outcome, message)) => {
+                s.peer_fetches
+                    .get_or_create(&vec![("outcome", outcome.to_owned())])
+                    .inc();
+                if slot >= peer_give_up_slot(s, snap, epoch) {
+                    s.store.set_cursor(&cursor, 2).await?;
+                    s.peer_fetches
+                        .get_or_create(&vec![("outcome", "gave_up".to_owned())])
+                        .inc();
+                    tracing::warn!(epoch, watcher = %peer, error = %message, "peer probe tickets given up: its probes are not discounted this epoch");
+                } else if outcome == "not_ready" {
+                    tracing::debug!(epoch, watcher = %peer, error = %message, "peer probe tickets not ready");
+                } else {
+                    tracing::info!(epoch, watcher = %peer, error = %message, "peer probe tickets not fetched; retrying");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Looks up the open peer tickets of `epoch` at the miners (never trusting the peer's
+/// counts: only the leaves this watcher finds count).
+async fn check_peer_tickets<C: Chain + 'static>(
+    s: &Arc<Shared<C>>,
+    snap: &Arc<Snapshot>,
+    auditor: &Arc<Auditor>,
+    epoch: u64,
+    slot: u64,
+) -> Result<(), crate::store::StoreError> {
+    let open: Vec<PeerTicketRecord> = s
+        .store
+        .peer_tickets_in_epoch(epoch)
+        .await?
+        .into_iter()
+        .filter(|t| t.status == TicketStatus::Open)
+        .collect();
+    if open.is_empty() {
+        return Ok(());
+    }
+    let mut batches = s.store.batches_in_epoch(epoch).await?;
+    batches.extend(s.store.batches_in_epoch(epoch.saturating_add(1)).await?);
+    let batches = Arc::new(batches);
+    // A lookup whose batch has not arrived (nor its arrival bound passed) is waited for
+    // until `report_after_slots` past the fetch's give-up slot.
+    let give_up = slot
+        >= peer_give_up_slot(s, snap, epoch).saturating_add(s.config.settle.report_after_slots);
+    // The answer is bounded by this watcher's own probe timeout (a peer's longer one only
+    // leaves some of its probe leaves counted as client work).
+    let answer_ms = s.config.probe.timeout_ms;
+    // One task per miner, its tickets one after another: a miner bounds the requests one
+    // auditor may have in flight (more are answered 503 and retried later).
+    let mut by_miner: std::collections::BTreeMap<[u8; 32], Vec<PeerTicketRecord>> =
+        std::collections::BTreeMap::new();
+    for t in open {
+        by_miner.entry(t.wallet).or_default().push(t);
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for (_, tickets) in by_miner {
+        let (s, snap, auditor, batches) = (
+            Arc::clone(s),
+            Arc::clone(snap),
+            Arc::clone(auditor),
+            Arc::clone(&batches),
+        );
+        set.spawn(async move {
+            for mut t in tickets {
+                let now = crate::now_ms();
+                let l = lookup_leaves(
+                    &s,
+                    &snap,
+                    &auditor,
+                    &batches,
+                    (t.wallet, t.ticket),
+                    (t.sent_ms, t.sent_ms.saturating_add(answer_ms)),
+                    1,
+                    now,
+                )
+                .await;
+                // Wait for the covering batches while they may still arrive (or give up).
+                if l.pending && l.found == 0 && l.failure.is_none() && !give_up {
+                    continue;
+                }
+                t.leaves_found = Some(l.found);
+                (t.status, t.reason) = match (&l.failure, l.found) {
+                    (Some(f), 0) => (
+                        TicketStatus::Error,
+                        Some(format!("{f}: {}", serde_json::Value::Array(l.evidence))),
+                    ),
+                    (None, 0) => (
+                        TicketStatus::Missing,
+                        Some(if l.pending {
+                            "lookup_incomplete".to_owned()
+                        } else {
+                            "no_leaves".to_owned()
+                        }),
+                    ),
+                    (_, _) => (TicketStatus::Found, None),
+                };
+                t.updated_ms = now;
+                s.store.upsert_peer_ticket(&t).await?;
+            }
+            Ok::<(), crate::store::StoreError>(())
+        });
+    }
+    let mut result = Ok(());
+    while let Some(done) = set.join_next().await {
+        if let Ok(Err(e)) = done {
+            result = Err(e);
+        }
+    }
+    result
 }
 
 /// Closes epochs, reports them and finalizes them ([`crate::settle`]).

@@ -14,12 +14,138 @@
 //!   the addresses above.
 //!
 //! JSON objects are written with sorted keys, so the same content gives the same address.
+//!
+//! Once an epoch ended, the watcher also serves its probe tickets of the epoch
+//! (`GET /v1/epochs/{e}/probe-tickets`, [`probe_tickets_json`]) so that the other watchers
+//! look them up at the miners and do not count them as client work; the lookups it makes of
+//! the other watchers' tickets are published with each miner's probes (`peer_tickets`).
 
 use serde_json::{Value, json};
 use tolldns_score::ScoreConfig;
 
 use crate::stats::{EpochRows, MinerResult};
 use crate::store::{EpochReport, ReportStatus, Store, StoreError, Write, object_hash};
+
+/// The most probe tickets one list (served or fetched) holds.
+pub const MAX_PEER_TICKETS: usize = 100_000;
+
+/// The largest probe-ticket list fetched from another watcher, in bytes.
+pub const MAX_PEER_TICKETS_BYTES: usize = 16 << 20;
+
+/// The watcher's probe tickets of `epoch` (the tickets of every probe it sent in the epoch,
+/// answered or not), as served to the other watchers:
+/// `{"watcher", "epoch", "tickets": [{"miner", "ticket", "sent_ms"}]}` (at most
+/// [`MAX_PEER_TICKETS`]; `sent_ms` is the first probe sent under the ticket).
+///
+/// # Errors
+///
+/// The store's error.
+pub async fn probe_tickets_json(
+    store: &Store,
+    watcher: &str,
+    epoch: u64,
+) -> Result<Value, StoreError> {
+    // Every probe sent under a ticket, answered or not (a miner may have recorded the leaf
+    // of a probe the watcher gave up on): the first send per (miner, ticket).
+    let probes = store.probes_in_epoch(epoch).await?;
+    let mut sent: std::collections::BTreeMap<([u8; 32], [u8; 16]), u64> =
+        std::collections::BTreeMap::new();
+    for p in probes.iter().filter(|p| p.ticket != [0u8; 16]) {
+        let e = sent.entry((p.wallet, p.ticket)).or_insert(p.sent_ms);
+        *e = (*e).min(p.sent_ms);
+    }
+    // Probes whose outcome was never recorded (the watcher stopped while they were in
+    // flight): their ticket was written ahead, with the send time.
+    for t in store.probe_tickets_in_epoch(epoch).await? {
+        if t.reason.as_deref() == Some(crate::node::INTERRUPTED) {
+            sent.entry((t.wallet, t.ticket)).or_insert(t.updated_ms);
+        }
+    }
+    let list: Vec<Value> = sent
+        .iter()
+        .take(MAX_PEER_TICKETS)
+        .map(|((wallet, ticket), ms)| {
+            json!({
+                "miner": bs58::encode(wallet).into_string(),
+                "ticket": hex::encode(ticket),
+                "sent_ms": ms,
+            })
+        })
+        .collect();
+    Ok(json!({ "watcher": watcher, "epoch": epoch, "tickets": list }))
+}
+
+/// One entry of another watcher's probe-ticket list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerTicket {
+    /// The probed miner's wallet.
+    pub miner: [u8; 32],
+    /// The ticket id.
+    pub ticket: [u8; 16],
+    /// When the peer says it sent the probe, Unix ms.
+    pub sent_ms: u64,
+}
+
+/// Why another watcher's probe-ticket list is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("probe-ticket list refused: {0}")]
+pub struct PeerListError(pub String);
+
+/// Parses another watcher's probe-ticket list, checking that it is `watcher`'s list of
+/// `epoch` and holds at most [`MAX_PEER_TICKETS`] entries.
+///
+/// # Errors
+///
+/// [`PeerListError`] naming what is wrong.
+pub fn parse_probe_tickets(
+    bytes: &[u8],
+    watcher: &str,
+    epoch: u64,
+) -> Result<Vec<PeerTicket>, PeerListError> {
+    let bad = |m: String| PeerListError(m);
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
+    if v.get("watcher").and_then(Value::as_str) != Some(watcher) {
+        return Err(bad(format!("\"watcher\" is not {watcher}")));
+    }
+    if v.get("epoch").and_then(Value::as_u64) != Some(epoch) {
+        return Err(bad(format!("\"epoch\" is not {epoch}")));
+    }
+    let list = v
+        .get("tickets")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("no \"tickets\" array".to_owned()))?;
+    if list.len() > MAX_PEER_TICKETS {
+        return Err(bad(format!(
+            "{} tickets, more than {MAX_PEER_TICKETS}",
+            list.len()
+        )));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let miner = t
+                .get("miner")
+                .and_then(Value::as_str)
+                .and_then(|m| bs58::decode(m).into_vec().ok())
+                .and_then(|m| <[u8; 32]>::try_from(m).ok())
+                .ok_or_else(|| bad(format!("tickets[{i}].miner is not a base58 key")))?;
+            let mut ticket = [0u8; 16];
+            t.get("ticket")
+                .and_then(Value::as_str)
+                .and_then(|h| hex::decode_to_slice(h, &mut ticket).ok())
+                .ok_or_else(|| bad(format!("tickets[{i}].ticket is not 32 hex digits")))?;
+            let sent_ms = t
+                .get("sent_ms")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| bad(format!("tickets[{i}].sent_ms is not a number")))?;
+            Ok(PeerTicket {
+                miner,
+                ticket,
+                sent_ms,
+            })
+        })
+        .collect()
+}
 
 /// The cursor holding the next epoch to close.
 pub const CLOSED_CURSOR: &str = "epoch.next_to_close";
@@ -295,23 +421,49 @@ pub fn build(
                 })
             })
             .collect();
-        let tickets: Vec<Value> = rows
-            .tickets
-            .iter()
-            .filter(|t| t.wallet[..] == wallet[..])
-            .map(|t| {
-                json!({
-                    "ticket": hex::encode(t.ticket),
-                    "probes_sent": t.probes_sent,
-                    "leaves_found": t.leaves_found,
-                    "status": format!("{:?}", t.status).to_lowercase(),
-                    "reason": t.reason,
+        let own_tickets = |list: &[crate::store::ProbeTicketRecord]| -> Vec<Value> {
+            list.iter()
+                .filter(|t| t.wallet[..] == wallet[..])
+                .map(|t| {
+                    let times = rows.probe_times(&t.ticket);
+                    json!({
+                        "ticket": hex::encode(t.ticket),
+                        "sent_ms": times.map(|x| x.0),
+                        "answered_ms": times.map(|x| x.1),
+                        "probes_sent": t.probes_sent,
+                        "leaves_found": t.leaves_found,
+                        "status": format!("{:?}", t.status).to_lowercase(),
+                        "reason": t.reason,
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        };
+        let peer_tickets = |list: &[crate::store::PeerTicketRecord]| -> Vec<Value> {
+            list.iter()
+                .filter(|t| t.wallet[..] == wallet[..])
+                .map(|t| {
+                    json!({
+                        "watcher": bs58::encode(t.watcher).into_string(),
+                        "ticket": hex::encode(t.ticket),
+                        "sent_ms": t.sent_ms,
+                        "leaves_found": t.leaves_found,
+                        "status": format!("{:?}", t.status).to_lowercase(),
+                        "reason": t.reason,
+                    })
+                })
+                .collect()
+        };
         let probes_hash = p.object(
             "probes",
-            &json!({ "miner": r.miner, "epoch": epoch, "probes": probes, "tickets": tickets }),
+            &json!({
+                "miner": r.miner,
+                "epoch": epoch,
+                "probes": probes,
+                "tickets": own_tickets(&rows.tickets),
+                "peer_tickets": peer_tickets(&rows.peer_tickets),
+                "previous_epoch_tickets": own_tickets(&rows.previous_tickets),
+                "previous_epoch_peer_tickets": peer_tickets(&rows.previous_peer_tickets),
+            }),
         );
         let gate: Vec<&str> = r.gate.iter().map(|g| g.name()).collect();
         let miner_hash = p.object(

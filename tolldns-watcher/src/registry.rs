@@ -182,6 +182,25 @@ impl Snapshot {
             .map(|e| e.address.clone())
     }
 
+    /// The other watchers of `epoch` whose probe tickets are fetched: the score program's
+    /// allowlisted watchers other than `me`, each with the API origin its registry operator
+    /// (wallet = the watcher key) registered as endpoint transport 6. Watchers without one
+    /// are left out.
+    pub fn peer_watchers(&self, me: &Pubkey, epoch: u64) -> Vec<(Pubkey, String)> {
+        let Some(score) = &self.score else {
+            return Vec::new();
+        };
+        let mut peers: Vec<(Pubkey, String)> = score
+            .watchers
+            .iter()
+            .filter(|w| w.key != *me && w.active_from_epoch <= epoch)
+            .filter_map(|w| self.audit_api(&w.key).map(|origin| (w.key, origin)))
+            .collect();
+        peers.sort();
+        peers.dedup_by(|a, b| a.0 == b.0);
+        peers
+    }
+
     /// A view of the snapshot at `slot` (the receipts verifier's registries).
     pub const fn at(&self, slot: u64) -> RegistryView<'_> {
         RegistryView { snap: self, slot }

@@ -11,6 +11,10 @@
 //! - `GET /v1/epochs/{e}/inputs`: the `tolldns score epoch --input` JSON of a closed epoch.
 //! - `GET /v1/epochs/{e}/report`: per miner, the verdict (reported or withheld), the reasons
 //!   and the hashes of the objects behind it.
+//! - `GET /v1/epochs/{e}/probe-tickets`: the watcher's probe tickets of epoch `e`
+//!   (`{"watcher", "epoch", "tickets": [{"miner", "ticket", "sent_ms"}]}`), public and
+//!   unsigned, once the epoch has ended (`425` before, `503` before the first chain read), so
+//!   that the other watchers discount those probes from the miners' client work.
 //! - `GET /v1/objects/{sha256 hex}`: a published object (content-addressed JSON).
 //! - `GET /v1/status`: the watcher key, the chain slot, the epochs closed, counts.
 //! - `GET /healthz`.
@@ -174,6 +178,9 @@ pub async fn handle(state: &ApiState, req: http::Request<Incoming>) -> Reply {
         (&Method::POST, ["v1", "receipts"]) => ("receipts", receipts(state, &parts, body).await),
         (&Method::GET, ["v1", "epochs", e, "inputs"]) => ("inputs", inputs(state, e).await),
         (&Method::GET, ["v1", "epochs", e, "report"]) => ("report", report(state, e).await),
+        (&Method::GET, ["v1", "epochs", e, "probe-tickets"]) => {
+            ("probe_tickets", probe_tickets(state, e).await)
+        }
         (&Method::GET, ["v1", "objects", h]) => ("objects", object(state, h).await),
         (&Method::GET, ["v1", "status"]) => ("status", status(state).await),
         (&Method::GET, ["healthz"]) => ("healthz", reply(StatusCode::OK, "text/plain", "ok\n")),
@@ -297,6 +304,31 @@ async fn report(state: &ApiState, e: &str) -> Reply {
     match crate::publish::epoch_report(&state.store, epoch).await {
         Ok(Some(bytes)) => reply(StatusCode::OK, "application/json", bytes),
         Ok(None) => error(StatusCode::NOT_FOUND, "epoch not closed yet"),
+        Err(e) => retry_later(StatusCode::SERVICE_UNAVAILABLE, &e.to_string(), 5),
+    }
+}
+
+async fn probe_tickets(state: &ApiState, e: &str) -> Reply {
+    let Some(epoch) = parse_epoch(e) else {
+        return error(StatusCode::BAD_REQUEST, "the epoch is a decimal number");
+    };
+    let Some(snap) = state.ingest.registry.get() else {
+        return retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the registry has not been read yet",
+            2,
+        );
+    };
+    let current = snap.epoch_of(state.ingest.clock.latest());
+    if epoch >= current {
+        return retry_later(
+            StatusCode::TOO_EARLY,
+            &format!("epoch {epoch} has not ended (the current epoch is {current})"),
+            2,
+        );
+    }
+    match crate::publish::probe_tickets_json(&state.store, &state.watcher, epoch).await {
+        Ok(v) => json_reply(StatusCode::OK, &v),
         Err(e) => retry_later(StatusCode::SERVICE_UNAVAILABLE, &e.to_string(), 5),
     }
 }

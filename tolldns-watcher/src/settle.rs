@@ -158,11 +158,24 @@ pub async fn load_rows(store: &Store, epoch: u64) -> Result<EpochRows, StoreErro
         audits: store.audits_in_epoch(epoch).await?,
         probes: store.probes_in_epoch(epoch).await?,
         tickets: store.probe_tickets_in_epoch(epoch).await?,
+        peer_tickets: store.peer_tickets_in_epoch(epoch).await?,
+        previous_tickets: match epoch.checked_sub(1) {
+            Some(p) => store.probe_tickets_in_epoch(p).await?,
+            None => Vec::new(),
+        },
+        previous_probes: match epoch.checked_sub(1) {
+            Some(p) => store.probes_in_epoch(p).await?,
+            None => Vec::new(),
+        },
+        previous_peer_tickets: match epoch.checked_sub(1) {
+            Some(p) => store.peer_tickets_in_epoch(p).await?,
+            None => Vec::new(),
+        },
     })
 }
 
-/// Whether every accepted batch of the epoch has a final audit and every probe ticket a
-/// final lookup.
+/// Whether every accepted batch of the epoch has a final audit and every probe ticket (own
+/// and peers') a final lookup.
 fn settled(rows: &EpochRows, audits_enabled: bool) -> bool {
     let audited = !audits_enabled
         || rows
@@ -174,7 +187,35 @@ fn settled(rows: &EpochRows, audits_enabled: bool) -> bool {
                     .iter()
                     .any(|a| a.batch_id == b.batch_id && a.status != AuditStatus::Error)
             });
-    audited && rows.tickets.iter().all(|t| t.status != TicketStatus::Open)
+    audited
+        && rows.tickets.iter().all(|t| t.status != TicketStatus::Open)
+        && rows
+            .peer_tickets
+            .iter()
+            .all(|t| t.status != TicketStatus::Open)
+}
+
+/// The cursor that records that peer `watcher`'s probe tickets of `epoch` were fetched
+/// (1) or given up on (2).
+pub fn peer_cursor(epoch: u64, watcher: &Pubkey) -> String {
+    format!("peers.{epoch}.{watcher}")
+}
+
+/// Whether every peer's list of `epoch` was fetched or given up on
+/// ([`crate::node`]'s peer loop gives up `settle.peer_wait_slots` after the epoch's end).
+async fn peers_done<C>(ctx: &Context<'_, C>, epoch: u64) -> Result<bool, StoreError> {
+    let me = tolldns_chain::pubkey_of(ctx.key);
+    for (peer, _) in ctx.snap.peer_watchers(&me, epoch) {
+        if ctx
+            .store
+            .get_cursor(&peer_cursor(epoch, &peer))
+            .await?
+            .is_none()
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 impl Settler {
@@ -208,7 +249,7 @@ impl Settler {
                 >= deadline;
             if !late {
                 let rows = load_rows(ctx.store, next).await?;
-                if !settled(&rows, ctx.config.audit.enabled) {
+                if !settled(&rows, ctx.config.audit.enabled) || !peers_done(ctx, next).await? {
                     break;
                 }
             }

@@ -578,7 +578,7 @@ async fn write_all_is_atomic(f: &Fixture) {
 
 async fn reopen_keeps_data_and_migrations_are_idempotent(f: &Fixture) {
     let store = f.open().await;
-    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert_eq!(store.schema_version().await.unwrap(), 2);
     let b = batch(1, 1, 1, 0, Verdict::Accepted);
     store.insert_batch(&b).await.unwrap();
     store.migrate().await.unwrap();
@@ -594,7 +594,7 @@ async fn reopen_keeps_data_and_migrations_are_idempotent(f: &Fixture) {
     );
 
     let reopened = f.open().await;
-    assert_eq!(reopened.schema_version().await.unwrap(), 1);
+    assert_eq!(reopened.schema_version().await.unwrap(), 2);
     assert_eq!(reopened.batch(&b.batch_id).await.unwrap(), Some(b.clone()));
     assert!(!reopened.insert_batch(&b).await.unwrap());
     reopened.close().await;

@@ -752,6 +752,21 @@ async fn audits_and_probes_catch_a_cheater() {
             .any(|r| r == "probe_wrong_answer"),
         "{report}"
     );
+    // The watcher's probe tickets, for the other watchers: served once the epoch ended
+    // (these probes carried no token, so there is none to list), not before.
+    let (status, body) = get(api, &format!("/v1/epochs/{epoch}/probe-tickets")).await;
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        list["watcher"],
+        tolldns_chain::pubkey_of(&watcher_key).to_string(),
+        "{list}"
+    );
+    assert_eq!(list["epoch"], epoch, "{list}");
+    assert_eq!(list["tickets"], serde_json::json!([]), "{list}");
+    let later = chain.now_slot() / support::EPOCH_LEN_SLOTS + 1;
+    let (status, body) = get(api, &format!("/v1/epochs/{later}/probe-tickets")).await;
+    assert_eq!(status, 425, "{body}");
     let (_, metrics) = get(running.metrics_addr, "/metrics").await;
     for line in [
         "tolldns_watcher_audits_total{outcome=\"passed\"}",

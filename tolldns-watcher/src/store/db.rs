@@ -24,11 +24,18 @@ use sqlx::sqlite::{
 use super::types::{Backend, StoreError};
 
 /// The schema migrations, embedded at compile time (no database is needed to build).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "schema",
-    include_str!("../../migrations/0001_schema.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "schema",
+        include_str!("../../migrations/0001_schema.sql"),
+    ),
+    (
+        2,
+        "peer_probe_tickets",
+        include_str!("../../migrations/0002_peer_probe_tickets.sql"),
+    ),
+];
 
 /// How long a SQLite connection waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);

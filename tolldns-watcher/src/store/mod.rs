@@ -28,8 +28,9 @@ use sha2::{Digest, Sha256};
 
 use db::{Arg, Effect, Plan, Pool, RowExt, Stmt};
 pub use types::{
-    AuditRecord, AuditStatus, Backend, BatchRecord, EpochReport, ProbeRecord, ProbeStatus,
-    ProbeTicketRecord, ReportStatus, StoreError, StoredObject, TicketStatus, Verdict, Write,
+    AuditRecord, AuditStatus, Backend, BatchRecord, EpochReport, PeerTicketRecord, ProbeRecord,
+    ProbeStatus, ProbeTicketRecord, ReportStatus, StoreError, StoredObject, TicketStatus, Verdict,
+    Write,
 };
 
 /// Receives the duration of every store operation (for example, to feed a histogram).
@@ -413,6 +414,36 @@ impl Store {
         .await
     }
 
+    // ---- other watchers' probe tickets ----
+
+    /// Stores a peer's probe ticket, replacing the stored one with the same (watcher,
+    /// ticket). Returns `true` when it is new.
+    pub async fn upsert_peer_ticket(&self, ticket: &PeerTicketRecord) -> Result<bool, StoreError> {
+        const OP: &str = "upsert_peer_ticket";
+        self.write_one(OP, plan_peer_ticket(ticket)).await
+    }
+
+    /// Every peer probe ticket of `epoch`, by (wallet, ticket, watcher).
+    pub async fn peer_tickets_in_epoch(
+        &self,
+        epoch: u64,
+    ) -> Result<Vec<PeerTicketRecord>, StoreError> {
+        const OP: &str = "peer_tickets_in_epoch";
+        self.timed(OP, async {
+            self.fetch(
+                OP,
+                Stmt::new(
+                    "SELECT * FROM peer_probe_tickets WHERE epoch = $1 \
+                     ORDER BY wallet, ticket, watcher",
+                    vec![Arg::I64(to_i64("epoch", epoch)?)],
+                ),
+                decode_peer_ticket,
+            )
+            .await
+        })
+        .await
+    }
+
     // ---- published objects ----
 
     /// Stores `bytes` as a published object of `kind` and returns its address, the sha256 of
@@ -758,6 +789,7 @@ fn plan(write: &Write) -> Result<Plan, StoreError> {
         Write::Audit(a) => plan_audit(a),
         Write::Probe(p) => plan_probe(p),
         Write::ProbeTicket(t) => plan_probe_ticket(t),
+        Write::PeerTicket(t) => plan_peer_ticket(t),
         Write::Object { kind, bytes } => Ok(plan_object(kind, bytes)),
         Write::EpochReport(r) => plan_epoch_report(r),
         Write::Cursor { name, value } => plan_cursor(name, *value),
@@ -864,6 +896,35 @@ fn plan_probe_ticket(t: &ProbeTicketRecord) -> Result<Plan, StoreError> {
         otherwise: Some(Stmt::new(
             "UPDATE probe_tickets SET wallet = $2, epoch = $3, probes_sent = $4, \
              leaves_found = $5, status = $6, reason = $7, updated_ms = $8 WHERE ticket = $1",
+            args,
+        )),
+    })
+}
+
+fn plan_peer_ticket(t: &PeerTicketRecord) -> Result<Plan, StoreError> {
+    let args = vec![
+        Arg::Bytes(t.watcher.to_vec()),
+        Arg::Bytes(t.ticket.to_vec()),
+        Arg::Bytes(t.wallet.to_vec()),
+        Arg::I64(to_i64("epoch", t.epoch)?),
+        Arg::I64(to_i64("sent_ms", t.sent_ms)?),
+        Arg::OptI64(opt_i64("leaves_found", t.leaves_found)?),
+        Arg::Text(ticket_status_str(t.status).to_owned()),
+        Arg::OptText(t.reason.clone()),
+        Arg::I64(to_i64("updated_ms", t.updated_ms)?),
+    ];
+    Ok(Plan {
+        first: Stmt::new(
+            "INSERT INTO peer_probe_tickets (watcher, ticket, wallet, epoch, sent_ms, \
+             leaves_found, status, reason, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (watcher, ticket) DO NOTHING",
+            args.clone(),
+        ),
+        otherwise: Some(Stmt::new(
+            "UPDATE peer_probe_tickets SET wallet = $3, epoch = $4, sent_ms = $5, \
+             leaves_found = $6, status = $7, reason = $8, updated_ms = $9 \
+             WHERE watcher = $1 AND ticket = $2",
             args,
         )),
     })
@@ -991,6 +1052,22 @@ fn decode_probe_ticket(r: &dyn RowExt) -> Result<ProbeTicketRecord, StoreError> 
         wallet: array_col(r, T, "wallet")?,
         epoch: u64_col(r, T, "epoch")?,
         probes_sent: u64_col(r, T, "probes_sent")?,
+        leaves_found: opt_u64_col(r, T, "leaves_found")?,
+        status: parse_ticket_status(&status).ok_or_else(|| unknown(T, "status", &status))?,
+        reason: opt_text_col(r, T, "reason")?,
+        updated_ms: u64_col(r, T, "updated_ms")?,
+    })
+}
+
+fn decode_peer_ticket(r: &dyn RowExt) -> Result<PeerTicketRecord, StoreError> {
+    const T: &str = "peer_probe_tickets";
+    let status = text_col(r, T, "status")?;
+    Ok(PeerTicketRecord {
+        watcher: array_col(r, T, "watcher")?,
+        ticket: array_col(r, T, "ticket")?,
+        wallet: array_col(r, T, "wallet")?,
+        epoch: u64_col(r, T, "epoch")?,
+        sent_ms: u64_col(r, T, "sent_ms")?,
         leaves_found: opt_u64_col(r, T, "leaves_found")?,
         status: parse_ticket_status(&status).ok_or_else(|| unknown(T, "status", &status))?,
         reason: opt_text_col(r, T, "reason")?,

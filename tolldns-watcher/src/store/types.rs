@@ -247,6 +247,30 @@ pub struct ProbeTicketRecord {
     pub updated_ms: u64,
 }
 
+/// Another watcher's probe ticket (from its published list), looked up by this watcher in
+/// the probed miner's receipts. Only this watcher's own lookup sets `leaves_found`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PeerTicketRecord {
+    /// The peer watcher's public key (with `ticket`, the primary key).
+    pub watcher: [u8; 32],
+    /// The ticket id.
+    pub ticket: [u8; 16],
+    /// The probed miner's wallet.
+    pub wallet: [u8; 32],
+    /// The epoch of the probe.
+    pub epoch: u64,
+    /// When the peer says it sent the probe, Unix ms (where to look).
+    pub sent_ms: u64,
+    /// How many leaves carrying the ticket this watcher found, once looked up.
+    pub leaves_found: Option<u64>,
+    /// The status of the lookup (`Found`: leaves found; `Missing`: none; neither gates).
+    pub status: TicketStatus,
+    /// Why the lookup found nothing or failed.
+    pub reason: Option<String>,
+    /// When the record last changed, Unix ms.
+    pub updated_ms: u64,
+}
+
 /// A published, content-addressed object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StoredObject {
@@ -305,6 +329,8 @@ pub enum Write {
     Probe(ProbeRecord),
     /// [`Store::upsert_probe_ticket`](super::Store::upsert_probe_ticket).
     ProbeTicket(ProbeTicketRecord),
+    /// [`Store::upsert_peer_ticket`](super::Store::upsert_peer_ticket).
+    PeerTicket(PeerTicketRecord),
     /// [`Store::put_object`](super::Store::put_object).
     Object {
         /// The kind.
