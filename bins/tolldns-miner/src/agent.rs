@@ -418,38 +418,56 @@ mod tests {
         (addr, seen)
     }
 
-    #[tokio::test]
-    async fn delivers_with_retry_and_idempotency_key() {
-        let dir = crate::journal::tests::tmp("agent");
+    /// A journal holding one batch bound for the watcher at `url`, and an agent delivering it
+    /// with short retry delays; returns the journal, the agent, the metrics registry, the
+    /// receipt and its batch id.
+    fn agent_with_one_batch(
+        dir: &std::path::Path,
+        url: &str,
+        key_byte: u8,
+    ) -> (
+        Arc<Journal>,
+        Agent,
+        prometheus_client::registry::Registry,
+        tolldns_receipts::Receipt,
+        [u8; 32],
+    ) {
         let (journal, _) = Journal::open(&dir.join("j.redb")).unwrap();
         let journal = Arc::new(journal);
-        let (addr, seen) = flaky_watcher(("409 Conflict", "")).await;
-        let url = format!("http://{addr}/v1/receipts");
-        let key = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
+        let key = ed25519_dalek::SigningKey::from_bytes(&[key_byte; 32]);
         let batch = crate::journal::tests::sample_batch(500, 5, &key);
         let (id, _) = journal
             .commit_batch(
                 batch.receipt(),
                 batch.leaves(),
-                std::slice::from_ref(&url),
+                &[url.to_owned()],
                 crate::now_ms(),
             )
             .unwrap();
         let mut registry = prometheus_client::registry::Registry::default();
         let metrics = Arc::new(Metrics::register(&mut registry));
-        let (stop_tx, stop_rx) = watch::channel(false);
         let agent = Agent {
             journal: Arc::clone(&journal),
             settings: Arc::new(RwLock::new(AgentSettings {
-                watchers: vec![url],
-                retry_initial_ms: 50,
-                retry_max_ms: 200,
+                watchers: vec![url.to_owned()],
+                retry_initial_ms: 20,
+                retry_max_ms: 50,
                 request_timeout_ms: 2_000,
             })),
             tls: None,
             metrics,
             wake: Arc::new(Notify::new()),
         };
+        (journal, agent, registry, batch.receipt().clone(), id)
+    }
+
+    #[tokio::test]
+    async fn delivers_with_retry_and_idempotency_key() {
+        let dir = crate::journal::tests::tmp("agent");
+        let (addr, seen) = flaky_watcher(("409 Conflict", "")).await;
+        let url = format!("http://{addr}/v1/receipts");
+        let (journal, agent, registry, receipt, id) = agent_with_one_batch(&dir, &url, 4);
+        let (stop_tx, stop_rx) = watch::channel(false);
         let task = tokio::spawn(agent.run(stop_rx));
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while journal.stats().unwrap().outbox_pending > 0 {
@@ -470,10 +488,7 @@ mod tests {
                 "{request}"
             );
             let body = request.split_once("\r\n\r\n").unwrap().1;
-            assert_eq!(
-                tolldns_receipts::Receipt::from_json(body).unwrap(),
-                *batch.receipt()
-            );
+            assert_eq!(tolldns_receipts::Receipt::from_json(body).unwrap(), receipt);
         }
         let text = crate::metrics::encode(&registry);
         assert!(
@@ -490,39 +505,14 @@ mod tests {
     #[tokio::test]
     async fn a_final_refusal_is_dropped_and_counted_not_retried() {
         let dir = crate::journal::tests::tmp("agent-refused");
-        let (journal, _) = Journal::open(&dir.join("j.redb")).unwrap();
-        let journal = Arc::new(journal);
         let (addr, seen) = flaky_watcher((
             "422 Unprocessable Entity",
             "{\"error\":\"overlapping_receipt\"}",
         ))
         .await;
         let url = format!("http://{addr}/v1/receipts");
-        let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
-        let batch = crate::journal::tests::sample_batch(500, 5, &key);
-        journal
-            .commit_batch(
-                batch.receipt(),
-                batch.leaves(),
-                std::slice::from_ref(&url),
-                crate::now_ms(),
-            )
-            .unwrap();
-        let mut registry = prometheus_client::registry::Registry::default();
-        let metrics = Arc::new(Metrics::register(&mut registry));
+        let (journal, agent, registry, _, _) = agent_with_one_batch(&dir, &url, 5);
         let (stop_tx, stop_rx) = watch::channel(false);
-        let agent = Agent {
-            journal: Arc::clone(&journal),
-            settings: Arc::new(RwLock::new(AgentSettings {
-                watchers: vec![url],
-                retry_initial_ms: 20,
-                retry_max_ms: 50,
-                request_timeout_ms: 2_000,
-            })),
-            tls: None,
-            metrics,
-            wake: Arc::new(Notify::new()),
-        };
         let task = tokio::spawn(agent.run(stop_rx));
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while journal.stats().unwrap().outbox_pending > 0 {

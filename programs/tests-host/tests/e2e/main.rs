@@ -828,9 +828,14 @@ async fn served_queries_become_paid_rewards_and_cheats_earn_nothing() {
                 paid, expected,
                 "miner {i} epoch {e}: paid {paid}, score epoch says {expected}"
             );
+            eprintln!("e2e: epoch {e} miner {i}: paid {paid}, tolldns score epoch {expected}");
             paid_total += paid;
         }
         let unallocated: u64 = scored["unallocated"].as_str().unwrap().parse().unwrap();
+        eprintln!(
+            "e2e: epoch {e}: pool {}, paid {paid_total}, unallocated {unallocated}",
+            totals.reward_pool
+        );
         assert_eq!(paid_total + unallocated, totals.reward_pool, "epoch {e}");
         let totals: tolldns_miner_score::state::EpochTotals =
             score_account(&net, &chain::totals_pda(e)).await.unwrap();
