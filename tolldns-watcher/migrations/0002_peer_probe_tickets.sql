@@ -15,3 +15,8 @@ CREATE TABLE peer_probe_tickets (
     PRIMARY KEY (watcher, ticket)
 );
 CREATE INDEX peer_probe_tickets_by_epoch ON peer_probe_tickets (epoch, wallet);
+
+-- The overlap ledger is keyed by wallet (an operator's receipt-signing keys around a rotation
+-- are one operator): accepted windows by wallet.
+CREATE INDEX batches_accepted_by_wallet ON batches (wallet, window_start_ms)
+    WHERE verdict = 'accepted';

@@ -229,13 +229,27 @@ impl Ingest {
             "the registry has not been read yet",
         ))?;
         let view = snap.at(slot);
+        // One receipt per operator and time (docs/THREAT_MODEL.md R12): the ledger holds the
+        // windows of every key of the signing key's wallet, so a window signed again with the
+        // key of a rotation overlaps the first.
+        let key = receipt.body.operator_id.as_bytes();
+        let windows = match snap.wallet_of(key) {
+            Some(wallet) => {
+                let mut w = self
+                    .store
+                    .accepted_windows_of_wallet(&wallet.to_bytes())
+                    .await?;
+                // Receipts accepted before the key was mapped to the wallet (none in normal
+                // operation) still count.
+                w.extend(self.store.accepted_windows(key).await?);
+                w
+            }
+            None => self.store.accepted_windows(key).await?,
+        };
         let ledger = StoredWindows {
             operator: receipt.body.operator_id,
             window_len: receipt.body.window_len,
-            windows: self
-                .store
-                .accepted_windows(receipt.body.operator_id.as_bytes())
-                .await?,
+            windows,
         };
         let verdict = Verifier::new(self.deployment, &view, &view, &ledger)
             .with_skew_ms(self.skew_ms)
@@ -304,8 +318,8 @@ impl Ingest {
     }
 }
 
-/// The accepted windows of one operator, read from the store: the verifier's
-/// [`ReceiptLedger`] for a receipt of that operator (a v1 duplicate is a stored window with
+/// The accepted windows of one operator (all keys of its wallet), read from the store: the
+/// verifier's [`ReceiptLedger`] for a receipt of that operator (a v1 duplicate is a stored window with
 /// the same bounds, whatever its backend).
 #[derive(Debug, Clone)]
 pub struct StoredWindows {

@@ -241,9 +241,30 @@ async fn batches_round_trip_and_idempotency(f: &Fixture) {
         vec![(1_000_000, 1_060_000), (3_000_000, 3_060_000)],
         "accepted receipts only, by start"
     );
+    // The wallet's ledger holds the windows of every key attributed to it (a rotated key's
+    // receipt of the same wallet is one more row).
+    let mut rotated = batch(5, 12, 4, 4_000_000, Verdict::Accepted);
+    rotated.wallet = Some([10 ^ 0xff; 32]);
+    assert!(store.insert_batch(&rotated).await.unwrap());
+    assert_eq!(
+        store
+            .accepted_windows_of_wallet(&[10 ^ 0xff; 32])
+            .await
+            .unwrap(),
+        vec![
+            (1_000_000, 1_060_000),
+            (3_000_000, 3_060_000),
+            (4_000_000, 4_060_000)
+        ],
+        "every key of the wallet, accepted receipts only, by start"
+    );
+    assert_eq!(
+        store.accepted_windows_of_wallet(&[0; 32]).await.unwrap(),
+        vec![]
+    );
     assert_eq!(
         store.batches_awaiting_audit(10).await.unwrap(),
-        vec![accepted, other_epoch.clone(), other_operator],
+        vec![accepted, other_epoch.clone(), other_operator, rotated],
         "accepted batches only, by arrival slot"
     );
     assert_eq!(store.batches_awaiting_audit(1).await.unwrap().len(), 1);

@@ -262,6 +262,39 @@ impl Store {
         .await
     }
 
+    /// `[start_ms, end_ms)` of the accepted batches attributed to `wallet` (whatever key
+    /// signed them), ordered by start: the overlap ledger of an operator across its key
+    /// rotations.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    pub async fn accepted_windows_of_wallet(
+        &self,
+        wallet: &[u8; 32],
+    ) -> Result<Vec<(u64, u64)>, StoreError> {
+        const OP: &str = "accepted_windows_of_wallet";
+        self.timed(OP, async {
+            self.fetch(
+                OP,
+                Stmt::new(
+                    "SELECT window_start_ms, window_end_ms FROM batches \
+                     WHERE wallet = $1 AND verdict = 'accepted' \
+                     ORDER BY window_start_ms, window_end_ms",
+                    vec![Arg::Bytes(wallet.to_vec())],
+                ),
+                |r| {
+                    Ok((
+                        u64_col(r, "batches", "window_start_ms")?,
+                        u64_col(r, "batches", "window_end_ms")?,
+                    ))
+                },
+            )
+            .await
+        })
+        .await
+    }
+
     // ---- audits ----
 
     /// Records the audit of a stored batch. Returns `true` when written: the batch had no
