@@ -59,6 +59,7 @@ async fn a_miner_node_is_audited_probed_and_reported() {
             (transport::DOH, format!("https://{}/dns-query", net.doh)),
             (6, net.api.clone()),
         ],
+        rotated_from: None,
         public: Some(net.operator),
     };
     // Epochs of 8 s: long enough for a window's batch, its audit and ticket lookups.

@@ -25,6 +25,7 @@ fn miner(seed: u8, stake: u64) -> TestMiner {
         stake,
         endpoints: vec![(1, "127.0.0.1:9".to_owned())],
         public: None,
+        rotated_from: None,
     }
 }
 
@@ -830,4 +831,76 @@ fn promtool_check(text: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Around a key rotation a wallet has two valid signing keys (the previous one until the new
+/// one's `valid_from_slot`): a window accepted under the old key and signed again with the new
+/// one overlaps, because the ledger is the wallet's (docs/THREAT_MODEL.md R12).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_window_signed_again_after_a_key_rotation_is_refused() {
+    let dir = temp_dir("rotation");
+    let watcher_key = SigningKey::from_bytes(&[43; 32]);
+    let key_file = dir.join("watcher.json");
+    tolldns_service::keyfile::write(&key_file, &watcher_key, false).unwrap();
+    let probe = StaticChain::new(Vec::new(), Vec::new(), None);
+    // The new key becomes valid 30 slots (1.5 s) from now; the old one is valid until then.
+    let switch = probe.now_slot() + 30;
+    let old_key = SigningKey::from_bytes(&[77; 32]);
+    let mut rotating = miner(7, 1_000);
+    rotating.rotated_from = Some((old_key.clone(), switch));
+    let chain = Arc::new(StaticChain::new(
+        vec![rotating.clone()],
+        vec![tolldns_chain::pubkey_of(&watcher_key)],
+        None,
+    ));
+    let running = tolldns_watcher::node::start(config(&dir, &key_file), Arc::clone(&chain))
+        .await
+        .unwrap();
+    let api = running.api_addr;
+    get_200(api, "/v1/status", 10).await;
+    wait_for(10, || {
+        let s = std::thread::spawn(move || http(api, "GET", "/v1/status", &[], b""))
+            .join()
+            .unwrap()
+            .1;
+        s.contains("\"operators\":1").then_some(())
+    })
+    .expect("registry read");
+    assert!(chain.now_slot() < switch, "the test set-up took too long");
+
+    let window = past_window();
+    let local = DeploymentId::local();
+    let under_old = batch(&old_key, window, 9, local);
+    let (s, body) = post(api, under_old.receipt().to_json().into_bytes(), None).await;
+    assert_eq!(
+        s, 201,
+        "the previous key is valid before the switch: {body}"
+    );
+
+    wait_for(10, || (chain.now_slot() > switch + 2).then_some(())).expect("the switch slot");
+    let under_new = batch(&rotating.key, window, 9, local);
+    let (s, body) = post(api, under_new.receipt().to_json().into_bytes(), None).await;
+    assert_eq!(s, 422, "{body}");
+    assert!(body.contains("overlapping_receipt"), "{body}");
+    // A later window under the new key is accepted: the ledger refuses only the overlap.
+    let later = batch(
+        &rotating.key,
+        tolldns_core::WindowId(window.get() + 1),
+        9,
+        local,
+    );
+    wait_for(10, || {
+        let end = later
+            .receipt()
+            .body
+            .window_id
+            .end_ms(later.receipt().body.window_len)
+            .unwrap();
+        (tolldns_watcher::now_ms() > end + 200).then_some(())
+    })
+    .expect("the later window ended");
+    let (s, body) = post(api, later.receipt().to_json().into_bytes(), None).await;
+    assert_eq!(s, 201, "{body}");
+    running.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

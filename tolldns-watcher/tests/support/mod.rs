@@ -51,6 +51,9 @@ pub(crate) struct TestMiner {
     pub(crate) endpoints: Vec<(u8, String)>,
     /// The registered signing key when it is not `key`'s (a miner node's own key).
     pub(crate) public: Option<[u8; 32]>,
+    /// A key rotation: the previous key (valid from slot 0) and the slot from which `key` is
+    /// valid.
+    pub(crate) rotated_from: Option<(SigningKey, u64)>,
 }
 
 /// A report the test double received.
@@ -144,9 +147,12 @@ impl StaticChain {
             wallet: m.wallet,
             signing_key: ChainKey {
                 key: m.public.unwrap_or_else(|| m.key.verifying_key().to_bytes()),
-                valid_from_slot: 0,
+                valid_from_slot: m.rotated_from.as_ref().map_or(0, |(_, from)| *from),
             },
-            previous_signing_key: None,
+            previous_signing_key: m.rotated_from.as_ref().map(|(old, _)| ChainKey {
+                key: old.verifying_key().to_bytes(),
+                valid_from_slot: 0,
+            }),
             roles: 1 << 1,
             backend_ids: vec!["edge-ingress".to_owned()],
             endpoints,
