@@ -103,6 +103,21 @@ async fn post(addr: std::net::SocketAddr, body: Vec<u8>, key: Option<String>) ->
     .unwrap()
 }
 
+/// Waits until the watcher's registry snapshot holds `operators` operators (ingest waits for
+/// the first chain reads); panics with `what` otherwise.
+fn wait_for_registry(api: std::net::SocketAddr, operators: usize, what: &str) {
+    let needle = format!("\"operators\":{operators}");
+    wait_for(10, || {
+        std::thread::spawn(move || http(api, "GET", "/v1/status", &[], b""))
+            .join()
+            .unwrap()
+            .1
+            .contains(&needle)
+            .then_some(())
+    })
+    .expect(what);
+}
+
 /// Polls an HTTP GET until it answers 200.
 async fn get_200(addr: std::net::SocketAddr, path: &str, secs: u64) -> String {
     let deadline = std::time::Instant::now() + Duration::from_secs(secs);
@@ -183,14 +198,7 @@ async fn ingest_scenario(name: &str, store_url: Option<String>) {
     // Ingest waits for the first chain reads.
     let status = get_200(api, "/v1/status", 10).await;
     assert!(status.contains(&running.watcher), "{status}");
-    wait_for(10, || {
-        let s = std::thread::spawn(move || http(api, "GET", "/v1/status", &[], b""))
-            .join()
-            .unwrap()
-            .1;
-        s.contains("\"operators\":2").then_some(())
-    })
-    .expect("registry read");
+    wait_for_registry(api, 2, "registry read");
 
     // A real miner outbox delivers two batches of the honest miner, one of the other.
     let window = past_window();
@@ -416,14 +424,7 @@ async fn ingest_scenario(name: &str, store_url: Option<String>) {
         .unwrap();
     let api = running.api_addr;
     get_200(api, "/v1/status", 10).await;
-    wait_for(10, || {
-        let s = std::thread::spawn(move || http(api, "GET", "/v1/status", &[], b""))
-            .join()
-            .unwrap()
-            .1;
-        s.contains("\"operators\":2").then_some(())
-    })
-    .expect("registry read after restart");
+    wait_for_registry(api, 2, "registry read after restart");
     let (s, _) = post(api, json, Some(hex::encode(id))).await;
     assert_eq!(s, 200, "the batch is still stored after the restart");
     assert_eq!(get_200(api, &inputs_path, 5).await, before_inputs);
@@ -466,14 +467,7 @@ async fn stats_from_stored_rows_are_reported_and_scored() {
         .await
         .unwrap();
     let api = running.api_addr;
-    wait_for(10, || {
-        let s = std::thread::spawn(move || http(api, "GET", "/v1/status", &[], b""))
-            .join()
-            .unwrap()
-            .1;
-        s.contains("\"operators\":2").then_some(())
-    })
-    .expect("registry read");
+    wait_for_registry(api, 2, "registry read");
     let window = past_window();
     let local = DeploymentId::local();
     let ba = batch(&a.key, window, 30, local);
@@ -656,14 +650,7 @@ async fn audits_and_probes_catch_a_cheater() {
         .await
         .unwrap();
     let api = running.api_addr;
-    wait_for(10, || {
-        let s = std::thread::spawn(move || http(api, "GET", "/v1/status", &[], b""))
-            .join()
-            .unwrap()
-            .1;
-        s.contains("\"operators\":2").then_some(())
-    })
-    .expect("registry read");
+    wait_for_registry(api, 2, "registry read");
     // The honest batch is what its journal holds (unticketed leaves: nothing to redeem); the
     // cheater's receipt claims ticketed leaves whose tokens were never redeemed.
     let window = past_window();
@@ -858,14 +845,7 @@ async fn a_window_signed_again_after_a_key_rotation_is_refused() {
         .unwrap();
     let api = running.api_addr;
     get_200(api, "/v1/status", 10).await;
-    wait_for(10, || {
-        let s = std::thread::spawn(move || http(api, "GET", "/v1/status", &[], b""))
-            .join()
-            .unwrap()
-            .1;
-        s.contains("\"operators\":1").then_some(())
-    })
-    .expect("registry read");
+    wait_for_registry(api, 1, "registry read");
     assert!(chain.now_slot() < switch, "the test set-up took too long");
 
     let window = past_window();
