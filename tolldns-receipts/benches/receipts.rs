@@ -290,7 +290,7 @@ fn builder(c: &mut Criterion) {
                 WindowLen::DEFAULT,
             );
             config.shards = 2;
-            config.max_leaves_per_window = 2_000_000;
+            config.max_pending_leaves = 2_000_000;
             let builder = BatchBuilder::new(config);
             for i in 0..MILLION {
                 builder.add(leaf(i)).unwrap();
@@ -303,8 +303,60 @@ fn builder(c: &mut Criterion) {
             )
         })
     });
+    // Streamed: 1M adds drained every 10,000 leaves (as the edge's pump does every flush
+    // interval) into a `WindowStream`, then the seal of the already computed root.
+    g.bench_function("add_drain_stream_1m", |b| {
+        b.iter(|| {
+            let mut config = BuilderConfig::new(
+                deployment().id,
+                BackendId::new("edge-ingress").unwrap(),
+                WindowLen::DEFAULT,
+            );
+            config.shards = 2;
+            let builder = BatchBuilder::new(config);
+            let w = WindowId::containing(WINDOW_START, WindowLen::DEFAULT);
+            let mut stream = WindowStream::new(header());
+            let mut floor = WINDOW_START;
+            // Leaves in arrival order: timestamps grow with `i`.
+            for i in 0..MILLION {
+                let mut l = leaf(i);
+                l.timestamp_ms = WINDOW_START + i * 60_000 / MILLION;
+                builder.add(l).unwrap();
+                if i % 10_000 == 9_999 {
+                    let before = l.timestamp_ms;
+                    stream
+                        .append(&builder.drain(w, before, floor).unwrap())
+                        .unwrap();
+                    floor = before;
+                }
+            }
+            stream
+                .append(&builder.drain(w, u64::MAX, floor).unwrap())
+                .unwrap();
+            black_box(stream.seal([9; 32], WINDOW_START + 60_000, &key).unwrap())
+        })
+    });
     g.finish();
 }
 
-criterion_group!(benches, leaves, merkle, signatures, v2, builder);
+/// `WindowStream::append` alone: leaves already in strict order, in chunks of 10,000.
+fn stream(c: &mut Criterion) {
+    let mut leaves: Vec<Leaf> = (0..MILLION).map(leaf).collect();
+    order_leaves(&mut leaves).unwrap();
+    let mut g = c.benchmark_group("stream");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(MILLION));
+    g.bench_function("append_1m", |b| {
+        b.iter(|| {
+            let mut stream = WindowStream::new(header());
+            for chunk in leaves.chunks(10_000) {
+                stream.append(chunk).unwrap();
+            }
+            black_box(stream.root())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, leaves, merkle, signatures, v2, builder, stream);
 criterion_main!(benches);

@@ -91,54 +91,191 @@ pub fn order_leaves(leaves: &mut [Leaf]) -> Result<(), SealError> {
 ///
 /// [`SealError::TooManyBytes`] when the response sizes sum past `u64::MAX`.
 pub fn summarize(leaves: &[Leaf]) -> Result<ServiceSummary, SealError> {
-    let mut success = 0u64;
-    let mut cache = 0u64;
-    let mut bytes = 0u64;
-    let mut errors = [0u64; 16];
-    let mut work = [0u64; 16];
-    let mut latency = [0u64; 16];
-    let mut size = [0u64; 16];
-    let bump = |table: &mut [u64; 16], tag: u8| {
-        if let Some(slot) = table.get_mut(usize::from(tag)) {
-            *slot = slot.saturating_add(1);
-        }
-    };
+    let mut acc = SummaryAcc::new();
     for leaf in leaves {
-        match leaf.rcode_class.error_class() {
-            None => success = success.saturating_add(1),
-            Some(e) => bump(&mut errors, e.tag()),
+        acc.add(leaf)?;
+    }
+    Ok(acc.finish())
+}
+
+/// The running totals behind a [`ServiceSummary`], one leaf at a time (what [`summarize`]
+/// and the streaming window share, so both give the same summary).
+#[derive(Debug, Clone)]
+pub(crate) struct SummaryAcc {
+    n: u64,
+    success: u64,
+    cache: u64,
+    bytes: u64,
+    errors: [u64; 16],
+    work: [u64; 16],
+    latency: [u64; 16],
+    size: [u64; 16],
+}
+
+impl SummaryAcc {
+    pub(crate) const fn new() -> Self {
+        Self {
+            n: 0,
+            success: 0,
+            cache: 0,
+            bytes: 0,
+            errors: [0; 16],
+            work: [0; 16],
+            latency: [0; 16],
+            size: [0; 16],
         }
-        bump(&mut work, leaf.work_class.tag());
-        bump(&mut latency, leaf.latency.tag());
-        bump(&mut size, leaf.size_bucket().tag());
-        if leaf.flags.cache_hit {
-            cache = cache.saturating_add(1);
-        }
-        bytes = bytes
+    }
+
+    /// Count one leaf.
+    ///
+    /// # Errors
+    ///
+    /// [`SealError::TooManyBytes`] when the response sizes sum past `u64::MAX` (nothing is
+    /// counted then).
+    pub(crate) fn add(&mut self, leaf: &Leaf) -> Result<(), SealError> {
+        let bytes = self
+            .bytes
             .checked_add(u64::from(leaf.response_bytes))
             .ok_or(SealError::TooManyBytes)?;
+        let bump = |table: &mut [u64; 16], tag: u8| {
+            if let Some(slot) = table.get_mut(usize::from(tag)) {
+                *slot = slot.saturating_add(1);
+            }
+        };
+        match leaf.rcode_class.error_class() {
+            None => self.success = self.success.saturating_add(1),
+            Some(e) => bump(&mut self.errors, e.tag()),
+        }
+        bump(&mut self.work, leaf.work_class.tag());
+        bump(&mut self.latency, leaf.latency.tag());
+        bump(&mut self.size, leaf.size_bucket().tag());
+        if leaf.flags.cache_hit {
+            self.cache = self.cache.saturating_add(1);
+        }
+        self.bytes = bytes;
+        self.n = self.n.saturating_add(1);
+        Ok(())
     }
-    let n = u64::try_from(leaves.len()).unwrap_or(u64::MAX);
-    let counts = |table: &[u64; 16]| -> Vec<(u8, u64)> {
-        table
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c != 0)
-            .map(|(t, c)| (u8::try_from(t).unwrap_or(0), *c))
-            .collect()
-    };
-    Ok(ServiceSummary {
-        request_count: n,
-        success_count: success,
-        error_count: n.saturating_sub(success),
-        bytes_served_total: bytes,
-        served_from_cache_count: cache,
-        // Every leaf is counted in a bucket, so the p95 bucket always exists.
-        latency_p95_bucket: p95(&latency, n).unwrap_or(LatencyBucket::Ge1000),
-        response_size_p95_bucket: p95(&size, n).unwrap_or(SizeBucket::Ge2048),
-        error_class_counts: class_counts::<ErrorClass>(&counts(&errors)),
-        work_class_counts: class_counts::<WorkClass>(&counts(&work)),
-    })
+
+    pub(crate) fn finish(&self) -> ServiceSummary {
+        let n = self.n;
+        let counts = |table: &[u64; 16]| -> Vec<(u8, u64)> {
+            table
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c != 0)
+                .map(|(t, c)| (u8::try_from(t).unwrap_or(0), *c))
+                .collect()
+        };
+        ServiceSummary {
+            request_count: n,
+            success_count: self.success,
+            error_count: n.saturating_sub(self.success),
+            bytes_served_total: self.bytes,
+            served_from_cache_count: self.cache,
+            // Every leaf is counted in a bucket, so the p95 bucket always exists.
+            latency_p95_bucket: p95(&self.latency, n).unwrap_or(LatencyBucket::Ge1000),
+            response_size_p95_bucket: p95(&self.size, n).unwrap_or(SizeBucket::Ge2048),
+            error_class_counts: class_counts::<ErrorClass>(&counts(&self.errors)),
+            work_class_counts: class_counts::<WorkClass>(&counts(&self.work)),
+        }
+    }
+}
+
+/// The ticketed leaf count, ticketed repeat count, name sketch and sketch witnesses of a v2
+/// window, one leaf at a time (shared by [`ClosedBatch::seal`] and the streaming window).
+#[derive(Debug, Clone)]
+pub(crate) struct TicketAcc {
+    pub(crate) ticketed: u64,
+    pub(crate) repeats: u64,
+    pub(crate) sketch: NameSketch,
+    pub(crate) witnesses: SketchWitnesses,
+}
+
+impl TicketAcc {
+    pub(crate) const fn new() -> Self {
+        Self {
+            ticketed: 0,
+            repeats: 0,
+            sketch: NameSketch::new(),
+            witnesses: [u64::MAX; SKETCH_REGISTERS],
+        }
+    }
+
+    /// Count leaf `index` (its Merkle index).
+    pub(crate) fn add(&mut self, index: u64, l: &Leaf) {
+        if !l.is_ticketed() {
+            return;
+        }
+        self.ticketed = self.ticketed.saturating_add(1);
+        if l.repeat != 0 {
+            self.repeats = self.repeats.saturating_add(1);
+        }
+        let (j, rank) = l.sketch_cell();
+        if rank > self.sketch.register(j) {
+            self.sketch.insert(&l.name_hash);
+            if let Some(w) = self.witnesses.get_mut(j) {
+                *w = index;
+            }
+        }
+    }
+}
+
+/// Everything of a receipt body that a window's leaves determine.
+pub(crate) struct Sealed<'a> {
+    pub(crate) header: &'a BatchHeader,
+    pub(crate) service_summary: ServiceSummary,
+    pub(crate) merkle_root: Hash,
+    /// `None` for a v1 receipt.
+    pub(crate) tickets: Option<&'a TicketAcc>,
+}
+
+impl Sealed<'_> {
+    /// Fill in the body and sign it with `key`, whose public half becomes the operator id.
+    pub(crate) fn sign(
+        self,
+        name_key_commitment: Hash,
+        timestamp_ms: u64,
+        key: &SigningKey,
+    ) -> Result<Receipt, SealError> {
+        let header = self.header;
+        let body = ReceiptBody {
+            receipt_type: header.receipt_type,
+            operator_id: OperatorId(key.verifying_key().to_bytes()),
+            operator_role: header.operator_role,
+            backend_id: header.backend_id,
+            policy_version: header.policy_version,
+            window_len: header.window_len,
+            window_id: header.window_id,
+            timestamp_ms,
+            integrity: Integrity {
+                leaf_count: self.service_summary.request_count,
+                merkle_root: self.merkle_root,
+                name_key_commitment,
+            },
+            service_summary: self.service_summary,
+            v2: self.tickets.map(|t| V2Commitments {
+                deployment_id: header.deployment_id,
+                ticketed_leaf_count: t.ticketed,
+                ticketed_repeat_count: t.repeats,
+                name_sketch: t.sketch.clone(),
+            }),
+        };
+        body.sign(key).map_err(SealError::Signature)
+    }
+}
+
+/// The first and last millisecond bounds of `header`'s window: `[start, end)`.
+pub(crate) fn window_bounds(header: &BatchHeader) -> Result<(u64, u64), SealError> {
+    let start = header
+        .window_id
+        .start_ms(header.window_len)
+        .map_err(|_| SealError::WindowOutOfRange)?;
+    let end = header
+        .window_id
+        .end_ms(header.window_len)
+        .map_err(|_| SealError::WindowOutOfRange)?;
+    Ok((start, end))
 }
 
 fn class_counts<C: WireTag>(pairs: &[(u8, u64)]) -> ClassCounts<C> {
@@ -181,21 +318,11 @@ pub type SketchWitnesses = [u64; SKETCH_REGISTERS];
 
 /// The name sketch of `leaves`' ticketed leaves, and each register's witness leaf index.
 pub fn sketch_with_witnesses(leaves: &[Leaf]) -> (NameSketch, SketchWitnesses) {
-    let mut sketch = NameSketch::new();
-    let mut witnesses = [u64::MAX; SKETCH_REGISTERS];
+    let mut acc = TicketAcc::new();
     for (i, l) in leaves.iter().enumerate() {
-        if !l.is_ticketed() {
-            continue;
-        }
-        let (j, rank) = l.sketch_cell();
-        if rank > sketch.register(j) {
-            sketch.insert(&l.name_hash);
-            if let Some(w) = witnesses.get_mut(j) {
-                *w = u64::try_from(i).unwrap_or(u64::MAX);
-            }
-        }
+        acc.add(u64::try_from(i).unwrap_or(u64::MAX), l);
     }
-    (sketch, witnesses)
+    (acc.sketch, acc.witnesses)
 }
 
 impl ClosedBatch {
@@ -266,14 +393,7 @@ impl ClosedBatch {
         if header.receipt_type == ReceiptType::PerRequest && leaves.len() != 1 {
             return Err(SealError::PerRequestNeedsOneLeaf);
         }
-        let start = header
-            .window_id
-            .start_ms(header.window_len)
-            .map_err(|_| SealError::WindowOutOfRange)?;
-        let end = header
-            .window_id
-            .end_ms(header.window_len)
-            .map_err(|_| SealError::WindowOutOfRange)?;
+        let (start, end) = window_bounds(header)?;
         if let Some(index) = leaves
             .iter()
             .position(|l| l.timestamp_ms < start || l.timestamp_ms >= end)
@@ -283,42 +403,51 @@ impl ClosedBatch {
         let service_summary = summarize(&leaves)?;
         let hash = if v2 { Leaf::hash } else { Leaf::hash_v1 };
         let tree = MerkleTree::from_leaf_hashes(leaves.iter().map(hash).collect());
-        let (name_sketch, witnesses) = sketch_with_witnesses(&leaves);
-        let ticketed_repeat_count = leaves
-            .iter()
-            .filter(|l| l.repeat != 0 && l.is_ticketed())
-            .count()
-            .try_into()
-            .unwrap_or(u64::MAX);
-        let ticketed_leaf_count = leaves
-            .iter()
-            .filter(|l| l.is_ticketed())
-            .count()
-            .try_into()
-            .unwrap_or(u64::MAX);
-        let body = ReceiptBody {
-            receipt_type: header.receipt_type,
-            operator_id: OperatorId(key.verifying_key().to_bytes()),
-            operator_role: header.operator_role,
-            backend_id: header.backend_id,
-            policy_version: header.policy_version,
-            window_len: header.window_len,
-            window_id: header.window_id,
-            timestamp_ms,
-            integrity: Integrity {
-                leaf_count: service_summary.request_count,
-                merkle_root: tree.root(),
-                name_key_commitment,
-            },
+        let mut tickets = TicketAcc::new();
+        for (i, l) in leaves.iter().enumerate() {
+            tickets.add(u64::try_from(i).unwrap_or(u64::MAX), l);
+        }
+        let receipt = Sealed {
+            header,
             service_summary,
-            v2: v2.then_some(V2Commitments {
-                deployment_id: header.deployment_id,
-                ticketed_leaf_count,
-                ticketed_repeat_count,
-                name_sketch,
-            }),
+            merkle_root: tree.root(),
+            tickets: v2.then_some(&tickets),
+        }
+        .sign(name_key_commitment, timestamp_ms, key)?;
+        Ok(Self {
+            receipt,
+            leaves,
+            tree,
+            witnesses: tickets.witnesses,
+        })
+    }
+
+    /// A closed batch from a receipt and its leaves kept elsewhere (a journal, a stream
+    /// collected in memory): rebuilds the Merkle tree and the sketch witnesses, and checks
+    /// that the leaves are the receipt's.
+    ///
+    /// # Errors
+    ///
+    /// [`SealError::LeafCountMismatch`] when the number of leaves is not the receipt's
+    /// `leaf_count`, [`SealError::RootMismatch`] when their root is not its `merkle_root`.
+    pub fn from_parts(receipt: Receipt, leaves: Vec<Leaf>) -> Result<Self, SealError> {
+        let count = u64::try_from(leaves.len()).unwrap_or(u64::MAX);
+        if count != receipt.body.integrity.leaf_count {
+            return Err(SealError::LeafCountMismatch {
+                receipt: receipt.body.integrity.leaf_count,
+                leaves: count,
+            });
+        }
+        let hash = if receipt.body.v2.is_some() {
+            Leaf::hash
+        } else {
+            Leaf::hash_v1
         };
-        let receipt = body.sign(key).map_err(SealError::Signature)?;
+        let tree = MerkleTree::from_leaf_hashes(leaves.iter().map(hash).collect());
+        if tree.root() != receipt.body.integrity.merkle_root {
+            return Err(SealError::RootMismatch);
+        }
+        let (_, witnesses) = sketch_with_witnesses(&leaves);
         Ok(Self {
             receipt,
             leaves,
@@ -453,6 +582,25 @@ pub enum SealError {
     RepeatOverflow,
     /// Signing failed.
     Signature(SignatureError),
+    /// A streamed leaf is not strictly after the one before it ([`Leaf::order`]).
+    OutOfOrder {
+        /// Its Merkle index.
+        index: u64,
+    },
+    /// A streamed leaf's `repeat` does not number it among the identical leaves before it.
+    RepeatMismatch {
+        /// Its Merkle index.
+        index: u64,
+    },
+    /// The leaves given with a receipt are not as many as it commits to.
+    LeafCountMismatch {
+        /// The receipt's `leaf_count`.
+        receipt: u64,
+        /// The leaves given.
+        leaves: u64,
+    },
+    /// The leaves given with a receipt do not hash to its Merkle root.
+    RootMismatch,
 }
 
 impl fmt::Display for SealError {
@@ -473,6 +621,17 @@ impl fmt::Display for SealError {
                 f.write_str("more than 65536 identical leaves in one millisecond")
             }
             Self::Signature(e) => write!(f, "signing failed: {e}"),
+            Self::OutOfOrder { index } => {
+                write!(f, "leaf {index} is not strictly after the leaf before it")
+            }
+            Self::RepeatMismatch { index } => {
+                write!(f, "leaf {index} has the wrong repeat number")
+            }
+            Self::LeafCountMismatch { receipt, leaves } => write!(
+                f,
+                "the receipt commits to {receipt} leaves but {leaves} were given"
+            ),
+            Self::RootMismatch => f.write_str("the leaves do not hash to the receipt's root"),
         }
     }
 }

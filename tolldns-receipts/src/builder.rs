@@ -5,9 +5,17 @@
 //! shard on its first call (round robin), so with at least as many shards as threads every
 //! lock is uncontended; when a thread's shard is busy it tries the others before waiting.
 //! Each shard keeps one buffer per open window (at most [`BatchBuilder::MAX_OPEN_WINDOWS`]), so
-//! leaves of the next window keep flowing while the last one is closed. Closing a window
-//! drains its buffers from every shard and seals them into a signed v2 receipt, which puts
-//! them in the strict order of v2 ([`crate::order_leaves`]).
+//! leaves of the next window keep flowing while the last one is closed.
+//!
+//! A window leaves the builder in one of two ways:
+//!
+//! - streamed: [`BatchBuilder::drain`] takes, every so often, the window's leaves older than a
+//!   watermark from every shard, in the strict order of v2 ([`crate::order_leaves`]), for a
+//!   [`crate::WindowStream`] and a store; [`BatchBuilder::finish`] forgets the window. Memory
+//!   is bounded by the leaves *held* between two drains ([`BuilderConfig::max_pending_leaves`]),
+//!   whatever the window's length or the query rate;
+//! - at once: [`BatchBuilder::close`] takes all its leaves and seals them into a
+//!   [`ClosedBatch`] (the window is held in memory until then).
 //!
 //! Nothing is lost silently: every leaf that cannot be recorded is refused with an
 //! [`AddError`] *and* counted in [`BatchBuilder::dropped`].
@@ -43,14 +51,16 @@ pub struct BuilderConfig {
     pub window_len: WindowLen,
     /// Number of shards; at least the number of threads that add leaves. Zero means one.
     pub shards: usize,
-    /// Most leaves kept per window over all shards (split evenly between shards). Leaves past
-    /// it are refused and counted.
-    pub max_leaves_per_window: usize,
+    /// Most leaves held at once, not yet drained or closed, over all shards and open windows
+    /// (split evenly between shards). Leaves past it are refused and counted as
+    /// [`DroppedLeaves::full`]. With windows streamed ([`BatchBuilder::drain`]) this bounds
+    /// the leaves held between two drains, not the leaves of a window.
+    pub max_pending_leaves: usize,
 }
 
 impl BuilderConfig {
     /// Receipts on `deployment_id` for `backend_id` with windows of `window_len`; role
-    /// [`Role::EdgeIngress`], policy version 1, 4 shards and at most 4 Mi leaves per window.
+    /// [`Role::EdgeIngress`], policy version 1, 4 shards and at most 1 Mi leaves held.
     pub const fn new(
         deployment_id: DeploymentId,
         backend_id: BackendId,
@@ -63,7 +73,7 @@ impl BuilderConfig {
             policy_version: 1,
             window_len,
             shards: 4,
-            max_leaves_per_window: 1 << 22,
+            max_pending_leaves: 1 << 20,
         }
     }
 }
@@ -71,7 +81,7 @@ impl BuilderConfig {
 /// Leaves refused so far, by reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DroppedLeaves {
-    /// The window's buffers were full.
+    /// The builder held [`BuilderConfig::max_pending_leaves`] leaves already.
     pub full: u64,
     /// The leaf's window was already closed.
     pub late: u64,
@@ -96,7 +106,7 @@ impl DroppedLeaves {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AddError {
-    /// The window's buffers are full.
+    /// The builder holds [`BuilderConfig::max_pending_leaves`] leaves already.
     Full,
     /// The leaf's window was already closed.
     Late,
@@ -109,7 +119,7 @@ pub enum AddError {
 impl fmt::Display for AddError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Full => f.write_str("the window's leaf buffers are full"),
+            Self::Full => f.write_str("the receipt leaf buffers are full"),
             Self::Late => f.write_str("the leaf's window is already closed"),
             Self::TooManyWindows => f.write_str("too many receipt windows are open"),
             Self::Invalid(e) => write!(f, "invalid leaf: {e}"),
@@ -152,7 +162,7 @@ struct Shard {
 ///     BackendId::new("edge-ingress")?,
 ///     WindowLen::DEFAULT,
 /// );
-/// config.max_leaves_per_window = 1 << 20;
+/// config.max_pending_leaves = 1 << 20;
 /// let builder = BatchBuilder::new(config);
 /// // ... `builder.add(leaf)` from the serving threads ...
 /// let batch = builder.close(WindowId(29_333_335), [0; 32], 1_760_000_160_000, &SigningKey::from_bytes(&[1; 32]))?;
@@ -169,6 +179,7 @@ pub struct BatchBuilder {
     late: AtomicU64,
     too_many_windows: AtomicU64,
     invalid: AtomicU64,
+    clamped: AtomicU64,
 }
 
 static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
@@ -200,7 +211,7 @@ impl BatchBuilder {
     /// A builder with no open window.
     pub fn new(config: BuilderConfig) -> Self {
         let n = config.shards.max(1);
-        let per_shard_cap = config.max_leaves_per_window.div_ceil(n);
+        let per_shard_cap = config.max_pending_leaves.div_ceil(n);
         Self {
             config,
             shards: (0..n).map(|_| Shard::default()).collect(),
@@ -209,6 +220,7 @@ impl BatchBuilder {
             late: AtomicU64::new(0),
             too_many_windows: AtomicU64::new(0),
             invalid: AtomicU64::new(0),
+            clamped: AtomicU64::new(0),
         }
     }
 
@@ -284,17 +296,23 @@ impl BatchBuilder {
         if window.get() < state.closed_below {
             return Err(AddError::Late);
         }
+        let held = state
+            .open
+            .iter()
+            .map(|(_, b)| b.len())
+            .fold(0usize, usize::saturating_add);
+        let open = state.open.len();
         if let Some((_, buf)) = state.open.iter_mut().find(|(w, _)| *w == window) {
-            if buf.len() >= self.per_shard_cap {
+            if held >= self.per_shard_cap {
                 return Err(AddError::Full);
             }
             buf.push(leaf);
             return Ok(());
         }
-        if state.open.len() >= Self::MAX_OPEN_WINDOWS {
+        if open >= Self::MAX_OPEN_WINDOWS {
             return Err(AddError::TooManyWindows);
         }
-        if self.per_shard_cap == 0 {
+        if held >= self.per_shard_cap {
             return Err(AddError::Full);
         }
         let mut buf = Vec::with_capacity(self.per_shard_cap.min(1024));
@@ -337,6 +355,136 @@ impl BatchBuilder {
                     .sum::<usize>()
             })
             .fold(0usize, usize::saturating_add)
+    }
+
+    /// Leaves currently held over all windows.
+    pub fn held(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                lock(&s.state)
+                    .open
+                    .iter()
+                    .map(|(_, b)| b.len())
+                    .fold(0usize, usize::saturating_add)
+            })
+            .fold(0usize, usize::saturating_add)
+    }
+
+    /// The windows that hold leaves, oldest first.
+    pub fn open_windows(&self) -> Vec<WindowId> {
+        let mut windows: Vec<WindowId> = Vec::new();
+        for shard in self.shards.iter() {
+            for (w, b) in &lock(&shard.state).open {
+                if !b.is_empty() && !windows.contains(w) {
+                    windows.push(*w);
+                }
+            }
+        }
+        windows.sort_unstable();
+        windows
+    }
+
+    /// Leaves whose timestamp was raised by [`BatchBuilder::drain`] so far (never reset).
+    pub fn clamped(&self) -> u64 {
+        self.clamped.load(Ordering::Relaxed)
+    }
+
+    /// Take `window`'s leaves with a timestamp before `before_ms` from every shard, raise
+    /// any timestamp below `floor_ms` to `floor_ms` (counted in [`BatchBuilder::clamped`]),
+    /// and return them in the strict order of v2 with their `repeat` numbers
+    /// ([`crate::order_leaves`]).
+    ///
+    /// Streaming a window is a sequence of drains whose `floor_ms` is the previous drain's
+    /// `before_ms` (the window's start for the first): every leaf returned then comes strictly
+    /// after every leaf returned before, so the chunks append to one
+    /// [`crate::WindowStream`]. A leaf that arrives after the drain that passed its timestamp
+    /// is moved to `floor_ms`, the earliest time the stream can still take. When `before_ms`
+    /// reaches the window's end this is its last drain: the window is closed in every shard
+    /// under the same lock, and leaves for it arriving later are refused as
+    /// [`AddError::Late`].
+    ///
+    /// # Errors
+    ///
+    /// [`SealError::RepeatOverflow`] when more than 65,536 drained leaves are identical; they
+    /// are then lost and counted as dropped ([`DroppedLeaves::full`]).
+    pub fn drain(
+        &self,
+        window: WindowId,
+        before_ms: u64,
+        floor_ms: u64,
+    ) -> Result<Vec<Leaf>, SealError> {
+        let last = window
+            .end_ms(self.config.window_len)
+            .map_or(true, |end| before_ms >= end);
+        let closed_below = window.get().saturating_add(1);
+        let mut out: Vec<Leaf> = Vec::new();
+        for shard in self.shards.iter() {
+            let mut state = lock(&shard.state);
+            if last {
+                if let Some(pos) = state.open.iter().position(|(w, _)| *w == window) {
+                    let (_, buf) = state.open.swap_remove(pos);
+                    if out.is_empty() {
+                        out = buf;
+                    } else {
+                        out.extend_from_slice(&buf);
+                    }
+                }
+                state.closed_below = state.closed_below.max(closed_below);
+            } else if let Some((_, buf)) = state.open.iter_mut().find(|(w, _)| *w == window) {
+                buf.retain(|l| {
+                    if l.timestamp_ms < before_ms {
+                        out.push(*l);
+                        false
+                    } else {
+                        true
+                    }
+                });
+            }
+        }
+        let mut clamped = 0u64;
+        for l in &mut out {
+            if l.timestamp_ms < floor_ms {
+                l.timestamp_ms = floor_ms;
+                clamped = clamped.saturating_add(1);
+            }
+        }
+        if clamped > 0 {
+            self.clamped.fetch_add(clamped, Ordering::Relaxed);
+        }
+        match crate::order_leaves(&mut out) {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                let n = u64::try_from(out.len()).unwrap_or(u64::MAX);
+                self.full.fetch_add(n, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Forget `window` (and every earlier one) in every shard: leaves for it arriving later
+    /// are refused as [`AddError::Late`]. Leaves it still held (none after a last
+    /// [`drain`](Self::drain)) are discarded, counted as late and returned as a count.
+    pub fn finish(&self, window: WindowId) -> u64 {
+        let closed_below = window.get().saturating_add(1);
+        let mut discarded = 0usize;
+        for shard in self.shards.iter() {
+            let mut state = lock(&shard.state);
+            state.open.retain(|(w, b)| {
+                if w.get() < closed_below {
+                    discarded = discarded.saturating_add(b.len());
+                    false
+                } else {
+                    true
+                }
+            });
+            state.closed_below = state.closed_below.max(closed_below);
+        }
+        let n = u64::try_from(discarded).unwrap_or(u64::MAX);
+        if n > 0 {
+            self.late.fetch_add(n, Ordering::Relaxed);
+        }
+        n
     }
 
     /// Close `window`: take its leaves from every shard and seal them into a signed v2 batch
@@ -398,7 +546,7 @@ mod tests {
             WindowLen::new(60).unwrap(),
         );
         c.shards = shards;
-        c.max_leaves_per_window = cap;
+        c.max_pending_leaves = cap;
         c
     }
 
@@ -421,20 +569,31 @@ mod tests {
 
     #[test]
     fn capacity_late_and_future_windows_are_counted() {
-        let b = BatchBuilder::new(config(4, 2));
         let key = SigningKey::from_bytes(&[1; 32]);
+        // The cap is on leaves held, whatever their window.
+        let b = BatchBuilder::new(config(4, 2));
         for i in 0..6 {
             let r = b.add(leaf(60_000 + i));
             assert_eq!(r.is_ok(), i < 4, "leaf {i}");
         }
-        assert_eq!(b.dropped().full, 2);
-        assert_eq!(b.pending(WindowId(1)), 4);
-        // Windows 2 and 3 open; window 4 would be the fourth open window.
+        assert_eq!(b.add(leaf(120_000)), Err(AddError::Full));
+        assert_eq!(
+            (b.dropped().full, b.pending(WindowId(1)), b.held()),
+            (3, 4, 4)
+        );
+        // Draining makes room.
+        assert_eq!(b.drain(WindowId(1), 60_002, 60_000).unwrap().len(), 2);
         b.add(leaf(120_000)).unwrap();
-        b.add(leaf(180_000)).unwrap();
+        assert_eq!(b.open_windows(), vec![WindowId(1), WindowId(2)]);
+
+        let b = BatchBuilder::new(config(100, 1));
+        // Windows 1 to 3 open; window 4 would be the fourth open window.
+        for ts in [60_000, 120_000, 180_000] {
+            b.add(leaf(ts)).unwrap();
+        }
         assert_eq!(b.add(leaf(240_000)), Err(AddError::TooManyWindows));
         let batch = b.close(WindowId(1), [0; 32], 120_000, &key).unwrap();
-        assert_eq!(batch.receipt().body.integrity.leaf_count, 4);
+        assert_eq!(batch.receipt().body.integrity.leaf_count, 1);
         assert_eq!(b.add(leaf(60_500)), Err(AddError::Late));
         assert_eq!(
             b.add_bytes(&[0; 3])
@@ -444,13 +603,13 @@ mod tests {
         assert_eq!(
             b.dropped(),
             DroppedLeaves {
-                full: 2,
+                full: 0,
                 late: 1,
                 too_many_windows: 1,
                 invalid: 1
             }
         );
-        assert_eq!(b.dropped().total(), 5);
+        assert_eq!(b.dropped().total(), 3);
         // The next windows are still open and closable.
         assert_eq!(
             b.close(WindowId(2), [0; 32], 180_000, &key)
@@ -459,6 +618,78 @@ mod tests {
                 .len(),
             1
         );
+        // Finishing a window discards what it still holds, counted as late.
+        assert_eq!(b.finish(WindowId(3)), 1);
+        assert_eq!(b.add(leaf(180_001)), Err(AddError::Late));
+        assert_eq!(b.dropped().late, 3);
+        assert_eq!(b.held(), 0);
+    }
+
+    #[test]
+    fn drains_merge_shards_in_strict_order_and_clamp_late_leaves() {
+        use std::sync::Arc;
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let b = Arc::new(BatchBuilder::new(config(1 << 16, 4)));
+        let w = WindowId(1);
+        // Four threads (four shards) add interleaved timestamps, with identical answers
+        // spread over shards.
+        let add = |from: u64, to: u64| {
+            let hs: Vec<_> = (0..4u64)
+                .map(|t| {
+                    let b = Arc::clone(&b);
+                    std::thread::spawn(move || {
+                        for ts in (from..to).filter(|ts| ts % 4 == t) {
+                            let mut l = leaf(ts);
+                            l.ticket = [u8::try_from(ts % 3).unwrap(); 16];
+                            b.add(l).unwrap();
+                            let mut same = leaf(from + (ts % 5));
+                            same.ticket = [9; 16];
+                            b.add(same).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.join().unwrap();
+            }
+        };
+        let mut all = Vec::new();
+        let mut stream = crate::WindowStream::new(BatchHeader::new(
+            DeploymentId([9; 32]),
+            BackendId::new("edge-ingress").unwrap(),
+            WindowLen::new(60).unwrap(),
+            w,
+        ));
+        add(60_000, 61_000);
+        let first = b.drain(w, 60_500, 60_000).unwrap();
+        assert!(first.iter().all(|l| l.timestamp_ms < 60_500));
+        assert!(first.windows(2).all(|p| p[0].order(&p[1]).is_lt()));
+        stream.append(&first).unwrap();
+        all.extend_from_slice(&first);
+        assert_eq!(b.clamped(), 0);
+        // Leaves from before the last drain's watermark arrive late: raised to it.
+        add(60_400, 60_410);
+        let second = b.drain(w, 61_000, 60_500).unwrap();
+        assert_eq!(b.clamped(), 20);
+        assert!(
+            second
+                .iter()
+                .all(|l| (60_500..61_000).contains(&l.timestamp_ms))
+        );
+        stream.append(&second).unwrap();
+        all.extend_from_slice(&second);
+        // The last drain closes the window in every shard.
+        add(61_000, 61_100);
+        let last = b.drain(w, 120_000, 61_000).unwrap();
+        stream.append(&last).unwrap();
+        all.extend_from_slice(&last);
+        assert_eq!(b.add(leaf(61_200)), Err(AddError::Late));
+        assert_eq!(b.finish(w), 0);
+        assert_eq!(all.len(), 2 * (1_000 + 10 + 100));
+        let sealed = stream.seal([4; 32], 7, &key).unwrap();
+        let batch = ClosedBatch::seal(stream.header(), all.clone(), [4; 32], 7, &key).unwrap();
+        assert_eq!(sealed.receipt, *batch.receipt());
+        assert_eq!(batch.leaves(), &all[..]);
     }
 
     #[test]

@@ -11,8 +11,11 @@
 //!
 //! - [`Leaf`]: `to_bytes` / `from_bytes` (71 bytes in v2; `_v1` for the 69-byte v1 leaf),
 //!   `hash`, `order`;
-//! - [`BatchBuilder`] (feature `std`): `add` from many threads, `close` into a [`ClosedBatch`];
-//!   [`ClosedBatch::seal`] does the same from a `Vec<Leaf>` without `std`;
+//! - [`BatchBuilder`] (feature `std`): `add` from many threads, then either `drain` leaves in
+//!   strict order while the window is open into a [`WindowStream`] (constant memory; its
+//!   `seal` signs the receipt) or `close` the whole window into a [`ClosedBatch`];
+//!   [`ClosedBatch::seal`] does the same from a `Vec<Leaf>` without `std`, and
+//!   [`ClosedBatch::from_parts`] rebuilds a batch from a receipt and its stored leaves;
 //! - [`Receipt`] and [`ReceiptBody`]: canonical Borsh `to_bytes` / `from_bytes`, JSON
 //!   `to_json` / `from_json` (feature `json`), `sign`, `verify_signature` (strict ed25519);
 //! - [`merkle`]: [`merkle::root`], [`MerkleTree`], [`MerkleProof::verify`];
@@ -142,6 +145,7 @@ pub mod merkle;
 mod receipt;
 mod sketch;
 pub mod stats;
+mod stream;
 mod verify;
 
 pub use audit::{
@@ -170,6 +174,7 @@ pub use receipt::{
     SIGNATURE_LEN, ServiceSummary, SignatureError, V2Commitments,
 };
 pub use sketch::{MAX_RANK, NameSketch, SKETCH_REGISTERS};
+pub use stream::{SealedWindow, WindowStream};
 pub use tags::{
     ErrorClass, LatencyBucket, RcodeClass, ReceiptType, SizeBucket, Transport, WireTag, WorkClass,
 };

@@ -16,7 +16,7 @@ fn config(cap: usize) -> BuilderConfig {
     );
     c.policy_version = 7;
     c.shards = 4;
-    c.max_leaves_per_window = cap;
+    c.max_pending_leaves = cap;
     c
 }
 

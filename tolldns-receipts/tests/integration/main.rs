@@ -6,6 +6,7 @@ mod builder;
 mod codec;
 mod common;
 mod merkle_reference;
+mod stream;
 mod vectors;
 mod vectors_gen;
 mod vectors_v2;
