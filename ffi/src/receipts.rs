@@ -462,7 +462,10 @@ pub(crate) fn new_builder(
     config.operator_role = operator_role;
     config.policy_version = policy_version;
     config.shards = shards;
-    config.max_leaves_per_window = max_leaves_per_window;
+    // The builder bounds the leaves held over all its open windows together; the C API keeps
+    // its per-window bound, so the total is that bound times the open windows it allows.
+    config.max_pending_leaves =
+        max_leaves_per_window.saturating_mul(BatchBuilder::MAX_OPEN_WINDOWS);
     BatchBuilder::new(config)
 }
 

@@ -30,7 +30,7 @@ fn engine() -> &'static Engine {
         std::mem::forget(rx);
         let recorder = Recorder::new(
             &ReceiptsConfig {
-                max_leaves_per_window: 10_000,
+                max_pending_leaves: 10_000,
                 ..ReceiptsConfig::default()
             },
             ReceiptsSetup {

@@ -1,13 +1,25 @@
-//! Receipt recording: one fixed-size leaf per answered query, one signed batch per window.
+//! Receipt recording: one fixed-size leaf per answered query, streamed out of memory while
+//! its window is open, one signed receipt per window.
 //!
 //! The hot path calls [`Recorder::record`], which hashes the name with the epoch's name key
-//! and appends a [`Leaf`] to the thread-sharded [`BatchBuilder`]. A background task closes each
-//! window shortly after it ends (Merkle hashing and signing run on a blocking thread) and hands
-//! the signed [`ClosedBatch`] to the [`ReceiptSink`].
+//! and appends a [`Leaf`] to the thread-sharded [`BatchBuilder`]. A background task, the
+//! *pump*, runs [`Recorder::pump`] every `flush_interval_ms` on a blocking thread: it drains
+//! each open window's leaves older than `watermark_ms` in the strict order of v2, feeds them
+//! to the window's [`WindowStream`] (the RFC 6962 root, summary and sketch, computed as they
+//! come) and to [`ReceiptSink::append`], and once a window ended `close_grace_ms` before the
+//! watermark, signs the root already computed and hands the receipt to [`ReceiptSink::seal`].
+//! Memory is the leaves of the last `watermark_ms + flush_interval_ms` (at most
+//! `max_pending_leaves`), whatever the window length and the query rate.
+//!
+//! A leaf that arrives after the drain that passed its timestamp (a thread stalled longer
+//! than the watermark) is recorded at the drain's watermark instead, and counted
+//! ([`Recorder::clamped`]). Nothing is lost silently: refused leaves and leaves of windows
+//! whose stream the sink could not take are counted by reason ([`Recorder::losses`]).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
@@ -17,8 +29,8 @@ use tolldns_core::{
     BackendId, DeploymentId, NameKey, NormalizedName, PreparedNameKey, Role, WindowId, WindowLen,
 };
 use tolldns_receipts::{
-    BatchBuilder, BuilderConfig, ClosedBatch, LatencyBucket, Leaf, LeafFlags, MAX_RESPONSE_BYTES,
-    RcodeClass, SealError, Transport, WorkClass,
+    BatchBuilder, BatchHeader, BuilderConfig, ClosedBatch, LatencyBucket, Leaf, LeafFlags,
+    MAX_RESPONSE_BYTES, RcodeClass, SealError, SealedWindow, Transport, WindowStream, WorkClass,
 };
 
 /// A signed batch receipt with its leaves (what a window closes into).
@@ -41,12 +53,56 @@ pub struct RedeemedToken {
     pub key_not_after: Option<u64>,
 }
 
-/// Where closed, signed batches and redeemed tokens go (a queue to a submitter, a disk
-/// store, …).
+/// Why a [`ReceiptSink`] could not take a window's leaves or its receipt.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SinkError {
+    message: String,
+}
+
+impl SinkError {
+    /// An error with `message`.
+    pub fn new(message: impl fmt::Display) -> Self {
+        Self {
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Where each window's leaves stream, its signed receipt and the redeemed tokens go (a
+/// journal, a queue to a submitter, …).
+///
+/// For one window the recorder calls [`append`](Self::append) zero or more times with
+/// consecutive Merkle indices, then either [`seal`](Self::seal) or
+/// [`abandon`](Self::abandon), never both. Windows are handled in order, from one blocking
+/// thread at a time. A window with no leaf is sealed (without any append) only when the
+/// edge shuts down, for the window then current.
 pub trait ReceiptSink: Send + Sync + 'static {
-    /// Take ownership of one signed batch. Called from a blocking thread, once per closed
-    /// window, in window order.
-    fn deliver(&self, batch: SignedBatch);
+    /// Leaves of `header.window_id`, in Merkle order, the first at Merkle index `first_index`
+    /// (0 opens the window's stream). Called from a blocking thread, windows in order.
+    ///
+    /// # Errors
+    ///
+    /// [`SinkError`] when the leaves cannot be kept: the window's stream is then given up
+    /// ([`abandon`](Self::abandon)) and its leaves counted as lost.
+    fn append(
+        &self,
+        header: &BatchHeader,
+        first_index: u64,
+        leaves: &[Leaf],
+    ) -> Result<(), SinkError>;
+
+    /// Every leaf of the window was appended; this is its signed receipt (whose root and
+    /// count are those of the appended leaves).
+    ///
+    /// # Errors
+    ///
+    /// [`SinkError`] when the receipt cannot be kept: the window is then abandoned.
+    fn seal(&self, window: WindowId, sealed: SealedWindow) -> Result<(), SinkError>;
+
+    /// The window's stream is given up (an append or the seal failed): the `leaves` appended
+    /// so far are lost (and counted by the recorder); the sink may discard them.
+    fn abandon(&self, window: WindowId, leaves: u64);
 
     /// Take a redeemed token. Called on the serving path, once per token: must not block
     /// (queue it). Returns `false` when the token could not be taken (counted as lost).
@@ -59,7 +115,10 @@ pub trait ReceiptSink: Send + Sync + 'static {
     }
 }
 
-/// A [`ReceiptSink`] that forwards batches into a bounded channel.
+/// A [`ReceiptSink`] that collects each window's leaves **in memory** and, at the seal, sends
+/// the whole [`ClosedBatch`] into a bounded channel: for tests, examples and ephemeral edges.
+/// It holds a whole window until it is sealed, so its memory grows with the query rate; an
+/// edge that must stay bounded streams into a store instead.
 ///
 /// A batch that does not fit (the receiver is gone or the channel is full) is logged and
 /// counted in [`ChannelSink::lost`], never dropped silently.
@@ -67,6 +126,7 @@ pub trait ReceiptSink: Send + Sync + 'static {
 pub struct ChannelSink {
     tx: mpsc::Sender<SignedBatch>,
     lost: Arc<AtomicU64>,
+    open: Arc<Mutex<BTreeMap<WindowId, Vec<Leaf>>>>,
 }
 
 impl ChannelSink {
@@ -77,23 +137,61 @@ impl ChannelSink {
             Self {
                 tx,
                 lost: Arc::new(AtomicU64::new(0)),
+                open: Arc::new(Mutex::new(BTreeMap::new())),
             },
             rx,
         )
     }
 
-    /// Batches that could not be queued.
+    /// Windows that could not be delivered (channel full or closed, or abandoned).
     pub fn lost(&self) -> u64 {
         self.lost.load(Ordering::Relaxed)
+    }
+
+    fn open(&self) -> std::sync::MutexGuard<'_, BTreeMap<WindowId, Vec<Leaf>>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl ReceiptSink for ChannelSink {
-    fn deliver(&self, batch: SignedBatch) {
-        let window = batch.receipt().body.window_id;
-        if self.tx.try_send(batch).is_err() {
+    fn append(
+        &self,
+        header: &BatchHeader,
+        first_index: u64,
+        leaves: &[Leaf],
+    ) -> Result<(), SinkError> {
+        let mut open = self.open();
+        let held = open.entry(header.window_id).or_default();
+        let have = u64::try_from(held.len()).unwrap_or(u64::MAX);
+        if first_index != have {
+            return Err(SinkError::new(format_args!(
+                "window {}: leaves appended from index {first_index} after {have} leaves",
+                header.window_id
+            )));
+        }
+        held.extend_from_slice(leaves);
+        Ok(())
+    }
+
+    fn seal(&self, window: WindowId, sealed: SealedWindow) -> Result<(), SinkError> {
+        let leaves = self.open().remove(&window).unwrap_or_default();
+        let lost = || {
             self.lost.fetch_add(1, Ordering::Relaxed);
+        };
+        let batch = ClosedBatch::from_parts(sealed.receipt, leaves).map_err(|e| {
+            lost();
+            SinkError::new(format_args!("window {window}: {e}"))
+        })?;
+        self.tx.try_send(batch).map_err(|_| {
+            lost();
             tracing::error!(%window, "receipt channel full or closed: batch lost");
+            SinkError::new("receipt channel full or closed")
+        })
+    }
+
+    fn abandon(&self, window: WindowId, _leaves: u64) {
+        if self.open().remove(&window).is_some() {
+            self.lost.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -132,7 +230,7 @@ pub struct ReceiptsSetup {
     pub signing_key: SigningKey,
     /// The per-epoch name keys.
     pub name_keys: Arc<dyn NameKeyProvider>,
-    /// Where signed batches go.
+    /// Where each window's leaves and signed receipt go.
     pub sink: Arc<dyn ReceiptSink>,
 }
 
@@ -156,10 +254,21 @@ pub struct ReceiptsConfig {
     pub backend_id: String,
     /// Policy version served under.
     pub policy_version: u32,
-    /// Most leaves kept per window; further answered queries are counted as dropped leaves.
-    pub max_leaves_per_window: usize,
-    /// Milliseconds after a window's end before it is closed (late in-flight answers).
-    pub close_grace_millis: u64,
+    /// Most leaves held in memory at once, not yet streamed to the sink (over all windows);
+    /// answered queries past it are counted as lost leaves (`full`). Leaves are held for
+    /// about `watermark_ms + flush_interval_ms`, so the default (1 Mi, about 80 MB) covers
+    /// 800k answers per second.
+    pub max_pending_leaves: usize,
+    /// Milliseconds a leaf waits before it is streamed: leaves older than `now − watermark_ms`
+    /// are drained in order; a leaf recorded later than that with an older timestamp is
+    /// recorded at the watermark (counted as clamped).
+    pub watermark_ms: u64,
+    /// Milliseconds between two runs of the pump that streams leaves to the sink (at least 10).
+    pub flush_interval_ms: u64,
+    /// Milliseconds after a window's end (past the watermark) before it is sealed (late
+    /// in-flight answers). The old name `close_grace_millis` is accepted.
+    #[serde(alias = "close_grace_millis")]
+    pub close_grace_ms: u64,
     /// The network the receipts are signed for: 64 hex digits, [`DeploymentId::derive`] of
     /// the score program's id and the cluster's genesis hash. Empty means the local
     /// development deployment ([`DeploymentId::local`]).
@@ -173,8 +282,10 @@ impl Default for ReceiptsConfig {
             window_secs: 60,
             backend_id: "edge-ingress".to_owned(),
             policy_version: 1,
-            max_leaves_per_window: 4_000_000,
-            close_grace_millis: 2_000,
+            max_pending_leaves: 1 << 20,
+            watermark_ms: 1_000,
+            flush_interval_ms: 250,
+            close_grace_ms: 2_000,
             deployment_id: String::new(),
         }
     }
@@ -221,18 +332,17 @@ pub struct Answered<'a> {
     pub ticket: [u8; 16],
 }
 
-/// Wall-clock milliseconds since the Unix epoch.
 /// A window's name key with its HMAC state keyed once: a name hash then costs the two
 /// compressions of the name and the outer hash instead of four.
 struct WindowKey {
-    key: NameKey,
     prepared: PreparedNameKey,
 }
 
 impl WindowKey {
-    fn new(key: NameKey) -> Self {
-        let prepared = key.prepare();
-        Self { key, prepared }
+    fn new(key: &NameKey) -> Self {
+        Self {
+            prepared: key.prepare(),
+        }
     }
 
     /// Equal to `NameKey::name_hash`: the first 16 bytes of HMAC-SHA256(key, name).
@@ -284,20 +394,87 @@ fn memo_index(name: &[u8]) -> usize {
     (h as usize) & (MEMO_SLOTS - 1)
 }
 
+/// Wall-clock milliseconds since the Unix epoch.
 pub(crate) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Records leaves and closes windows.
+/// Leaves lost so far, by reason (never reset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct LeafLosses {
+    /// Refused: `max_pending_leaves` were held already.
+    pub full: u64,
+    /// Refused: the leaf's window was already sealed.
+    pub late: u64,
+    /// Refused: too many windows open at once (a clock far ahead).
+    pub too_many_windows: u64,
+    /// Refused: not a valid leaf.
+    pub invalid: u64,
+    /// Streamed, but the window's stream was given up (the sink failed).
+    pub abandoned: u64,
+}
+
+impl LeafLosses {
+    /// All lost leaves.
+    pub const fn total(&self) -> u64 {
+        self.full
+            .saturating_add(self.late)
+            .saturating_add(self.too_many_windows)
+            .saturating_add(self.invalid)
+            .saturating_add(self.abandoned)
+    }
+
+    /// Each reason with its stable snake_case name (metric labels).
+    pub const fn by_reason(&self) -> [(&'static str, u64); 5] {
+        [
+            ("full", self.full),
+            ("late", self.late),
+            ("too_many_windows", self.too_many_windows),
+            ("invalid", self.invalid),
+            ("abandoned", self.abandoned),
+        ]
+    }
+}
+
+/// What one run of [`Recorder::pump`] or [`Recorder::close_all`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct PumpReport {
+    /// Leaves streamed to the sink.
+    pub appended: u64,
+    /// Windows sealed and handed to the sink.
+    pub sealed: u64,
+    /// Leaves in the windows sealed.
+    pub sealed_leaves: u64,
+    /// Leaves lost in this run (windows abandoned, leaves of abandoned windows).
+    pub lost: u64,
+}
+
+/// A window being streamed.
+struct OpenWindow {
+    stream: WindowStream,
+    /// The previous drain's watermark: leaves drained next are raised to it at least.
+    floor: u64,
+    /// The sink gave the stream up: later leaves of the window are counted as lost.
+    abandoned: bool,
+}
+
+/// Records leaves and streams windows out.
 pub struct Recorder {
     builder: BatchBuilder,
     setup: ReceiptsSetup,
     current_key: RwLock<Option<(WindowId, Arc<WindowKey>)>>,
     window_len: WindowLen,
+    watermark_ms: u64,
+    grace_ms: u64,
     recorded: AtomicU64,
     refused: AtomicU64,
+    abandoned: AtomicU64,
+    /// Windows being streamed; the lock also keeps two pumps from running at once.
+    open: Mutex<BTreeMap<WindowId, OpenWindow>>,
     /// Tells this recorder's entries in the per-thread name-hash memo from another's.
     id: u64,
 }
@@ -326,6 +503,9 @@ pub enum ReceiptsError {
     /// Sealing a window failed.
     #[error("sealing the receipt window failed: {0}")]
     Seal(SealError),
+    /// The sink could not take a window's leaves or receipt.
+    #[error("the receipt sink failed: {0}")]
+    Sink(SinkError),
 }
 
 impl Recorder {
@@ -347,15 +527,19 @@ impl Recorder {
         builder_config.operator_role = Role::EdgeIngress;
         builder_config.policy_version = config.policy_version;
         builder_config.shards = shards;
-        builder_config.max_leaves_per_window = config.max_leaves_per_window;
+        builder_config.max_pending_leaves = config.max_pending_leaves;
         let builder = BatchBuilder::new(builder_config);
         Ok(Self {
             builder,
             setup,
             current_key: RwLock::new(None),
             window_len,
+            watermark_ms: config.watermark_ms,
+            grace_ms: config.close_grace_ms,
             recorded: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
+            open: Mutex::new(BTreeMap::new()),
             id: NEXT_RECORDER_ID.fetch_add(1, Ordering::Relaxed),
         })
     }
@@ -390,7 +574,7 @@ impl Recorder {
                 }
             }
         }
-        let key = Arc::new(WindowKey::new(self.setup.name_keys.name_key(window)));
+        let key = Arc::new(WindowKey::new(&self.setup.name_keys.name_key(window)));
         if let Ok(mut g) = self.current_key.write() {
             *g = Some((window, Arc::clone(&key)));
         }
@@ -444,7 +628,11 @@ impl Recorder {
     /// Record one answered query. Returns whether the leaf was kept; a refused leaf is counted
     /// (here and in the builder's `dropped()`).
     pub fn record(&self, a: &Answered<'_>) -> bool {
-        let now_ms = unix_ms();
+        self.record_at(a, unix_ms())
+    }
+
+    /// [`record`](Self::record) an answer sent at `now_ms` (Unix milliseconds).
+    pub fn record_at(&self, a: &Answered<'_>, now_ms: u64) -> bool {
         let window = WindowId::containing(now_ms, self.window_len);
         let key = self.key_for(window);
         let name_hash = a
@@ -497,9 +685,27 @@ impl Recorder {
         self.recorded.load(Ordering::Relaxed)
     }
 
-    /// Leaves that could not be recorded so far (all reasons).
+    /// Leaves lost so far, all reasons: refused when recorded, and streamed into windows the
+    /// sink gave up.
     pub fn dropped(&self) -> u64 {
-        self.builder.dropped().total()
+        self.losses().total()
+    }
+
+    /// Leaves lost so far, by reason.
+    pub fn losses(&self) -> LeafLosses {
+        let d = self.builder.dropped();
+        LeafLosses {
+            full: d.full,
+            late: d.late,
+            too_many_windows: d.too_many_windows,
+            invalid: d.invalid,
+            abandoned: self.abandoned.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Leaves recorded at a drain's watermark instead of their (older) timestamp, so far.
+    pub fn clamped(&self) -> u64 {
+        self.builder.clamped()
     }
 
     /// Leaves waiting in `window`.
@@ -507,26 +713,147 @@ impl Recorder {
         self.builder.pending(window)
     }
 
-    /// Close `window` and deliver its signed batch to the sink (blocking: hashes every leaf).
-    ///
-    /// # Errors
-    ///
-    /// [`ReceiptsError::Seal`]; the window's leaves are then lost and counted as dropped.
-    pub fn close_and_deliver(&self, window: WindowId) -> Result<u64, ReceiptsError> {
-        let key = self.key_for(window);
-        let batch = self
-            .builder
-            .close(
-                window,
-                key.key.commitment(),
-                unix_ms(),
-                &self.setup.signing_key,
-            )
-            .map_err(ReceiptsError::Seal)?;
-        let leaves = batch.receipt().body.integrity.leaf_count;
-        tracing::info!(%window, leaves, "receipt window closed");
-        self.setup.sink.deliver(batch);
-        Ok(leaves)
+    /// Leaves held in memory, not yet streamed.
+    pub fn held(&self) -> usize {
+        self.builder.held()
+    }
+
+    /// The header of `window`'s receipt.
+    fn header(&self, window: WindowId) -> BatchHeader {
+        let c = self.builder.config();
+        let mut h = BatchHeader::new(c.deployment_id, c.backend_id, c.window_len, window);
+        h.operator_role = c.operator_role;
+        h.policy_version = c.policy_version;
+        h
+    }
+
+    /// Stream what is due at `now_ms` (blocking: hashes leaves and calls the sink): drain each
+    /// window's leaves older than `now_ms − watermark_ms` into its stream and the sink, and
+    /// seal the windows that ended at least `close_grace_ms` before that watermark.
+    pub fn pump(&self, now_ms: u64) -> PumpReport {
+        self.run(now_ms, false)
+    }
+
+    /// Stream and seal every window now (shutdown, blocking): all leaves held are drained, and
+    /// every window with leaves is sealed, as is the window containing `now_ms` even when it
+    /// has none. Leaves recorded afterwards for those windows are refused as late.
+    pub fn close_all(&self, now_ms: u64) -> PumpReport {
+        self.run(now_ms, true)
+    }
+
+    fn run(&self, now_ms: u64, all: bool) -> PumpReport {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let mark = now_ms.saturating_sub(self.watermark_ms);
+        let mut windows = self.builder.open_windows();
+        windows.extend(open.keys().copied());
+        if all {
+            windows.push(WindowId::containing(now_ms, self.window_len));
+        }
+        windows.sort_unstable();
+        windows.dedup();
+        let mut report = PumpReport::default();
+        for w in windows {
+            let (Ok(start), Ok(end)) = (w.start_ms(self.window_len), w.end_ms(self.window_len))
+            else {
+                continue;
+            };
+            if !all && start >= mark {
+                // Nothing of this window is past the watermark yet.
+                continue;
+            }
+            let last = all || mark >= end.saturating_add(self.grace_ms);
+            // Before its last drain a window keeps its final millisecond, so that a drain
+            // that reaches its end is the one that closes it.
+            let before = if last {
+                u64::MAX
+            } else {
+                mark.min(end.saturating_sub(1))
+            };
+            let entry = open.entry(w).or_insert_with(|| OpenWindow {
+                stream: WindowStream::new(self.header(w)),
+                floor: start,
+                abandoned: false,
+            });
+            match self.builder.drain(w, before, entry.floor) {
+                Ok(leaves) => self.append(w, entry, &leaves, &mut report),
+                Err(e) => {
+                    // The builder counted them (`full`).
+                    tracing::error!(window = %w, error = %e, "receipt leaves lost");
+                }
+            }
+            entry.floor = entry.floor.max(before);
+            if last {
+                self.builder.finish(w);
+                let current = all && w == WindowId::containing(now_ms, self.window_len);
+                if let Some(entry) = open.remove(&w)
+                    && (!entry.stream.is_empty() || current)
+                {
+                    self.seal(w, &entry, now_ms, &mut report);
+                }
+            }
+        }
+        report
+    }
+
+    fn append(&self, w: WindowId, entry: &mut OpenWindow, leaves: &[Leaf], r: &mut PumpReport) {
+        if leaves.is_empty() {
+            return;
+        }
+        let n = u64::try_from(leaves.len()).unwrap_or(u64::MAX);
+        if entry.abandoned {
+            self.lose(n, r);
+            return;
+        }
+        let first = entry.stream.len();
+        let result = entry
+            .stream
+            .append(leaves)
+            .map_err(ReceiptsError::Seal)
+            .and_then(|()| {
+                self.setup
+                    .sink
+                    .append(entry.stream.header(), first, leaves)
+                    .map_err(ReceiptsError::Sink)
+            });
+        match result {
+            Ok(()) => r.appended = r.appended.saturating_add(n),
+            Err(e) => {
+                tracing::error!(window = %w, error = %e, "receipt window abandoned: its leaves are lost");
+                entry.abandoned = true;
+                self.setup.sink.abandon(w, first);
+                self.lose(first.saturating_add(n), r);
+            }
+        }
+    }
+
+    fn seal(&self, w: WindowId, entry: &OpenWindow, now_ms: u64, r: &mut PumpReport) {
+        if entry.abandoned {
+            return;
+        }
+        let n = entry.stream.len();
+        let commitment = self.setup.name_keys.name_key(w).commitment();
+        let result = entry
+            .stream
+            .seal(commitment, now_ms, &self.setup.signing_key)
+            .map_err(ReceiptsError::Seal)
+            .and_then(|sealed| self.setup.sink.seal(w, sealed).map_err(ReceiptsError::Sink));
+        match result {
+            Ok(()) => {
+                tracing::info!(window = %w, leaves = n, "receipt window sealed");
+                r.sealed = r.sealed.saturating_add(1);
+                r.sealed_leaves = r.sealed_leaves.saturating_add(n);
+            }
+            Err(e) => {
+                tracing::error!(window = %w, error = %e, "receipt window abandoned: its leaves are lost");
+                self.setup.sink.abandon(w, n);
+                self.lose(n, r);
+            }
+        }
+    }
+
+    fn lose(&self, n: u64, r: &mut PumpReport) {
+        self.abandoned.fetch_add(n, Ordering::Relaxed);
+        r.lost = r.lost.saturating_add(n);
     }
 }
 
@@ -578,7 +905,7 @@ mod window_key_tests {
     fn prekeyed_name_hash_equals_the_core_definition() {
         for seed in [0u8, 1, 0x5A, 0xFF] {
             let key = NameKey([seed; 32]);
-            let wk = WindowKey::new(key.clone());
+            let wk = WindowKey::new(&key);
             for name in [
                 "example.com",
                 "a.b.c.d.e.f.g.test",
@@ -592,5 +919,219 @@ mod window_key_tests {
             let n = NormalizedName::from_bytes(long.as_bytes()).unwrap();
             assert_eq!(wk.name_hash(&n), key.name_hash(&n));
         }
+    }
+}
+
+#[cfg(test)]
+mod pump_tests {
+    use std::sync::atomic::AtomicBool;
+
+    use tolldns_receipts::merkle;
+
+    use super::*;
+
+    const NAME_KEY: [u8; 32] = [4; 32];
+    /// The start of a 60 s window (Unix milliseconds, a multiple of 60,000).
+    const START: u64 = 1_760_000_100_000;
+
+    fn config() -> ReceiptsConfig {
+        ReceiptsConfig {
+            max_pending_leaves: 100,
+            watermark_ms: 1_000,
+            close_grace_ms: 2_000,
+            ..ReceiptsConfig::default()
+        }
+    }
+
+    fn recorder(config: &ReceiptsConfig, sink: Arc<dyn ReceiptSink>) -> Recorder {
+        let setup = ReceiptsSetup {
+            signing_key: SigningKey::from_bytes(&[3; 32]),
+            name_keys: Arc::new(StaticNameKey(NameKey(NAME_KEY))),
+            sink,
+        };
+        Recorder::new(config, setup, 4).unwrap()
+    }
+
+    fn answered(name: &str, qtype: u16) -> Answered<'_> {
+        Answered {
+            transport: Transport::Udp,
+            qtype,
+            name: Some(name.as_bytes()),
+            rcode_class: RcodeClass::NoError,
+            cache_hit: qtype % 2 == 0,
+            stale: false,
+            truncated: false,
+            latency_ms: u64::from(qtype),
+            response: b"\x12\x34\x81\x80 response",
+            ticket: [0; 16],
+        }
+    }
+
+    /// 60 s of answers, 15 every 250 ms (3,600 in the window), pumped every 250 ms with at
+    /// most 100 leaves held: every one is in the sealed batch.
+    #[test]
+    fn a_window_larger_than_the_pending_cap_loses_nothing_when_pumped() {
+        let (sink, mut rx) = ChannelSink::new(4);
+        let rec = recorder(&config(), Arc::new(sink.clone()));
+        let mut appended = 0;
+        let mut t = START;
+        while t < START + 60_000 {
+            // Pairs of identical answers in the same millisecond.
+            for i in 0..15u16 {
+                let j = i / 2;
+                let name = format!("n{}.test", j % 7);
+                assert!(rec.record_at(&answered(&name, j % 3), t + u64::from(j)));
+            }
+            t += 250;
+            let r = rec.pump(t);
+            assert_eq!((r.sealed, r.lost), (0, 0));
+            appended += r.appended;
+            assert!(rec.held() <= 90, "{} held", rec.held());
+        }
+        // A leaf recorded after the watermark passed its time: moved to the watermark.
+        assert!(rec.record_at(&answered("late.test", 1), START + 58_000));
+        // The window stays open until its end plus the grace is past the watermark.
+        let before_seal = rec.pump(START + 62_999);
+        assert_eq!(before_seal.sealed, 0);
+        appended += before_seal.appended;
+        assert!(rx.try_recv().is_err());
+        let last = rec.pump(START + 63_000);
+        assert_eq!((last.sealed, last.sealed_leaves), (1, 3_601));
+        assert_eq!(appended + last.appended, 3_601);
+        assert_eq!((rec.dropped(), rec.clamped()), (0, 1));
+        let batch = rx.try_recv().unwrap();
+        let receipt = batch.receipt();
+        receipt.verify_signature().unwrap();
+        assert_eq!(receipt.body.integrity.leaf_count, 3_601);
+        assert_eq!(
+            receipt.body.integrity.name_key_commitment,
+            NameKey(NAME_KEY).commitment()
+        );
+        assert_eq!(receipt.body.timestamp_ms, START + 63_000);
+        let hashes: Vec<_> = batch.leaves().iter().map(Leaf::hash).collect();
+        assert_eq!(merkle::root(&hashes), receipt.body.integrity.merkle_root);
+        // Identical answers in one millisecond are all kept, numbered.
+        assert!(batch.leaves().iter().any(|l| l.repeat > 0));
+        // The same leaves sealed at once give the same receipt.
+        let again = ClosedBatch::seal(
+            &rec.header(receipt.body.window_id),
+            batch.leaves().to_vec(),
+            receipt.body.integrity.name_key_commitment,
+            receipt.body.timestamp_ms,
+            &SigningKey::from_bytes(&[3; 32]),
+        )
+        .unwrap();
+        assert_eq!(again.receipt(), receipt);
+        // The window is gone: a leaf for it is refused and counted.
+        assert!(!rec.record_at(&answered("a.test", 1), START + 59_999));
+        assert_eq!(rec.losses().late, 1);
+        assert_eq!(sink.lost(), 0);
+    }
+
+    /// A sink that fails on demand and remembers what it was told to give up.
+    struct Flaky {
+        inner: ChannelSink,
+        fail_append: AtomicBool,
+        fail_seal: AtomicBool,
+        abandoned: Mutex<Vec<(WindowId, u64)>>,
+    }
+
+    impl ReceiptSink for Flaky {
+        fn append(&self, h: &BatchHeader, first: u64, leaves: &[Leaf]) -> Result<(), SinkError> {
+            if self.fail_append.load(Ordering::Relaxed) {
+                return Err(SinkError::new("disk full"));
+            }
+            self.inner.append(h, first, leaves)
+        }
+
+        fn seal(&self, window: WindowId, sealed: SealedWindow) -> Result<(), SinkError> {
+            if self.fail_seal.load(Ordering::Relaxed) {
+                return Err(SinkError::new("disk full"));
+            }
+            self.inner.seal(window, sealed)
+        }
+
+        fn abandon(&self, window: WindowId, leaves: u64) {
+            self.abandoned.lock().unwrap().push((window, leaves));
+            self.inner.abandon(window, leaves);
+        }
+
+        fn redeemed(&self, _: RedeemedToken) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn a_failing_sink_loses_windows_counted_and_the_next_window_streams() {
+        let (inner, mut rx) = ChannelSink::new(4);
+        let sink = Arc::new(Flaky {
+            inner,
+            fail_append: AtomicBool::new(false),
+            fail_seal: AtomicBool::new(false),
+            abandoned: Mutex::new(Vec::new()),
+        });
+        let rec = recorder(&config(), Arc::clone(&sink) as Arc<dyn ReceiptSink>);
+        let w = WindowId::containing(START, rec.window_len());
+        for i in 0..10 {
+            rec.record_at(&answered("a.test", 1), START + i);
+        }
+        assert_eq!(rec.pump(START + 2_000).appended, 10);
+        // The sink fails: the window is given up with the 10 leaves it took, the 5 refused
+        // now and the 5 recorded later are lost too.
+        sink.fail_append.store(true, Ordering::Relaxed);
+        for i in 0..5 {
+            rec.record_at(&answered("a.test", 1), START + 2_000 + i);
+        }
+        assert_eq!(rec.pump(START + 4_000).lost, 15);
+        assert_eq!(*sink.abandoned.lock().unwrap(), vec![(w, 10)]);
+        sink.fail_append.store(false, Ordering::Relaxed);
+        for i in 0..5 {
+            rec.record_at(&answered("a.test", 1), START + 5_000 + i);
+        }
+        let end = rec.pump(START + 64_000);
+        assert_eq!((end.lost, end.sealed), (5, 0));
+        assert_eq!(rec.losses().abandoned, 20);
+        assert_eq!(rec.dropped(), 20);
+        assert!(rx.try_recv().is_err());
+        // The next window streams and seals; a failing seal loses it, counted.
+        let next = START + 60_000;
+        for i in 0..3 {
+            rec.record_at(&answered("b.test", 1), next + i);
+        }
+        sink.fail_seal.store(true, Ordering::Relaxed);
+        let r = rec.close_all(next + 1_000);
+        assert_eq!((r.appended, r.sealed, r.lost), (3, 0, 3));
+        assert_eq!(rec.losses().abandoned, 23);
+        // Both windows given up.
+        assert_eq!(sink.inner.lost(), 2);
+    }
+
+    #[test]
+    fn close_all_seals_everything_held_and_the_current_window_even_empty() {
+        let (sink, mut rx) = ChannelSink::new(4);
+        let mut c = config();
+        c.watermark_ms = 3_600_000;
+        let rec = recorder(&c, Arc::new(sink));
+        // Nothing is past the watermark: the pump streams nothing.
+        rec.record_at(&answered("a.test", 1), START + 10);
+        assert_eq!(rec.pump(START + 20), PumpReport::default());
+        let r = rec.close_all(START + 60_000 + 5);
+        assert_eq!((r.appended, r.sealed, r.sealed_leaves), (1, 2, 1));
+        let first = rx.try_recv().unwrap();
+        assert_eq!(first.receipt().body.integrity.leaf_count, 1);
+        let empty = rx.try_recv().unwrap();
+        assert_eq!(empty.receipt().body.integrity.leaf_count, 0);
+        assert_eq!(
+            empty.receipt().body.window_id,
+            WindowId::containing(START + 60_000, rec.window_len())
+        );
+    }
+
+    #[test]
+    fn the_old_grace_key_is_accepted() {
+        let c: ReceiptsConfig = toml::from_str("close_grace_millis = 5\nwatermark_ms = 7").unwrap();
+        assert_eq!((c.close_grace_ms, c.watermark_ms), (5, 7));
+        let e = toml::from_str::<ReceiptsConfig>("max_leaves_per_window = 5").unwrap_err();
+        assert!(e.to_string().contains("max_pending_leaves"), "{e}");
     }
 }

@@ -79,6 +79,8 @@ pub struct ListenConfig {
     pub dot: SocketAddr,
     /// DNS over HTTPS.
     pub doh: SocketAddr,
+    /// DNS over QUIC (RFC 9250, UDP); off unless set.
+    pub doq: Option<SocketAddr>,
     /// The DoH request path.
     pub doh_path: String,
 }
@@ -116,14 +118,42 @@ pub struct ReceiptsConfig {
     pub policy_version: u32,
     /// Length of a name-key epoch in seconds (a new name key per epoch).
     pub name_key_epoch_secs: u64,
-    /// Most leaves per window; further answers are counted as lost leaves.
-    pub max_leaves_per_window: usize,
-    /// Milliseconds after a window's end before it is closed (answers still in flight).
+    /// Most leaves held in memory at once, not yet streamed to the journal (all windows
+    /// together); answers past it are counted as lost leaves. Leaves are held for about
+    /// `watermark_ms + flush_interval_ms`, whatever the window length.
+    pub max_pending_leaves: usize,
+    /// The key of earlier versions (a cap on the leaves of one window, which no longer
+    /// exists). Deprecated (logged at start): when only it is set, the bound on held leaves
+    /// is the smaller of it and [`ReceiptsConfig::max_pending_leaves`], so that a file that
+    /// lowered it for a small device keeps its memory bound and the 4,000,000 written by
+    /// earlier `init`s does not raise the default. Setting both is refused.
+    #[serde(rename = "max_leaves_per_window")]
+    pub deprecated_max_leaves_per_window: Option<usize>,
+    /// Milliseconds a leaf waits in memory before it is streamed to the journal.
+    pub watermark_ms: u64,
+    /// Milliseconds between two streams of leaves to the journal (one journal transaction
+    /// each).
+    pub flush_interval_ms: u64,
+    /// Milliseconds after a window's end before it is sealed (answers still in flight).
     pub close_grace_ms: u64,
     /// The network receipts are signed for: 64 hex digits (`DeploymentId::derive` of the
     /// score program id and the cluster's genesis hash). Empty: the local development
     /// deployment.
     pub deployment_id: String,
+}
+
+/// The default of `receipts.max_pending_leaves`.
+pub const DEFAULT_MAX_PENDING_LEAVES: usize = 1 << 20;
+
+impl ReceiptsConfig {
+    /// The bound on leaves held in memory: `max_pending_leaves`, lowered by the deprecated
+    /// `max_leaves_per_window` when that one is set to less.
+    pub fn pending_leaves(&self) -> usize {
+        self.deprecated_max_leaves_per_window
+            .map_or(self.max_pending_leaves, |old| {
+                old.min(self.max_pending_leaves)
+            })
+    }
 }
 
 /// `[journal]`.
@@ -213,6 +243,7 @@ impl Default for ListenConfig {
             tcp: loopback(5353),
             dot: loopback(8853),
             doh: loopback(8443),
+            doq: None,
             doh_path: "/dns-query".to_owned(),
         }
     }
@@ -244,7 +275,10 @@ impl Default for ReceiptsConfig {
             backend_id: "edge-ingress".to_owned(),
             policy_version: 1,
             name_key_epoch_secs: 86_400,
-            max_leaves_per_window: 4_000_000,
+            max_pending_leaves: DEFAULT_MAX_PENDING_LEAVES,
+            deprecated_max_leaves_per_window: None,
+            watermark_ms: 1_000,
+            flush_interval_ms: 250,
             deployment_id: String::new(),
             close_grace_ms: 2_000,
         }
@@ -359,6 +393,20 @@ impl ConfigFile for Config {
                 "must be at least one receipt window",
             );
         }
+        if self.receipts.deprecated_max_leaves_per_window.is_some()
+            && self.receipts.max_pending_leaves != DEFAULT_MAX_PENDING_LEAVES
+        {
+            return invalid(
+                "receipts.max_leaves_per_window",
+                "is the deprecated name of receipts.max_pending_leaves; set only max_pending_leaves",
+            );
+        }
+        if self.receipts.pending_leaves() == 0 {
+            return invalid("receipts.max_pending_leaves", "must be positive");
+        }
+        if self.receipts.flush_interval_ms < 10 {
+            return invalid("receipts.flush_interval_ms", "must be at least 10");
+        }
         if !self.listen.doh_path.starts_with('/') {
             return invalid("listen.doh_path", "must start with `/`");
         }
@@ -443,7 +491,7 @@ impl Config {
             reason: e.to_string(),
         })?);
         let required =
-            [t.udp, t.tcp, t.dot, t.doh].contains(&tolldns_ingress::TicketPolicy::Required);
+            [t.udp, t.tcp, t.dot, t.doh, t.doq].contains(&tolldns_ingress::TicketPolicy::Required);
         if keys.is_empty() && required {
             return Err(Invalid {
                 key: "tickets.issuer_keys",
@@ -547,6 +595,8 @@ tcp = "127.0.0.1:5353"
 dot = "127.0.0.1:8853"
 doh = "127.0.0.1:8443"
 doh_path = "/dns-query"
+# DNS over QUIC (RFC 9250, ALPN "doq", UDP; the DoT certificate): off unless set, e.g.
+# doq = "127.0.0.1:8853"
 
 [tls]
 # PEM certificate chain and key for DoT and DoH. When unset, a self-signed certificate is
@@ -569,9 +619,18 @@ backend_id = "edge-ingress"
 policy_version = 1
 # A new name key (for leaf name hashes) every this many seconds.
 name_key_epoch_secs = 86400
-# Most leaves per window; answers beyond it are counted in tolldns_receipt_leaves_lost_total.
-max_leaves_per_window = 4000000
-# Milliseconds after a window ends before it is closed and signed (answers still in flight).
+# Leaves stream to the journal while their window is open: every flush_interval_ms, the
+# leaves older than watermark_ms are appended to the journal (one transaction each), so memory
+# does not grow with the window or the query rate, and no window has a leaf cap.
+# Most leaves held in memory at once, not yet streamed (about 80 bytes each); answers beyond
+# it are counted in tolldns_receipt_leaves_lost_total. (`max_leaves_per_window`, the key of
+# earlier versions, is still read, with a warning: it can only lower this bound.)
+max_pending_leaves = 1048576
+# Milliseconds a leaf waits in memory before it is streamed (answers finishing out of order).
+watermark_ms = 1000
+# Milliseconds between two streams of leaves to the journal.
+flush_interval_ms = 250
+# Milliseconds after a window ends before it is sealed and signed (answers still in flight).
 close_grace_ms = 2000
 # The network receipts are signed for (receipts v2 carry it in their signed bytes, so they
 # never count on another network): 64 hex digits, SHA256("TOLLDNS-DEPLOYMENT-V1\0" ||
@@ -634,6 +693,7 @@ udp = "optional"
 tcp = "optional"
 dot = "optional"
 doh = "optional"
+doq = "optional"
 # The deployment's token challenge: tokens must be issued for this issuer name and
 # deployment (origin info); others are refused as wrong_challenge.
 issuer_name = "issuer.tolldns.invalid"
@@ -662,10 +722,10 @@ session_key_rotation_secs = 3600
 # udp_workers = 0               # UDP sockets per address (SO_REUSEPORT); 0 = one per core
 #
 # [edge.streams]
-# idle_timeout_millis = 10000
+# idle_timeout_ms = 10000
 # max_connections = 10000
 # max_pipelined = 64
-# tls_handshake_timeout_millis = 5000
+# tls_handshake_timeout_ms = 5000
 # doh_max_body = 65535
 #
 # [edge.cache]
@@ -689,13 +749,29 @@ session_key_rotation_secs = 3600
 # max_response_size = 65535
 # max_udp_response_size = 1232
 # known_prefix_after_secs = 60
+# known_prefix_idle_secs = 3600
+# ipv4_parent_prefix_len = 16   # parent buckets bound the sum of their children (docs/ABUSE.md)
+# ipv6_parent_prefix_len = 48
+# ipv6_top_prefix_len = 32
+# parent_factor = 8             # a parent's rate and burst, in per-prefix units
+# top_factor = 32
+# protected_pct = 75            # table share kept for established (known) prefixes
+# rrl_responses_per_sec = 100   # identical UDP responses per prefix; 0 turns RRL off
+# rrl_burst = 500
+# rrl_slip = 2                  # every 2nd limited response is an empty TC=1, the rest dropped
+# max_amplification = 3         # UDP bytes answered <= 3 x bytes received per prefix; 0: off
+# amplification_credit_bytes = 16384
+# rrl_max_entries = 200000
 #
 # [edge.upstream]
-# timeout_millis = 2000
+# timeout_ms = 2000
 # max_attempts = 3
 # quorum = 2                    # unset by default: no quorum
 # ca_file = "/etc/tolldns/upstream-ca.pem"
-# health_interval_secs = 5
+# health_interval_ms = 5000
+# pool_size = 4                 # persistent connections per TCP/DoT upstream
+# max_in_flight = 100           # queries pipelined at once on one upstream connection
+# idle_timeout_ms = 10000       # an upstream connection with nothing in flight is closed
 #
 # [edge.attack]   thresholds and per-mode knobs: tolldns-ingress `AttackConfig`, docs/OPERATOR.md
 "#;
@@ -745,6 +821,7 @@ mod tests {
             "tcp",
             "dot",
             "doh",
+            "doq",
             "issuer_name",
             "deployment",
             "issuer_keys",
@@ -792,7 +869,8 @@ mod tests {
         assert!(e.contains("tickets.issuer_keys"), "{e}");
         // Keys are not checked when every listener ignores tickets.
         let c = Config::parse(
-            "[tickets]\nudp = \"off\"\ntcp = \"off\"\ndot = \"off\"\ndoh = \"off\"\nissuer_keys = [\"!!\"]\n",
+            "[tickets]\nudp = \"off\"\ntcp = \"off\"\ndot = \"off\"\ndoh = \"off\"\ndoq = \"off\"\n\
+             issuer_keys = [\"!!\"]\n",
             Path::new("c.toml"),
         )
         .unwrap();
@@ -825,6 +903,47 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("key `log_level`"), "{e}");
+    }
+
+    #[test]
+    fn the_old_per_window_cap_can_only_lower_the_pending_bound() {
+        let c = Config::parse(
+            "[receipts]\nmax_pending_leaves = 5000\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.receipts.pending_leaves(), 5000);
+        // A file written by an earlier `init` keeps working, with the default bound.
+        let c = Config::parse(
+            "[receipts]\nmax_leaves_per_window = 4000000\nclose_grace_ms = 2000\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.receipts.pending_leaves(), DEFAULT_MAX_PENDING_LEAVES);
+        assert_eq!(c.receipts.deprecated_max_leaves_per_window, Some(4_000_000));
+        // A lowered old cap (a small device) keeps its memory bound.
+        let c = Config::parse(
+            "[receipts]\nmax_leaves_per_window = 20000\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.receipts.pending_leaves(), 20_000);
+        // Both: refused, naming the new key.
+        let e = Config::parse(
+            "[receipts]\nmax_leaves_per_window = 10\nmax_pending_leaves = 20\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("receipts.max_pending_leaves"), "{e}");
+        let e = Config::parse("[receipts]\nmax_pending_leaves = 0\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("receipts.max_pending_leaves"), "{e}");
+        let e = Config::parse("[receipts]\nflush_interval_ms = 1\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("receipts.flush_interval_ms"), "{e}");
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The boundary between the node and the DNS edge that serves queries and signs batches.
 //!
-//! The node gives the edge its keys, its name-key source and a sink; the edge answers queries,
-//! records one leaf per answer, closes every window into a signed batch and hands the batch to
-//! the sink (from a blocking thread). It also hands every toll-ticket token it redeems to the
-//! sink (from the serving path), and reads the sink's redeemed set once when it starts.
-//! [`crate::ingress`] implements it with `tolldns-ingress`.
+//! The node gives the edge its keys, its name keys (a [`NameKeyProvider`]) and a
+//! [`ReceiptSink`]; the edge answers queries, records one leaf per answer, streams each
+//! window's leaves to the sink while the window is open (from a blocking thread), seals the
+//! window into a signed receipt handed to the sink, and hands every toll-ticket token it
+//! redeems to the sink (from the serving path). It reads the sink's redeemed set once when it
+//! starts. [`crate::ingress`] implements it with `tolldns-ingress`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,33 +15,12 @@ use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::SigningKey;
 use tolldns_core::{NameKey, WindowId, WindowLen};
-use tolldns_receipts::ClosedBatch;
+use tolldns_ingress::{NameKeyProvider, ReceiptSink};
 
-use crate::journal::{Journal, Redeemed, TokenRecord};
+use crate::journal::Journal;
 
 /// A boxed future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Receives every signed batch, in window order, from a blocking thread, and every redeemed
-/// toll-ticket token from the serving path.
-pub trait BatchSink: Send + Sync + 'static {
-    /// Takes one signed batch.
-    fn deliver(&self, batch: ClosedBatch);
-
-    /// Takes one redeemed token. Called on the serving path: must not block (queue it).
-    /// Returns `false` when the token could not be taken (the edge counts it as lost).
-    fn redeemed(&self, token: TokenRecord) -> bool;
-
-    /// The ticket ids already redeemed (with their issuer key's expiry, unix seconds), read
-    /// once when the edge starts so that a restart never makes a token redeemable again.
-    fn redeemed_before(&self) -> Vec<Redeemed>;
-}
-
-/// Supplies the name key of the epoch a window belongs to.
-pub trait NameKeys: Send + Sync + 'static {
-    /// The key for leaves of `window`.
-    fn name_key(&self, window: WindowId) -> NameKey;
-}
 
 /// A running edge.
 pub trait RunningEdge: Send + Sync {
@@ -48,10 +28,11 @@ pub trait RunningEdge: Send + Sync {
     fn local_addrs(&self) -> Vec<(&'static str, SocketAddr)>;
     /// Leaves recorded since start (the journal counts the ones that never reach a batch).
     fn leaves_recorded(&self) -> u64;
-    /// Leaves that could not be recorded since start.
-    fn leaves_dropped(&self) -> u64;
-    /// Stops serving, closes the current window into a signed batch delivered to the sink,
-    /// and returns once that is done.
+    /// Leaves refused when they were to be recorded since start (never streamed to the sink:
+    /// the journal counts them as lost).
+    fn leaves_refused(&self) -> u64;
+    /// Stops serving, streams the leaves still held and seals every open window into a signed
+    /// receipt handed to the sink, and returns once that is done.
     /// Later calls return at once.
     fn shutdown(&self) -> BoxFuture<'_, ()>;
 }
@@ -68,9 +49,9 @@ pub struct EdgeSetup {
     /// The hot receipt-signing key.
     pub signing_key: SigningKey,
     /// Name keys per epoch.
-    pub name_keys: Arc<dyn NameKeys>,
-    /// Where signed batches go.
-    pub sink: Arc<dyn BatchSink>,
+    pub name_keys: Arc<dyn NameKeyProvider>,
+    /// Where the windows' leaves, their receipts and the redeemed tokens go.
+    pub sink: Arc<dyn ReceiptSink>,
 }
 
 impl std::fmt::Debug for EdgeSetup {
@@ -144,7 +125,7 @@ impl JournalNameKeys {
     }
 }
 
-impl NameKeys for JournalNameKeys {
+impl NameKeyProvider for JournalNameKeys {
     fn name_key(&self, window: WindowId) -> NameKey {
         let epoch = self.epoch_of(window);
         match self.key_for_epoch(epoch) {

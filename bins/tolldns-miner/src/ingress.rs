@@ -2,48 +2,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use tolldns_core::{NameKey, WindowId};
-use tolldns_ingress::{
-    Edge, EdgeConfig, EdgeHandle, NameKeyProvider, ReceiptSink, ReceiptsSetup, RedeemedToken,
-    SignedBatch,
-};
+use tolldns_ingress::{Edge, EdgeConfig, EdgeHandle, ReceiptsSetup};
 
-use crate::edge::{BatchSink, BoxFuture, EdgeSetup, EdgeStarter, NameKeys, RunningEdge};
-use crate::journal::{Redeemed, TokenRecord};
+use crate::edge::{BoxFuture, EdgeSetup, EdgeStarter, RunningEdge};
 
 /// Starts the `tolldns-ingress` edge.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IngressStarter;
-
-struct Sink(Arc<dyn BatchSink>);
-
-impl ReceiptSink for Sink {
-    fn deliver(&self, batch: SignedBatch) {
-        self.0.deliver(batch);
-    }
-
-    fn redeemed(&self, token: RedeemedToken) -> bool {
-        self.0.redeemed(TokenRecord {
-            ticket_id: token.ticket_id,
-            token: token.token,
-            window_id: token.window.get(),
-            redeemed_ms: token.redeemed_ms,
-            key_not_after: token.key_not_after,
-        })
-    }
-
-    fn redeemed_before(&self) -> Vec<Redeemed> {
-        self.0.redeemed_before()
-    }
-}
-
-struct Keys(Arc<dyn NameKeys>);
-
-impl NameKeyProvider for Keys {
-    fn name_key(&self, window: WindowId) -> NameKey {
-        self.0.name_key(window)
-    }
-}
 
 /// The ingress configuration for a miner configuration.
 pub fn edge_config(setup: &EdgeSetup) -> EdgeConfig {
@@ -53,6 +18,7 @@ pub fn edge_config(setup: &EdgeSetup) -> EdgeConfig {
     e.listen.tcp = vec![c.listen.tcp];
     e.listen.dot = vec![c.listen.dot];
     e.listen.doh = vec![c.listen.doh];
+    e.listen.doq = c.listen.doq.into_iter().collect();
     e.listen.doh_path.clone_from(&c.listen.doh_path);
     e.listen.udp_workers = c.edge.udp_workers;
     e.streams = c.edge.streams.clone();
@@ -65,8 +31,10 @@ pub fn edge_config(setup: &EdgeSetup) -> EdgeConfig {
     e.receipts.window_secs = c.receipts.window_secs;
     e.receipts.backend_id.clone_from(&c.receipts.backend_id);
     e.receipts.policy_version = c.receipts.policy_version;
-    e.receipts.max_leaves_per_window = c.receipts.max_leaves_per_window;
-    e.receipts.close_grace_millis = c.receipts.close_grace_ms;
+    e.receipts.max_pending_leaves = c.receipts.pending_leaves();
+    e.receipts.watermark_ms = c.receipts.watermark_ms;
+    e.receipts.flush_interval_ms = c.receipts.flush_interval_ms;
+    e.receipts.close_grace_ms = c.receipts.close_grace_ms;
     e.receipts
         .deployment_id
         .clone_from(&c.receipts.deployment_id);
@@ -79,15 +47,25 @@ pub fn edge_config(setup: &EdgeSetup) -> EdgeConfig {
 struct Running {
     addrs: Vec<(&'static str, std::net::SocketAddr)>,
     handle: tokio::sync::Mutex<Option<EdgeHandle>>,
-    /// (recorded, dropped) as last seen.
+    /// (recorded, refused) as last seen.
     counts: Mutex<(u64, u64)>,
+}
+
+/// Leaves recorded and leaves refused when recorded (lost leaves but those of abandoned
+/// windows, which were recorded).
+fn counts_of(h: &EdgeHandle) -> (u64, u64) {
+    let (recorded, _) = h.leaf_counts();
+    let refused = h
+        .leaf_losses()
+        .map_or(0, |l| l.total().saturating_sub(l.abandoned));
+    (recorded, refused)
 }
 
 impl Running {
     fn counts(&self) -> (u64, u64) {
         if let Ok(guard) = self.handle.try_lock() {
             if let Some(h) = guard.as_ref() {
-                let c = h.leaf_counts();
+                let c = counts_of(h);
                 *self
                     .counts
                     .lock()
@@ -111,7 +89,7 @@ impl RunningEdge for Running {
         self.counts().0
     }
 
-    fn leaves_dropped(&self) -> u64 {
+    fn leaves_refused(&self) -> u64 {
         self.counts().1
     }
 
@@ -122,7 +100,7 @@ impl RunningEdge for Running {
                 *self
                     .counts
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = h.leaf_counts();
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = counts_of(&h);
                 let leaves = h.shutdown().await;
                 tracing::debug!(leaves, "edge stopped; last window closed");
             }
@@ -140,8 +118,8 @@ impl EdgeStarter for IngressStarter {
             let config = edge_config(&setup);
             let receipts = ReceiptsSetup {
                 signing_key: setup.signing_key.clone(),
-                name_keys: Arc::new(Keys(Arc::clone(&setup.name_keys))),
-                sink: Arc::new(Sink(Arc::clone(&setup.sink))),
+                name_keys: Arc::clone(&setup.name_keys),
+                sink: Arc::clone(&setup.sink),
             };
             let handle = Edge::start(
                 config,
@@ -156,7 +134,7 @@ impl EdgeStarter for IngressStarter {
             addrs.extend(a.tcp.iter().map(|x| ("tcp", *x)));
             addrs.extend(a.dot.iter().map(|x| ("dot", *x)));
             addrs.extend(a.doh.iter().map(|x| ("doh", *x)));
-            let counts = handle.leaf_counts();
+            let counts = counts_of(&handle);
             Ok(Box::new(Running {
                 addrs,
                 handle: tokio::sync::Mutex::new(Some(handle)),

@@ -6,17 +6,22 @@
 //!
 //! Every write is one transaction committed with redb's default `Durability::Immediate` (the
 //! file is synced before `commit` returns), so a batch is on disk, with its outbox entries,
-//! before it is reported as signed.
+//! before it is reported as signed. The one exception is an append to an open stream, which
+//! is not synced on its own: an open stream is removed after a crash anyway, and the next
+//! durable commit (checkpoint, seal, prune) persists every append made before it.
 //!
 //! # Lost leaves
 //!
-//! While the edge runs, an *open-run marker* holds two numbers: the leaves the edge had accepted
-//! at the last checkpoint, and the leaves journaled in signed batches since the start. A clean
-//! stop closes the last window, journals it and removes the marker. After a crash the marker is
-//! still there at the next start: `accepted - journaled` leaves were accepted but never made it
-//! into a journaled batch; they are added to the persistent `leaves_lost_total` counter
-//! (exported as `tolldns_receipt_leaves_lost_total`). Leaves accepted after the last checkpoint
-//! (at most one checkpoint interval) are not seen; the count is a lower bound.
+//! While the edge runs, an *open-run marker* holds three numbers: the leaves the edge had
+//! accepted at the last checkpoint, the leaves appended to streams since the start, and the
+//! leaves *accounted for* since the start (journaled in signed batches, or already counted as
+//! lost with an abandoned stream). A clean stop closes the last window, journals it, removes
+//! what is left of open streams and removes the marker. After a crash the marker is still
+//! there at the next start: the open streams are removed, and `max(accepted, appended) -
+//! accounted` leaves were accepted but never made it into a journaled batch; they are added to
+//! the persistent `leaves_lost_total` counter (exported as
+//! `tolldns_receipt_leaves_lost_total`). Leaves accepted after the last checkpoint and not yet
+//! appended are not seen; the count is a lower bound.
 //!
 //! # Retention and the disk bound
 //!
@@ -26,17 +31,37 @@
 //! inside their audit window (counted as `evicted`); audits of those batches then answer
 //! `410 Gone`.
 //!
+//! # Streams
+//!
+//! The edge hands a window's leaves to the journal while the window is still open, in Merkle
+//! order, a few at a time ([`Journal::stream_append`]): the journal stores them in an *open
+//! stream* keyed by (window, backend), before the batch (and so its id) exists. Every append
+//! is one transaction: the complete chunks of [`CHUNK_LEAVES`] leaves it fills are written with
+//! their RFC 6962 roots and their ticket-index rows; at most one partial chunk per open stream
+//! waits in memory. [`Journal::stream_seal`] then writes the partial chunk, checks that the
+//! root over the stored chunk roots is the receipt's `merkle_root` and that the leaf count is
+//! its `leaf_count`, and stores the receipt, the sketch witnesses, the link from the batch id
+//! to the stream and the outbox entries, in one transaction. Memory therefore does not grow
+//! with the window.
+//!
+//! A stream that is never sealed (the edge gave it up, or the process stopped before the
+//! window closed) is removed with its leaves, which are counted as lost: at
+//! [`Journal::stream_abandon`], at the next [`Journal::prune`] when that failed, and at
+//! [`Journal::open`] after a crash (see *Lost leaves*).
+//!
 //! # Stored leaves and proofs
 //!
-//! The leaves of a v2 batch are stored in chunks of [`CHUNK_LEAVES`] leaves (table
-//! `leaf_chunks`), with the RFC 6962 root of every chunk (`chunk_roots`), the index of every
-//! ticketed leaf by ticket (`ticket_index`) and the witness leaf of every name-sketch register
-//! (`sketch_witnesses`). A chunk is a power of two, so the batch's tree is exactly the RFC 6962
-//! tree over the chunk roots: a proof is the proof inside the leaf's chunk followed by the
-//! chunk's proof among the chunk roots. An audit therefore reads the chunk roots and the
-//! chunks it samples, never the whole window. (`leaves` keeps an empty marker for a v2 batch,
-//! and the whole leaf blob of a v1 batch journaled by an earlier version, which is still
-//! served.)
+//! The leaves of a v2 batch are stored in chunks of [`CHUNK_LEAVES`] leaves with the RFC 6962
+//! root of every chunk, the indices of the ticketed leaves of each chunk by ticket, and the
+//! witness leaf of every name-sketch register (`sketch_witnesses`). A chunk is a power of two,
+//! so the batch's tree is exactly the RFC 6962 tree over the chunk roots: a proof is the proof
+//! inside the leaf's chunk followed by the chunk's proof among the chunk roots. An audit
+//! therefore reads the chunk roots and the chunks it samples, never the whole window.
+//! Streamed batches keep their rows under the stream (`stream_chunks`, `stream_roots`,
+//! `stream_tickets`, linked by `batch_streams`); batches journaled by earlier versions keep
+//! theirs under the batch id (`leaf_chunks`, `chunk_roots`, `ticket_index`) and are served as
+//! before. (`leaves` keeps an empty marker for a v2 batch, and the whole leaf blob of a v1
+//! batch journaled by an earlier version, which is still served.)
 //!
 //! # Redeemed tokens
 //!
@@ -54,15 +79,15 @@
 //! again. Its size is bounded by the edge's `tickets.max_redeemed` (the edge refuses further
 //! redemptions when its set is full) and exported as `tolldns_journal_redeemed_tickets`.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-
-use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use redb::{ReadableTable as _, ReadableTableMetadata as _, TableDefinition};
 use tolldns_core::NameKey;
 use tolldns_receipts::{
-    AuditAnswer, LEAF_LEN, LEAF_LEN_V1, Leaf, LeafProof, MerkleProof, MerkleTree, Receipt,
-    SKETCH_REGISTERS, sketch_with_witnesses,
+    AuditAnswer, BatchHeader, LEAF_LEN, LEAF_LEN_V1, Leaf, LeafProof, MerkleProof, MerkleTree,
+    Receipt, SKETCH_REGISTERS, SketchWitnesses, sketch_with_witnesses,
 };
 
 /// A batch id: SHA-256 of the receipt's canonical (Borsh) bytes, signature included.
@@ -85,6 +110,25 @@ const WITNESSES: TableDefinition<'_, BatchId, &[u8]> = TableDefinition::new("ske
 
 /// Leaves per stored chunk (a power of two).
 pub const CHUNK_LEAVES: usize = 256;
+
+/// A stream id (allocated from the `next_stream` counter).
+type StreamId = u64;
+/// stream -> (window id, backend id, leaves stored in its chunks, bytes stored): a stream
+/// without a receipt yet. The row goes when the stream is sealed or removed.
+const STREAMS: TableDefinition<'_, StreamId, (u64, &str, u64, u64)> =
+    TableDefinition::new("streams");
+/// (stream, chunk) -> `CHUNK_LEAVES` v2 leaves (fewer in the last chunk of a sealed stream).
+const STREAM_CHUNKS: TableDefinition<'_, (StreamId, u32), &[u8]> =
+    TableDefinition::new("stream_chunks");
+/// (stream, chunk) -> the chunk's RFC 6962 root.
+const STREAM_ROOTS: TableDefinition<'_, (StreamId, u32), [u8; 32]> =
+    TableDefinition::new("stream_roots");
+/// (stream, ticket, chunk) -> the indices (u64 LE, in the batch) of the chunk's leaves with
+/// that ticket, ascending.
+const STREAM_TICKETS: TableDefinition<'_, (StreamId, [u8; 16], u32), &[u8]> =
+    TableDefinition::new("stream_tickets");
+/// id -> the stream holding the batch's leaves.
+const BATCH_STREAMS: TableDefinition<'_, BatchId, StreamId> = TableDefinition::new("batch_streams");
 /// (id, watcher url) -> (attempts, next_attempt_ms).
 const OUTBOX: TableDefinition<'_, (BatchId, &str), (u32, u64)> = TableDefinition::new("outbox");
 const NAME_KEYS: TableDefinition<'_, u64, [u8; 32]> = TableDefinition::new("name_keys");
@@ -106,7 +150,8 @@ const REDEEMED: TableDefinition<'_, TicketId, Option<u64>> = TableDefinition::ne
 /// (issuer key not_after, ticket id) -> (), for the redeemed ids whose key expires.
 const REDEEMED_EXPIRY: TableDefinition<'_, (u64, TicketId), ()> =
     TableDefinition::new("redeemed_expiry");
-/// "open" -> (accepted at last checkpoint, journaled this run).
+/// "open" -> (accepted at last checkpoint, accounted for this run: journaled or counted lost);
+/// "appended" -> (leaves appended to streams this run, 0).
 const RUN: TableDefinition<'_, &str, (u64, u64)> = TableDefinition::new("run");
 
 const C_LOST: &str = "leaves_lost_total";
@@ -118,7 +163,11 @@ const C_RECEIPT_BYTES: &str = "receipt_bytes";
 const C_TOKEN_BYTES: &str = "token_bytes";
 const C_TOKENS_EXPIRED: &str = "tokens_expired_total";
 const C_TOKENS_EVICTED: &str = "tokens_evicted_total";
+const C_NEXT_STREAM: &str = "next_stream";
 const OPEN: &str = "open";
+const APPENDED: &str = "appended";
+/// Bytes of the sketch witnesses of a batch.
+const WITNESS_BYTES: u64 = SKETCH_REGISTERS as u64 * 8;
 
 /// Why a journal operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +180,34 @@ pub enum JournalError {
     #[error("receipt journal: stored {what} is damaged")]
     Corrupt {
         /// What failed to decode.
+        what: &'static str,
+    },
+    /// An append that does not continue its window's stream: the first leaf of an append
+    /// must be the stream's next Merkle index (0 opens the stream).
+    #[error(
+        "receipt journal: window {window} stream holds {expected} leaves; an append at index {got} does not continue it"
+    )]
+    StreamGap {
+        /// The window.
+        window: u64,
+        /// Leaves the stream holds (the index the next append must start at).
+        expected: u64,
+        /// The index the append started at.
+        got: u64,
+    },
+    /// A seal for a window without an open stream.
+    #[error("receipt journal: no open stream for window {window}")]
+    NoStream {
+        /// The window.
+        window: u64,
+    },
+    /// The receipt does not commit to the stored leaves (count or Merkle root): nothing is
+    /// stored and the stream stays open (to be abandoned).
+    #[error("receipt journal: {what} of the window {window} receipt does not match its stream")]
+    StreamMismatch {
+        /// The window.
+        window: u64,
+        /// What differs: `leaf_count`, `merkle_root`, `sketch witness`, `version`.
         what: &'static str,
     },
 }
@@ -250,9 +327,18 @@ pub struct OutboxEntry {
     pub next_attempt_ms: u64,
 }
 
+/// Where the chunks of a v2 batch are stored.
+#[derive(Clone, Copy)]
+enum Chunks {
+    /// Under the batch id (journaled whole by an earlier version).
+    Batch(BatchId),
+    /// Under the stream it was appended to.
+    Stream(StreamId),
+}
+
 enum Layout {
     /// v2: chunks of `CHUNK_LEAVES` and the tree over their roots.
-    Chunked { outer: MerkleTree },
+    Chunked { outer: MerkleTree, chunks: Chunks },
     /// v1 (legacy): every leaf and the whole tree.
     Whole { leaves: Vec<Leaf>, tree: MerkleTree },
 }
@@ -266,11 +352,41 @@ struct ProofReader {
     chunks: HashMap<u32, (Vec<Leaf>, MerkleTree)>,
 }
 
+fn decode_leaves(bytes: &[u8]) -> Result<Vec<Leaf>, JournalError> {
+    bytes
+        .chunks(LEAF_LEN)
+        .map(Leaf::from_bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| JournalError::Corrupt { what: "leaves" })
+}
+
 impl ProofReader {
+    /// The stored bytes of chunk `chunk`.
+    fn chunk_bytes(&self, source: Chunks, chunk: u32) -> Result<Vec<Leaf>, AuditError> {
+        let corrupt = || AuditError::from(JournalError::Corrupt { what: "leaves" });
+        let bytes = match source {
+            Chunks::Batch(id) => self
+                .db
+                .open_table(LEAF_CHUNKS)
+                .map_err(JournalError::from)?
+                .get((id, chunk))
+                .map_err(JournalError::from)?
+                .map(|g| decode_leaves(g.value())),
+            Chunks::Stream(stream) => self
+                .db
+                .open_table(STREAM_CHUNKS)
+                .map_err(JournalError::from)?
+                .get((stream, chunk))
+                .map_err(JournalError::from)?
+                .map(|g| decode_leaves(g.value())),
+        };
+        Ok(bytes.ok_or_else(corrupt)??)
+    }
+
     fn leaf_proof(&mut self, index: u64) -> Result<LeafProof, AuditError> {
         let corrupt = || AuditError::from(JournalError::Corrupt { what: "leaves" });
         let n = self.receipt.body.integrity.leaf_count;
-        match &self.layout {
+        let (outer, source) = match &self.layout {
             Layout::Whole { leaves, tree } => {
                 let leaf = usize::try_from(index)
                     .ok()
@@ -278,54 +394,76 @@ impl ProofReader {
                     .copied()
                     .ok_or_else(corrupt)?;
                 let proof = tree.proof(index).map_err(|_| corrupt())?;
-                Ok(LeafProof { leaf, proof })
+                return Ok(LeafProof { leaf, proof });
             }
-            Layout::Chunked { outer } => {
-                if index >= n {
-                    return Err(corrupt());
+            Layout::Chunked { outer, chunks } => (outer, *chunks),
+        };
+        if index >= n {
+            return Err(corrupt());
+        }
+        let chunk_leaves = CHUNK_LEAVES as u64;
+        let chunk = u32::try_from(index / chunk_leaves).map_err(|_| corrupt())?;
+        let within = index % chunk_leaves;
+        let outer_proof = outer.proof(u64::from(chunk)).map_err(|_| corrupt())?;
+        if !self.chunks.contains_key(&chunk) {
+            let leaves = self.chunk_bytes(source, chunk)?;
+            let tree = MerkleTree::from_leaf_hashes(leaves.iter().map(Leaf::hash).collect());
+            self.chunks.insert(chunk, (leaves, tree));
+        }
+        let (leaves, tree) = self.chunks.get(&chunk).ok_or_else(corrupt)?;
+        let leaf = usize::try_from(within)
+            .ok()
+            .and_then(|i| leaves.get(i))
+            .copied()
+            .ok_or_else(corrupt)?;
+        let inner = tree.proof(within).map_err(|_| corrupt())?;
+        let mut path = inner.path;
+        path.extend(outer_proof.path);
+        Ok(LeafProof {
+            leaf,
+            proof: MerkleProof {
+                leaf_index: index,
+                tree_size: n,
+                path,
+            },
+        })
+    }
+
+    /// The indices of the batch's leaves with `ticket`, ascending (none for a v1 batch).
+    fn ticket_indices(&self, ticket: &TicketId) -> Result<Vec<u64>, JournalError> {
+        match &self.layout {
+            Layout::Whole { .. } => Ok(Vec::new()),
+            Layout::Chunked {
+                chunks: Chunks::Batch(id),
+                ..
+            } => Ok(self
+                .db
+                .open_table(TICKET_INDEX)?
+                .get((*id, *ticket))?
+                .map(|g| decode_u64s(g.value()))
+                .unwrap_or_default()),
+            Layout::Chunked {
+                chunks: Chunks::Stream(stream),
+                ..
+            } => {
+                let table = self.db.open_table(STREAM_TICKETS)?;
+                let mut out = Vec::new();
+                for entry in table.range((*stream, *ticket, 0u32)..=(*stream, *ticket, u32::MAX))? {
+                    out.extend(decode_u64s(entry?.1.value()));
                 }
-                let chunk_leaves = CHUNK_LEAVES as u64;
-                let chunk = u32::try_from(index / chunk_leaves).map_err(|_| corrupt())?;
-                let within = index % chunk_leaves;
-                let outer_proof = outer.proof(u64::from(chunk)).map_err(|_| corrupt())?;
-                if !self.chunks.contains_key(&chunk) {
-                    let table = self
-                        .db
-                        .open_table(LEAF_CHUNKS)
-                        .map_err(JournalError::from)?;
-                    let bytes = table
-                        .get((self.id, chunk))
-                        .map_err(JournalError::from)?
-                        .ok_or_else(corrupt)?;
-                    let leaves = bytes
-                        .value()
-                        .chunks(LEAF_LEN)
-                        .map(Leaf::from_bytes)
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|_| corrupt())?;
-                    let tree =
-                        MerkleTree::from_leaf_hashes(leaves.iter().map(Leaf::hash).collect());
-                    self.chunks.insert(chunk, (leaves, tree));
-                }
-                let (leaves, tree) = self.chunks.get(&chunk).ok_or_else(corrupt)?;
-                let leaf = usize::try_from(within)
-                    .ok()
-                    .and_then(|i| leaves.get(i))
-                    .copied()
-                    .ok_or_else(corrupt)?;
-                let inner = tree.proof(within).map_err(|_| corrupt())?;
-                let mut path = inner.path;
-                path.extend(outer_proof.path);
-                Ok(LeafProof {
-                    leaf,
-                    proof: MerkleProof {
-                        leaf_index: index,
-                        tree_size: n,
-                        path,
-                    },
-                })
+                Ok(out)
             }
         }
+    }
+
+    /// The witness leaf index of every sketch register (`u64::MAX`: none).
+    fn witnesses(&self) -> Result<Vec<u64>, JournalError> {
+        Ok(self
+            .db
+            .open_table(WITNESSES)?
+            .get(self.id)?
+            .map(|g| decode_u64s(g.value()))
+            .unwrap_or_default())
     }
 }
 
@@ -336,8 +474,142 @@ fn decode_u64s(bytes: &[u8]) -> Vec<u64> {
         .collect()
 }
 
-/// Stores a v2 batch's leaves in chunks with their roots, ticket index and sketch witnesses;
-/// returns the bytes stored.
+fn usize_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// Writes chunk `chunk` of stream `stream` (`leaves`, at most `CHUNK_LEAVES`): the leaves, their
+/// root and the chunk's ticket-index rows. Returns the bytes stored.
+fn write_chunk(
+    tx: &redb::WriteTransaction,
+    stream: StreamId,
+    chunk: u32,
+    leaves: &[Leaf],
+) -> Result<u64, JournalError> {
+    let mut buf = Vec::with_capacity(leaves.len().saturating_mul(LEAF_LEN));
+    let mut hashes = Vec::with_capacity(leaves.len());
+    let mut by_ticket: HashMap<[u8; 16], Vec<u8>> = HashMap::new();
+    let first = u64::from(chunk).saturating_mul(CHUNK_LEAVES as u64);
+    for (i, leaf) in leaves.iter().enumerate() {
+        buf.extend_from_slice(&leaf.to_bytes());
+        hashes.push(leaf.hash());
+        if leaf.is_ticketed() {
+            by_ticket
+                .entry(leaf.ticket)
+                .or_default()
+                .extend_from_slice(&first.saturating_add(usize_u64(i)).to_le_bytes());
+        }
+    }
+    tx.open_table(STREAM_CHUNKS)?
+        .insert((stream, chunk), buf.as_slice())?;
+    tx.open_table(STREAM_ROOTS)?
+        .insert((stream, chunk), tolldns_receipts::merkle::root(&hashes))?;
+    let mut stored = usize_u64(buf.len()).saturating_add(32);
+    let mut index = tx.open_table(STREAM_TICKETS)?;
+    for (ticket, list) in &by_ticket {
+        index.insert((stream, *ticket, chunk), list.as_slice())?;
+        stored = stored.saturating_add(usize_u64(list.len()).saturating_add(16));
+    }
+    Ok(stored)
+}
+
+/// Writes `leaves`, which start at Merkle index `first` (a multiple of `CHUNK_LEAVES`), as
+/// chunks of stream `stream` (all complete but possibly the last). Returns the bytes stored.
+fn write_chunks(
+    tx: &redb::WriteTransaction,
+    stream: StreamId,
+    first: u64,
+    leaves: &[Leaf],
+) -> Result<u64, JournalError> {
+    let mut stored = 0u64;
+    let first_chunk = first / CHUNK_LEAVES as u64;
+    for (c, chunk) in leaves.chunks(CHUNK_LEAVES).enumerate() {
+        let c = u32::try_from(first_chunk.saturating_add(usize_u64(c)))
+            .map_err(|_| JournalError::Corrupt { what: "leaves" })?;
+        stored = stored.saturating_add(write_chunk(tx, stream, c, chunk)?);
+    }
+    Ok(stored)
+}
+
+/// Allocates a stream id.
+fn next_stream(tx: &redb::WriteTransaction) -> Result<StreamId, JournalError> {
+    let mut counters = tx.open_table(COUNTERS)?;
+    let id = counters.get(C_NEXT_STREAM)?.map_or(0, |g| g.value());
+    counters.insert(C_NEXT_STREAM, id.saturating_add(1))?;
+    Ok(id)
+}
+
+/// Deletes every row of stream `stream`.
+fn remove_stream_rows(tx: &redb::WriteTransaction, stream: StreamId) -> Result<(), JournalError> {
+    tx.open_table(STREAM_CHUNKS)?
+        .retain_in((stream, 0u32)..=(stream, u32::MAX), |_, _| false)?;
+    tx.open_table(STREAM_ROOTS)?
+        .retain_in((stream, 0u32)..=(stream, u32::MAX), |_, _| false)?;
+    tx.open_table(STREAM_TICKETS)?.retain_in(
+        (stream, [0u8; 16], 0u32)..=(stream, [0xff; 16], u32::MAX),
+        |_, _| false,
+    )?;
+    tx.open_table(STREAMS)?.remove(stream)?;
+    Ok(())
+}
+
+/// Counts `n` leaves as lost; with a run open they are also accounted for (see the module
+/// docs), so that the run's settlement does not count them again.
+fn count_lost(tx: &redb::WriteTransaction, n: u64) -> Result<(), JournalError> {
+    if n == 0 {
+        return Ok(());
+    }
+    add(&mut tx.open_table(COUNTERS)?, C_LOST, n)?;
+    let mut run = tx.open_table(RUN)?;
+    let marker = run.get(OPEN)?.map(|g| g.value());
+    if let Some((accepted, accounted)) = marker {
+        run.insert(OPEN, (accepted, accounted.saturating_add(n)))?;
+    }
+    Ok(())
+}
+
+/// Removes the streams without a receipt that are not in `keep`, counting their stored leaves
+/// as lost. Returns the leaves counted.
+fn remove_streams_except(
+    tx: &redb::WriteTransaction,
+    keep: &HashSet<StreamId>,
+) -> Result<u64, JournalError> {
+    let mut gone = Vec::new();
+    for entry in tx.open_table(STREAMS)?.iter()? {
+        let (k, v) = entry?;
+        let (window, _, leaves, _) = v.value();
+        if !keep.contains(&k.value()) {
+            gone.push((k.value(), window, leaves));
+        }
+    }
+    let mut lost = 0u64;
+    for (stream, window, leaves) in gone {
+        remove_stream_rows(tx, stream)?;
+        tracing::warn!(
+            window,
+            leaves,
+            "receipt stream without a receipt removed: its leaves are counted as lost"
+        );
+        lost = lost.saturating_add(leaves);
+    }
+    count_lost(tx, lost)?;
+    Ok(lost)
+}
+
+/// Adds `n` to the leaves appended this run (when a run is open).
+fn add_appended(tx: &redb::WriteTransaction, n: u64) -> Result<(), JournalError> {
+    let mut run = tx.open_table(RUN)?;
+    if run.get(OPEN)?.is_none() {
+        return Ok(());
+    }
+    let appended = run.get(APPENDED)?.map_or(0, |g| g.value().0);
+    run.insert(APPENDED, (appended.saturating_add(n), 0))?;
+    Ok(())
+}
+
+/// Stores a v2 batch's leaves in chunks keyed by its id, as earlier versions did; returns the
+/// bytes stored. Only tests write this layout now (the journal still reads it).
+#[cfg(test)]
 fn store_chunked(
     tx: &redb::WriteTransaction,
     id: &BatchId,
@@ -369,7 +641,7 @@ fn store_chunked(
             by_ticket
                 .entry(leaf.ticket)
                 .or_default()
-                .extend_from_slice(&u64::try_from(i).unwrap_or(u64::MAX).to_le_bytes());
+                .extend_from_slice(&usize_u64(i).to_le_bytes());
         }
     }
     {
@@ -386,20 +658,178 @@ fn store_chunked(
     }
     tx.open_table(WITNESSES)?.insert(*id, w.as_slice())?;
     stored = stored.saturating_add(w.len());
-    // The marker that says the leaves are stored (removed with them).
     tx.open_table(LEAVES)?.insert(*id, [].as_slice())?;
-    Ok(u64::try_from(stored).unwrap_or(u64::MAX))
+    Ok(usize_u64(stored))
 }
 
 /// Deletes everything stored for the leaves of batch `id` but the `leaves` marker.
 fn remove_leaf_rows(tx: &redb::WriteTransaction, id: &BatchId) -> Result<(), JournalError> {
-    tx.open_table(LEAF_CHUNKS)?
-        .retain_in((*id, 0u32)..=(*id, u32::MAX), |_, _| false)?;
-    tx.open_table(TICKET_INDEX)?
-        .retain_in((*id, [0u8; 16])..=(*id, [0xff; 16]), |_, _| false)?;
-    tx.open_table(CHUNK_ROOTS)?.remove(*id)?;
+    let stream = tx
+        .open_table(BATCH_STREAMS)?
+        .remove(*id)?
+        .map(|g| g.value());
+    if let Some(stream) = stream {
+        remove_stream_rows(tx, stream)?;
+    } else {
+        tx.open_table(LEAF_CHUNKS)?
+            .retain_in((*id, 0u32)..=(*id, u32::MAX), |_, _| false)?;
+        tx.open_table(TICKET_INDEX)?
+            .retain_in((*id, [0u8; 16])..=(*id, [0xff; 16]), |_, _| false)?;
+        tx.open_table(CHUNK_ROOTS)?.remove(*id)?;
+    }
     tx.open_table(WITNESSES)?.remove(*id)?;
     Ok(())
+}
+
+/// Settles the run marker (if any): `max(accepted, appended) - accounted` leaves are counted as
+/// lost, `accepted` being the larger of the checkpointed count and `accepted_now`. Returns them.
+fn settle_run(tx: &redb::WriteTransaction, accepted_now: u64) -> Result<u64, JournalError> {
+    let (marker, appended) = {
+        let mut run = tx.open_table(RUN)?;
+        let marker = run.remove(OPEN)?.map(|g| g.value());
+        let appended = run.remove(APPENDED)?.map_or(0, |g| g.value().0);
+        (marker, appended)
+    };
+    let lost = marker.map_or(0, |(accepted, accounted)| {
+        accepted
+            .max(accepted_now)
+            .max(appended)
+            .saturating_sub(accounted)
+    });
+    add(&mut tx.open_table(COUNTERS)?, C_LOST, lost)?;
+    Ok(lost)
+}
+
+/// Checks that the `n` leaves stored in `stream` are what `receipt` commits to, then makes
+/// them batch `id`'s: its witnesses, the link to the stream and the `leaves` marker; the
+/// stream is no longer open. Returns the batch's stored bytes (`stored` so far and the
+/// witnesses) and the tickets its leaves carry.
+fn seal_stream_rows(
+    tx: &redb::WriteTransaction,
+    id: &BatchId,
+    receipt: &Receipt,
+    stream: StreamId,
+    n: u64,
+    stored: u64,
+    witnesses: &SketchWitnesses,
+) -> Result<(u64, Vec<TicketId>), JournalError> {
+    let window = receipt.body.window_id.get();
+    let mismatch = |what| JournalError::StreamMismatch { window, what };
+    if receipt.body.v2.is_none() {
+        return Err(mismatch("version"));
+    }
+    if n != receipt.body.integrity.leaf_count {
+        return Err(mismatch("leaf_count"));
+    }
+    let mut roots = Vec::new();
+    for entry in tx
+        .open_table(STREAM_ROOTS)?
+        .range((stream, 0u32)..=(stream, u32::MAX))?
+    {
+        roots.push(entry?.1.value());
+    }
+    if usize_u64(roots.len()) != n.div_ceil(CHUNK_LEAVES as u64) {
+        return Err(mismatch("leaf_count"));
+    }
+    if tolldns_receipts::merkle::root(&roots) != receipt.body.integrity.merkle_root {
+        return Err(mismatch("merkle_root"));
+    }
+    if witnesses.iter().any(|w| *w != u64::MAX && *w >= n) {
+        return Err(mismatch("sketch witness"));
+    }
+    let mut w = Vec::with_capacity(SKETCH_REGISTERS.saturating_mul(8));
+    for i in witnesses {
+        w.extend_from_slice(&i.to_le_bytes());
+    }
+    tx.open_table(WITNESSES)?.insert(*id, w.as_slice())?;
+    tx.open_table(BATCH_STREAMS)?.insert(*id, stream)?;
+    tx.open_table(LEAVES)?.insert(*id, [].as_slice())?;
+    tx.open_table(STREAMS)?.remove(stream)?;
+    let mut used = Vec::new();
+    for entry in tx
+        .open_table(STREAM_TICKETS)?
+        .range((stream, [0u8; 16], 0u32)..=(stream, [0xff; 16], u32::MAX))?
+    {
+        let ticket = entry?.0.value().1;
+        if used.last() != Some(&ticket) {
+            used.push(ticket);
+        }
+    }
+    Ok((stored.saturating_add(WITNESS_BYTES), used))
+}
+
+/// Stores receipt `receipt` (`bytes`, id `id`) whose leaves are already stored (`stored`
+/// bytes; `used` the tickets they carry): the receipt, its window and metadata, its tokens
+/// moved to its window, one outbox entry per watcher, the counters and the run marker.
+#[allow(clippy::too_many_arguments)]
+fn journal_batch(
+    tx: &redb::WriteTransaction,
+    id: &BatchId,
+    bytes: &[u8],
+    receipt: &Receipt,
+    stored: u64,
+    used: &[TicketId],
+    watchers: &[String],
+    now_ms: u64,
+) -> Result<(), JournalError> {
+    let n = receipt.body.integrity.leaf_count;
+    let window = receipt.body.window_id.get();
+    tx.open_table(BATCHES)?.insert(*id, bytes)?;
+    tx.open_table(BY_WINDOW)?.insert((window, *id), ())?;
+    tx.open_table(META)?.insert(*id, (now_ms, n, stored))?;
+    // A session spans windows: a token is kept as long as the leaves of the latest window
+    // that used it, so move it to this window when it was filed earlier.
+    {
+        let mut tokens = tx.open_table(TOKENS)?;
+        let mut tokens_by_window = tx.open_table(TOKENS_BY_WINDOW)?;
+        for ticket in used {
+            let row = tokens.get(ticket)?.map(|g| {
+                let (w, at, not_after, token) = g.value();
+                (w, at, not_after, token.to_vec())
+            });
+            let Some((filed, at, not_after, token)) = row else {
+                continue;
+            };
+            if filed >= window {
+                continue;
+            }
+            let moved = tokens_by_window
+                .remove((filed, *ticket))?
+                .map_or(usize_u64(token.len()), |g| g.value());
+            tokens_by_window.insert((window, *ticket), moved)?;
+            tokens.insert(ticket, (window, at, not_after, token.as_slice()))?;
+        }
+    }
+    {
+        let mut outbox = tx.open_table(OUTBOX)?;
+        for url in watchers {
+            outbox.insert((*id, url.as_str()), (0, now_ms))?;
+        }
+    }
+    {
+        let mut counters = tx.open_table(COUNTERS)?;
+        add(&mut counters, C_JOURNALED, n)?;
+        add(&mut counters, C_LEAF_BYTES, stored)?;
+        add(&mut counters, C_RECEIPT_BYTES, usize_u64(bytes.len()))?;
+    }
+    let mut run = tx.open_table(RUN)?;
+    let marker = run.get(OPEN)?.map(|g| g.value());
+    if let Some((accepted, accounted)) = marker {
+        run.insert(OPEN, (accepted, accounted.saturating_add(n)))?;
+    }
+    Ok(())
+}
+
+/// The distinct tickets of `leaves`.
+fn tickets_of(leaves: &[Leaf]) -> Vec<TicketId> {
+    let mut used: Vec<TicketId> = leaves
+        .iter()
+        .map(|l| l.ticket)
+        .filter(|t| *t != [0; 16])
+        .collect();
+    used.sort_unstable();
+    used.dedup();
+    used
 }
 
 /// The receipt journal.
@@ -407,6 +837,30 @@ fn remove_leaf_rows(tx: &redb::WriteTransaction, id: &BatchId) -> Result<(), Jou
 pub struct Journal {
     db: redb::Database,
     path: PathBuf,
+    /// The open streams of this process, by (window, backend id).
+    open: Mutex<HashMap<(u64, String), OpenStream>>,
+}
+
+/// An open stream as this process holds it: what is on disk and the partial chunk that is not.
+struct OpenStream {
+    id: StreamId,
+    /// Leaves appended (stored ones and the partial chunk).
+    leaves: u64,
+    /// Bytes stored so far.
+    bytes: u64,
+    /// The last chunk's leaves while it is not complete (fewer than `CHUNK_LEAVES`).
+    partial: Vec<Leaf>,
+}
+
+impl std::fmt::Debug for OpenStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenStream")
+            .field("id", &self.id)
+            .field("leaves", &self.leaves)
+            .field("bytes", &self.bytes)
+            .field("partial", &self.partial.len())
+            .finish()
+    }
 }
 
 /// The id of a receipt.
@@ -463,8 +917,9 @@ fn remove_window_tokens(
 }
 
 impl Journal {
-    /// Opens (or creates) the journal and settles a previous run that did not stop cleanly.
-    /// Returns the journal and the number of leaves found lost by that settlement.
+    /// Opens (or creates) the journal and settles a previous run that did not stop cleanly:
+    /// the streams it left without a receipt are removed. Returns the journal and the number
+    /// of leaves found lost by that settlement.
     ///
     /// # Errors
     ///
@@ -491,35 +946,39 @@ impl Journal {
         let journal = Self {
             db,
             path: path.to_owned(),
+            open: Mutex::new(HashMap::new()),
         };
         let tx = journal.db.begin_write()?;
-        let lost;
-        {
-            // Create every table so that readers never meet a missing one.
-            tx.open_table(BATCHES)?;
-            tx.open_table(BY_WINDOW)?;
-            tx.open_table(META)?;
-            tx.open_table(LEAVES)?;
-            tx.open_table(LEAF_CHUNKS)?;
-            tx.open_table(CHUNK_ROOTS)?;
-            tx.open_table(TICKET_INDEX)?;
-            tx.open_table(WITNESSES)?;
-            tx.open_table(OUTBOX)?;
-            tx.open_table(NAME_KEYS)?;
-            tx.open_table(TOKENS)?;
-            tx.open_table(TOKENS_BY_WINDOW)?;
-            tx.open_table(REDEEMED)?;
-            tx.open_table(REDEEMED_EXPIRY)?;
-            let mut run = tx.open_table(RUN)?;
-            let mut counters = tx.open_table(COUNTERS)?;
-            let marker = run.remove(OPEN)?.map(|g| g.value());
-            lost = marker.map_or(0, |(accepted, journaled)| {
-                accepted.saturating_sub(journaled)
-            });
-            add(&mut counters, C_LOST, lost)?;
-        }
+        // Create every table so that readers never meet a missing one.
+        tx.open_table(BATCHES)?;
+        tx.open_table(BY_WINDOW)?;
+        tx.open_table(META)?;
+        tx.open_table(LEAVES)?;
+        tx.open_table(LEAF_CHUNKS)?;
+        tx.open_table(CHUNK_ROOTS)?;
+        tx.open_table(TICKET_INDEX)?;
+        tx.open_table(WITNESSES)?;
+        tx.open_table(STREAMS)?;
+        tx.open_table(STREAM_CHUNKS)?;
+        tx.open_table(STREAM_ROOTS)?;
+        tx.open_table(STREAM_TICKETS)?;
+        tx.open_table(BATCH_STREAMS)?;
+        tx.open_table(OUTBOX)?;
+        tx.open_table(NAME_KEYS)?;
+        tx.open_table(TOKENS)?;
+        tx.open_table(TOKENS_BY_WINDOW)?;
+        tx.open_table(REDEEMED)?;
+        tx.open_table(REDEEMED_EXPIRY)?;
+        tx.open_table(COUNTERS)?;
+        // No stream is open in a process that just started.
+        let streams = remove_streams_except(&tx, &HashSet::new())?;
+        let settled = settle_run(&tx, 0)?;
         tx.commit()?;
-        Ok((journal, lost))
+        Ok((journal, streams.saturating_add(settled)))
+    }
+
+    fn lock_open(&self) -> MutexGuard<'_, HashMap<(u64, String), OpenStream>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Marks the start of a run (see the module docs).
@@ -529,7 +988,11 @@ impl Journal {
     /// [`JournalError::Db`].
     pub fn begin_run(&self) -> Result<(), JournalError> {
         let tx = self.db.begin_write()?;
-        tx.open_table(RUN)?.insert(OPEN, (0, 0))?;
+        {
+            let mut run = tx.open_table(RUN)?;
+            run.insert(OPEN, (0, 0))?;
+            run.insert(APPENDED, (0, 0))?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -550,22 +1013,31 @@ impl Journal {
         Ok(())
     }
 
-    /// Ends a run cleanly: leaves accepted but not journaled (`accepted` minus what was
-    /// journaled) are counted as lost, and the marker is removed. Returns that count.
+    /// Ends a run cleanly: the streams still without a receipt are removed, and their
+    /// leaves, with every other leaf accepted (`accepted`) but neither journaled nor already
+    /// counted, are counted as lost; the marker is removed. Returns the leaves counted.
     ///
     /// # Errors
     ///
     /// [`JournalError::Db`].
     pub fn end_run(&self, accepted: u64) -> Result<u64, JournalError> {
+        let mut open = self.lock_open();
         let tx = self.db.begin_write()?;
-        let lost;
-        {
-            let mut run = tx.open_table(RUN)?;
-            let journaled = run.remove(OPEN)?.map_or(0, |g| g.value().1);
-            lost = accepted.saturating_sub(journaled);
-            add(&mut tx.open_table(COUNTERS)?, C_LOST, lost)?;
+        let mut lost = 0u64;
+        for ((window, _), s) in open.iter() {
+            remove_stream_rows(&tx, s.id)?;
+            tracing::warn!(
+                window,
+                leaves = s.leaves,
+                "receipt stream still open at the end of the run: its leaves are counted as lost"
+            );
+            count_lost(&tx, s.leaves)?;
+            lost = lost.saturating_add(s.leaves);
         }
+        lost = lost.saturating_add(remove_streams_except(&tx, &HashSet::new())?);
+        lost = lost.saturating_add(settle_run(&tx, accepted)?);
         tx.commit()?;
+        open.clear();
         Ok(lost)
     }
 
@@ -579,17 +1051,220 @@ impl Journal {
             return Ok(());
         }
         let tx = self.db.begin_write()?;
-        add(&mut tx.open_table(COUNTERS)?, C_LOST, n)?;
+        count_lost(&tx, n)?;
         tx.commit()?;
         Ok(())
     }
 
-    /// Stores a signed batch, its leaves and one outbox entry per watcher in one durable
-    /// transaction. Returns the batch id and whether it was new (a batch already stored is
-    /// left as it is).
+    /// Appends `leaves` to the open stream of `header`'s (window, backend): they are Merkle
+    /// leaves `first_index ..`, in the window's strict order. Index 0 opens the stream. The
+    /// complete chunks are stored (one durable transaction); the rest of the last chunk waits
+    /// in memory for the next append or the seal.
     ///
     /// # Errors
     ///
+    /// [`JournalError::StreamGap`] when `first_index` is not the number of leaves the stream
+    /// holds (nothing is stored), [`JournalError::Db`].
+    pub fn stream_append(
+        &self,
+        header: &BatchHeader,
+        first_index: u64,
+        leaves: &[Leaf],
+    ) -> Result<(), JournalError> {
+        let window = header.window_id.get();
+        let backend = header.backend_id.as_str();
+        let key = (window, backend.to_owned());
+        let mut open = self.lock_open();
+        let expected = open.get(&key).map_or(0, |s| s.leaves);
+        if first_index != expected {
+            return Err(JournalError::StreamGap {
+                window,
+                expected,
+                got: first_index,
+            });
+        }
+        let n = usize_u64(leaves.len());
+        if let Some(s) = open.get_mut(&key)
+            && s.partial.len().saturating_add(leaves.len()) < CHUNK_LEAVES
+        {
+            // Nothing completes a chunk: it waits in memory.
+            s.partial.extend_from_slice(leaves);
+            s.leaves = s.leaves.saturating_add(n);
+            return Ok(());
+        }
+        let (existing, stored_leaves, mut bytes, partial) = match open.get(&key) {
+            Some(s) => (
+                Some(s.id),
+                s.leaves.saturating_sub(usize_u64(s.partial.len())),
+                s.bytes,
+                s.partial.as_slice(),
+            ),
+            None => (None, 0, 0, [].as_slice()),
+        };
+        let mut tx = self.db.begin_write()?;
+        // No fsync per append: an open stream is worth nothing after a crash (it is removed
+        // and its leaves counted lost on the next start), and the next durable commit (the
+        // checkpoint, the seal, a prune) persists every append before it.
+        tx.set_durability(redb::Durability::None);
+        let id = match existing {
+            Some(id) => id,
+            None => next_stream(&tx)?,
+        };
+        // Complete the partial chunk first, then whole chunks; the rest waits.
+        let mut rest = leaves;
+        let mut next_index = stored_leaves;
+        if !partial.is_empty() {
+            let fill = CHUNK_LEAVES.saturating_sub(partial.len()).min(rest.len());
+            let (head, tail) = rest.split_at(fill);
+            let mut chunk = Vec::with_capacity(CHUNK_LEAVES);
+            chunk.extend_from_slice(partial);
+            chunk.extend_from_slice(head);
+            bytes = bytes.saturating_add(write_chunks(&tx, id, next_index, &chunk)?);
+            next_index = next_index.saturating_add(usize_u64(chunk.len()));
+            rest = tail;
+        }
+        let whole = rest.len() / CHUNK_LEAVES * CHUNK_LEAVES;
+        let (complete, remainder) = rest.split_at(whole);
+        bytes = bytes.saturating_add(write_chunks(&tx, id, next_index, complete)?);
+        let stored_now = next_index.saturating_add(usize_u64(complete.len()));
+        tx.open_table(STREAMS)?
+            .insert(id, (window, backend, stored_now, bytes))?;
+        add_appended(&tx, stored_now.saturating_sub(stored_leaves))?;
+        tx.commit()?;
+        open.insert(
+            key,
+            OpenStream {
+                id,
+                leaves: expected.saturating_add(n),
+                bytes,
+                partial: remainder.to_vec(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Seals the open stream of the receipt's (window, backend) with its signed receipt: the
+    /// partial chunk is written, the leaf count and the root over the stored chunk roots are
+    /// checked against the receipt, and the receipt, `witnesses` (the sketch witness leaf
+    /// index of every register) and one outbox entry per watcher are stored, in one durable
+    /// transaction. Returns the batch id and whether it was new (for a batch already stored
+    /// the stream is dropped as a duplicate). A receipt without leaves needs no stream.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::NoStream`] (a receipt with leaves but no open stream), [`JournalError::StreamMismatch`] (nothing is stored; the
+    /// stream stays open), [`JournalError::Db`].
+    pub fn stream_seal(
+        &self,
+        receipt: &Receipt,
+        witnesses: &SketchWitnesses,
+        watchers: &[String],
+        now_ms: u64,
+    ) -> Result<(BatchId, bool), JournalError> {
+        let window = receipt.body.window_id.get();
+        let key = (window, receipt.body.backend_id.as_str().to_owned());
+        let mut open = self.lock_open();
+        let empty = OpenStream {
+            id: 0,
+            leaves: 0,
+            bytes: 0,
+            partial: Vec::new(),
+        };
+        // A window without a leaf has no stream: an empty one is sealed.
+        let (s, opened) = match open.get(&key) {
+            Some(s) => (s, true),
+            None if receipt.body.integrity.leaf_count == 0 => (&empty, false),
+            None => return Err(JournalError::NoStream { window }),
+        };
+        let bytes = receipt.to_bytes();
+        let id = tolldns_core::hash::tagged_sha256(&[], &[&bytes]);
+        let tx = self.db.begin_write()?;
+        if tx.open_table(BATCHES)?.get(id)?.is_some() {
+            if opened {
+                remove_stream_rows(&tx, s.id)?;
+            }
+            tx.commit()?;
+            open.remove(&key);
+            return Ok((id, false));
+        }
+        let stream = if opened { s.id } else { next_stream(&tx)? };
+        let stored_leaves = s.leaves.saturating_sub(usize_u64(s.partial.len()));
+        let mut stored = s.bytes;
+        if !s.partial.is_empty() {
+            stored = stored.saturating_add(write_chunks(&tx, stream, stored_leaves, &s.partial)?);
+            add_appended(&tx, usize_u64(s.partial.len()))?;
+        }
+        let (stored, used) =
+            seal_stream_rows(&tx, &id, receipt, stream, s.leaves, stored, witnesses)?;
+        journal_batch(&tx, &id, &bytes, receipt, stored, &used, watchers, now_ms)?;
+        tx.commit()?;
+        open.remove(&key);
+        Ok((id, true))
+    }
+
+    /// Gives up the open stream of (`window`, `backend`): its rows are removed and its
+    /// leaves counted as lost (`leaves`, what the edge appended, or what the journal holds if
+    /// that is more). Returns the leaves counted.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Db`]; the stream is then removed by the next [`Journal::prune`].
+    pub fn stream_abandon(
+        &self,
+        window: u64,
+        backend: &str,
+        leaves: u64,
+    ) -> Result<u64, JournalError> {
+        let mut open = self.lock_open();
+        let s = open.remove(&(window, backend.to_owned()));
+        let tx = self.db.begin_write()?;
+        let lost = match &s {
+            Some(s) => {
+                remove_stream_rows(&tx, s.id)?;
+                leaves.max(s.leaves)
+            }
+            None => leaves,
+        };
+        count_lost(&tx, lost)?;
+        tx.commit()?;
+        Ok(lost)
+    }
+
+    /// The open streams of this process: (window, backend, leaves appended).
+    pub fn open_streams(&self) -> Vec<(u64, String, u64)> {
+        let mut out: Vec<_> = self
+            .lock_open()
+            .iter()
+            .map(|((w, b), s)| (*w, b.clone(), s.leaves))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Removes the streams without a receipt that this process does not hold open (left by
+    /// an abandon whose removal failed), counting their stored leaves as lost. Returns the
+    /// leaves counted.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Db`].
+    pub fn remove_stale_streams(&self) -> Result<u64, JournalError> {
+        let open = self.lock_open();
+        let keep: HashSet<StreamId> = open.values().map(|s| s.id).collect();
+        let tx = self.db.begin_write()?;
+        let lost = remove_streams_except(&tx, &keep)?;
+        tx.commit()?;
+        drop(open);
+        Ok(lost)
+    }
+
+    /// Stores a signed batch with all its leaves and one outbox entry per watcher in one
+    /// durable transaction (a v2 batch as one stream appended and sealed at once). Returns the
+    /// batch id and whether it was new (a batch already stored is left as it is).
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::StreamMismatch`] when the receipt does not commit to `leaves`,
     /// [`JournalError::Db`].
     pub fn commit_batch(
         &self,
@@ -601,79 +1276,59 @@ impl Journal {
         let bytes = receipt.to_bytes();
         let id = tolldns_core::hash::tagged_sha256(&[], &[&bytes]);
         let tx = self.db.begin_write()?;
-        {
-            let mut batches = tx.open_table(BATCHES)?;
-            if batches.get(id)?.is_some() {
-                return Ok((id, false));
-            }
-            batches.insert(id, bytes.as_slice())?;
-            tx.open_table(BY_WINDOW)?
-                .insert((receipt.body.window_id.get(), id), ())?;
-            let n = u64::try_from(leaves.len()).unwrap_or(u64::MAX);
-            let stored = if receipt.body.v2.is_some() {
-                store_chunked(&tx, &id, leaves)?
-            } else {
-                let mut leaf_bytes = Vec::with_capacity(leaves.len().saturating_mul(LEAF_LEN_V1));
-                for leaf in leaves {
-                    leaf_bytes.extend_from_slice(&leaf.to_bytes_v1());
-                }
-                tx.open_table(LEAVES)?.insert(id, leaf_bytes.as_slice())?;
-                u64::try_from(leaf_bytes.len()).unwrap_or(u64::MAX)
-            };
-            tx.open_table(META)?.insert(id, (now_ms, n, stored))?;
-            // A session spans windows: a token is kept as long as the leaves of the latest
-            // window that used it, so move it to this window when it was filed earlier.
-            let window = receipt.body.window_id.get();
-            let mut used: Vec<TicketId> = leaves
-                .iter()
-                .map(|l| l.ticket)
-                .filter(|t| *t != [0; 16])
-                .collect();
-            used.sort_unstable();
-            used.dedup();
-            let mut tokens = tx.open_table(TOKENS)?;
-            let mut tokens_by_window = tx.open_table(TOKENS_BY_WINDOW)?;
-            for ticket in used {
-                let row = tokens.get(ticket)?.map(|g| {
-                    let (w, at, not_after, token) = g.value();
-                    (w, at, not_after, token.to_vec())
-                });
-                let Some((filed, at, not_after, token)) = row else {
-                    continue;
-                };
-                if filed >= window {
-                    continue;
-                }
-                let bytes = tokens_by_window
-                    .remove((filed, ticket))?
-                    .map_or(u64::try_from(token.len()).unwrap_or(u64::MAX), |g| {
-                        g.value()
-                    });
-                tokens_by_window.insert((window, ticket), bytes)?;
-                tokens.insert(ticket, (window, at, not_after, token.as_slice()))?;
-            }
-            drop(tokens);
-            drop(tokens_by_window);
-            let mut outbox = tx.open_table(OUTBOX)?;
-            for url in watchers {
-                outbox.insert((id, url.as_str()), (0, now_ms))?;
-            }
-            let mut counters = tx.open_table(COUNTERS)?;
-            add(&mut counters, C_JOURNALED, n)?;
-            add(&mut counters, C_LEAF_BYTES, stored)?;
-            add(
-                &mut counters,
-                C_RECEIPT_BYTES,
-                u64::try_from(bytes.len()).unwrap_or(u64::MAX),
-            )?;
-            let mut run = tx.open_table(RUN)?;
-            let marker = run.get(OPEN)?.map(|g| g.value());
-            if let Some((accepted, journaled)) = marker {
-                run.insert(OPEN, (accepted, journaled.saturating_add(n)))?;
-            }
+        if tx.open_table(BATCHES)?.get(id)?.is_some() {
+            return Ok((id, false));
         }
+        let n = usize_u64(leaves.len());
+        let (stored, used) = if receipt.body.v2.is_some() {
+            let stream = next_stream(&tx)?;
+            let stored = write_chunks(&tx, stream, 0, leaves)?;
+            add_appended(&tx, n)?;
+            let (_, witnesses) = sketch_with_witnesses(leaves);
+            seal_stream_rows(&tx, &id, receipt, stream, n, stored, &witnesses)?
+        } else {
+            if n != receipt.body.integrity.leaf_count {
+                return Err(JournalError::StreamMismatch {
+                    window: receipt.body.window_id.get(),
+                    what: "leaf_count",
+                });
+            }
+            let mut leaf_bytes = Vec::with_capacity(leaves.len().saturating_mul(LEAF_LEN_V1));
+            for leaf in leaves {
+                leaf_bytes.extend_from_slice(&leaf.to_bytes_v1());
+            }
+            tx.open_table(LEAVES)?.insert(id, leaf_bytes.as_slice())?;
+            (usize_u64(leaf_bytes.len()), tickets_of(leaves))
+        };
+        journal_batch(&tx, &id, &bytes, receipt, stored, &used, watchers, now_ms)?;
         tx.commit()?;
         Ok((id, true))
+    }
+
+    /// Stores a v2 batch in the layout of earlier versions (chunks keyed by the batch id).
+    #[cfg(test)]
+    fn commit_batch_keyed_by_id(
+        &self,
+        receipt: &Receipt,
+        leaves: &[Leaf],
+        now_ms: u64,
+    ) -> Result<BatchId, JournalError> {
+        let bytes = receipt.to_bytes();
+        let id = tolldns_core::hash::tagged_sha256(&[], &[&bytes]);
+        let tx = self.db.begin_write()?;
+        let stored = store_chunked(&tx, &id, leaves)?;
+        journal_batch(
+            &tx,
+            &id,
+            &bytes,
+            receipt,
+            stored,
+            &tickets_of(leaves),
+            &[],
+            now_ms,
+        )?;
+        tx.commit()?;
+        Ok(id)
     }
 
     /// A stored receipt.
@@ -767,15 +1422,7 @@ impl Journal {
         max: usize,
     ) -> Result<(Receipt, Vec<LeafProof>), AuditError> {
         let mut reader = self.proof_reader(id)?;
-        let indices: Vec<u64> = {
-            let tx = self.db.begin_read().map_err(JournalError::from)?;
-            let table = tx.open_table(TICKET_INDEX).map_err(JournalError::from)?;
-            table
-                .get((*id, *ticket))
-                .map_err(JournalError::from)?
-                .map(|g| decode_u64s(g.value()))
-                .unwrap_or_default()
-        };
+        let indices = reader.ticket_indices(ticket)?;
         if indices.len() > max {
             return Err(AuditError::TooMany {
                 leaves: indices.len(),
@@ -800,15 +1447,7 @@ impl Journal {
         registers: &[usize],
     ) -> Result<(Receipt, Vec<Option<LeafProof>>), AuditError> {
         let mut reader = self.proof_reader(id)?;
-        let witnesses: Vec<u64> = {
-            let tx = self.db.begin_read().map_err(JournalError::from)?;
-            let table = tx.open_table(WITNESSES).map_err(JournalError::from)?;
-            table
-                .get(*id)
-                .map_err(JournalError::from)?
-                .map(|g| decode_u64s(g.value()))
-                .unwrap_or_default()
-        };
+        let witnesses = reader.witnesses()?;
         let mut out = Vec::with_capacity(registers.len());
         for r in registers {
             match witnesses.get(*r).copied().filter(|i| *i != u64::MAX) {
@@ -835,20 +1474,43 @@ impl Journal {
         let n = receipt.body.integrity.leaf_count;
         let corrupt = || AuditError::from(JournalError::Corrupt { what: "leaves" });
         let layout = if receipt.body.v2.is_some() {
-            let roots_table = tx.open_table(CHUNK_ROOTS).map_err(JournalError::from)?;
-            let roots: Vec<[u8; 32]> = roots_table
+            let stream = tx
+                .open_table(BATCH_STREAMS)
+                .map_err(JournalError::from)?
                 .get(id)
                 .map_err(JournalError::from)?
-                .ok_or_else(corrupt)?
-                .value()
-                .chunks_exact(32)
-                .filter_map(|c| c.try_into().ok())
-                .collect();
+                .map(|g| g.value());
+            let (roots, chunks) = match stream {
+                Some(stream) => {
+                    let table = tx.open_table(STREAM_ROOTS).map_err(JournalError::from)?;
+                    let mut roots = Vec::new();
+                    for entry in table
+                        .range((stream, 0u32)..=(stream, u32::MAX))
+                        .map_err(JournalError::from)?
+                    {
+                        roots.push(entry.map_err(JournalError::from)?.1.value());
+                    }
+                    (roots, Chunks::Stream(stream))
+                }
+                None => {
+                    // Journaled by an earlier version: chunks keyed by the batch id.
+                    let table = tx.open_table(CHUNK_ROOTS).map_err(JournalError::from)?;
+                    let roots: Vec<[u8; 32]> = table
+                        .get(id)
+                        .map_err(JournalError::from)?
+                        .ok_or_else(corrupt)?
+                        .value()
+                        .chunks_exact(32)
+                        .filter_map(|c| c.try_into().ok())
+                        .collect();
+                    (roots, Chunks::Batch(*id))
+                }
+            };
             let outer = MerkleTree::from_leaf_hashes(roots);
             if outer.root() != receipt.body.integrity.merkle_root {
                 return Err(corrupt());
             }
-            Layout::Chunked { outer }
+            Layout::Chunked { outer, chunks }
         } else {
             // A v1 batch journaled by an earlier version: the whole blob, v1 leaf hashes.
             let leaves = marker
@@ -1008,7 +1670,8 @@ impl Journal {
     /// Deletes the leaves whose audit window has passed, then the oldest leaves until at most
     /// `max_bytes` of leaves and tokens remain; the tokens of a window go with the last of
     /// its leaves (see the module docs). Drops the ticket ids whose issuer key has expired
-    /// from the redeemed set.
+    /// from the redeemed set. First removes the streams left without a receipt
+    /// ([`Journal::remove_stale_streams`]).
     ///
     /// # Errors
     ///
@@ -1019,6 +1682,7 @@ impl Journal {
         audit_window_ms: u64,
         max_bytes: u64,
     ) -> Result<Pruned, JournalError> {
+        self.remove_stale_streams()?;
         let tx = self.db.begin_write()?;
         let mut p = Pruned::default();
         {
@@ -1343,6 +2007,319 @@ pub(crate) mod tests {
         .unwrap()
     }
 
+    /// Appends `leaves` to their window's stream in pieces of the given sizes (cycled), as the
+    /// edge's pump does, checking the memory bound after every append.
+    fn stream(j: &Journal, header: &BatchHeader, leaves: &[Leaf], sizes: &[usize]) {
+        let mut at = 0usize;
+        for size in sizes.iter().cycle() {
+            if at >= leaves.len() {
+                break;
+            }
+            let end = (at + size).min(leaves.len());
+            j.stream_append(header, at as u64, &leaves[at..end])
+                .unwrap();
+            at = end;
+            let key = (
+                header.window_id.get(),
+                header.backend_id.as_str().to_owned(),
+            );
+            let open = j.lock_open();
+            let s = open.get(&key).unwrap();
+            assert!(s.partial.len() < CHUNK_LEAVES, "one partial chunk at most");
+            assert_eq!(s.leaves, at as u64);
+            assert_eq!(
+                s.leaves - s.partial.len() as u64,
+                (at / CHUNK_LEAVES * CHUNK_LEAVES) as u64,
+                "every complete chunk is stored"
+            );
+        }
+    }
+
+    fn header_of(b: &ClosedBatch) -> BatchHeader {
+        let body = &b.receipt().body;
+        header(body.window_id, body.window_len)
+    }
+
+    fn stream_rows(j: &Journal) -> (u64, u64, u64) {
+        let tx = j.db.begin_read().unwrap();
+        (
+            tx.open_table(STREAMS).unwrap().len().unwrap(),
+            tx.open_table(STREAM_CHUNKS).unwrap().len().unwrap(),
+            tx.open_table(STREAM_TICKETS).unwrap().len().unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_streamed_batch_serves_the_proofs_of_the_sealed_batch() {
+        let dir = tmp("stream");
+        let key = SigningKey::from_bytes(&[5; 32]);
+        let (j, _) = Journal::open(&dir.join("j.redb")).unwrap();
+        let sizes: [&[usize]; 4] = [&[1], &[7, 300, 0, 256, 1], &[256], &[1000, 3, 255]];
+        for (w, n) in [
+            (30u64, 0u64),
+            (31, 1),
+            (32, 255),
+            (33, 256),
+            (34, 257),
+            (35, 1_000),
+            (36, 513),
+            (37, 3_001),
+        ] {
+            let b = sample_batch(w, n, &key);
+            let h = header_of(&b);
+            stream(&j, &h, b.leaves(), sizes[(w % 4) as usize]);
+            let (_, witnesses) = sketch_with_witnesses(b.leaves());
+            let watchers = vec!["http://127.0.0.1:1/v1/receipts".to_owned()];
+            let (id, new) = j
+                .stream_seal(b.receipt(), &witnesses, &watchers, 5)
+                .unwrap();
+            assert!(new);
+            assert_eq!(id, batch_id(b.receipt()));
+            assert!(j.open_streams().is_empty());
+            assert_eq!(j.batch(&id).unwrap().as_ref(), Some(b.receipt()));
+            let root = b.receipt().body.integrity.merkle_root;
+            let all: Vec<u64> = (0..n).collect();
+            let (r, answers) = j.audit(&id, &all).unwrap();
+            assert_eq!(&r, b.receipt());
+            for (i, a) in all.iter().zip(&answers) {
+                assert_eq!(a, &b.audit_answer(*i).unwrap(), "n={n} i={i}");
+                a.leaf.proof.verify(&a.leaf.leaf.hash(), &root).unwrap();
+                tolldns_receipts::verify_leaf_proof(&r, &a.leaf).unwrap();
+            }
+            // A sampled audit as an auditor draws it.
+            if n > 0 {
+                let sample = AuditSample::new(&[w as u8; 32], &root, n, 16);
+                let (_, proofs) = j.audit(&id, sample.indices()).unwrap();
+                assert_eq!(b.answer(&sample).unwrap(), proofs);
+            }
+            for t in 0..9u8 {
+                let ticket = [0xa0 | t; 16];
+                let (r, proofs) = j.ticket_leaves(&id, &ticket, usize::MAX).unwrap();
+                assert_eq!(proofs, b.ticket_leaves(&ticket), "n={n} ticket {t}");
+                let want = b.leaves().iter().filter(|l| l.ticket == ticket).count() as u64;
+                assert_eq!(
+                    tolldns_receipts::verify_ticket_leaves(&r, &ticket, &proofs, u64::MAX),
+                    Ok(want)
+                );
+            }
+            let regs: Vec<usize> = (0..SKETCH_REGISTERS).collect();
+            let (_, ws) = j.sketch_witnesses(&id, &regs).unwrap();
+            for (reg, w) in regs.iter().zip(&ws) {
+                assert_eq!(w, &b.sketch_witness(*reg), "register {reg}");
+            }
+            // Sealing the same receipt again stores nothing new.
+            j.stream_append(&h, 0, b.leaves()).unwrap();
+            assert!(!j.stream_seal(b.receipt(), &witnesses, &[], 6).unwrap().1);
+        }
+        // An empty window opened by an empty append seals the same way.
+        let e = sample_batch(38, 0, &key);
+        j.stream_append(&header_of(&e), 0, &[]).unwrap();
+        let (id, _) = j
+            .stream_seal(e.receipt(), &[u64::MAX; SKETCH_REGISTERS], &[], 7)
+            .unwrap();
+        assert_eq!(j.batch(&id).unwrap().as_ref(), Some(e.receipt()));
+        let s = j.stats().unwrap();
+        assert_eq!(s.batches, 9);
+        assert_eq!(s.outbox_pending, 8);
+        assert_eq!(
+            s.leaves_journaled_total,
+            1 + 255 + 256 + 257 + 1_000 + 513 + 3_001
+        );
+        assert_eq!(s.leaves_lost_total, 0);
+        assert_eq!(stream_rows(&j).0, 0, "no stream is left open");
+        // The leaves expire with the batch: every stream row goes.
+        j.prune(u64::MAX, 0, u64::MAX).unwrap();
+        assert_eq!(stream_rows(&j), (0, 0, 0));
+        assert_eq!(j.stats().unwrap().leaf_bytes, 0);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_stream_refuses_gaps_and_receipts_of_other_leaves() {
+        let dir = tmp("stream-refuse");
+        let key = SigningKey::from_bytes(&[6; 32]);
+        let (j, _) = Journal::open(&dir.join("j.redb")).unwrap();
+        let b = sample_batch(40, 600, &key);
+        let h = header_of(&b);
+        // The first append must open the stream at 0, and each continue it.
+        assert!(matches!(
+            j.stream_append(&h, 5, &b.leaves()[5..10]),
+            Err(JournalError::StreamGap {
+                expected: 0,
+                got: 5,
+                ..
+            })
+        ));
+        j.stream_append(&h, 0, &b.leaves()[..300]).unwrap();
+        assert!(matches!(
+            j.stream_append(&h, 299, &b.leaves()[299..]),
+            Err(JournalError::StreamGap {
+                expected: 300,
+                got: 299,
+                ..
+            })
+        ));
+        // A seal before the last leaves: wrong count, nothing stored, the stream stays.
+        let (_, witnesses) = sketch_with_witnesses(b.leaves());
+        assert!(matches!(
+            j.stream_seal(b.receipt(), &witnesses, &[], 1),
+            Err(JournalError::StreamMismatch {
+                what: "leaf_count",
+                ..
+            })
+        ));
+        // The right count of other leaves: wrong root.
+        let mut other = b.leaves()[300..].to_vec();
+        other[10].response_bytes += 1;
+        j.stream_append(&h, 300, &other).unwrap();
+        assert!(matches!(
+            j.stream_seal(b.receipt(), &witnesses, &[], 1),
+            Err(JournalError::StreamMismatch {
+                what: "merkle_root",
+                ..
+            })
+        ));
+        // No seal without a stream.
+        let b2 = sample_batch(41, 3, &key);
+        assert!(matches!(
+            j.stream_seal(b2.receipt(), &witnesses, &[], 1),
+            Err(JournalError::NoStream { window: 41 })
+        ));
+        assert_eq!(j.stats().unwrap().batches, 0);
+        assert_eq!(j.open_streams(), vec![(40, "edge-ingress".to_owned(), 600)]);
+        // Given up: removed, its leaves counted as lost.
+        assert_eq!(j.stream_abandon(40, "edge-ingress", 590).unwrap(), 600);
+        assert!(j.open_streams().is_empty());
+        assert_eq!(stream_rows(&j), (0, 0, 0));
+        assert_eq!(j.stats().unwrap().leaves_lost_total, 600);
+        // A window abandoned before the journal saw it: the edge's count.
+        assert_eq!(j.stream_abandon(42, "edge-ingress", 7).unwrap(), 7);
+        assert_eq!(j.stats().unwrap().leaves_lost_total, 607);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_crash_between_appends_counts_the_stream_as_lost_on_reopen() {
+        let dir = tmp("stream-crash");
+        let path = dir.join("j.redb");
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let (j, _) = Journal::open(&path).unwrap();
+        j.begin_run().unwrap();
+        // Window 50 is sealed; window 51 is open, 600 leaves appended (512 stored, 88 in
+        // memory) when the process dies; the edge had accepted 700 at the last checkpoint.
+        let a = sample_batch(50, 50, &key);
+        stream(&j, &header_of(&a), a.leaves(), &[20]);
+        let (_, wa) = sketch_with_witnesses(a.leaves());
+        let (id_a, _) = j.stream_seal(a.receipt(), &wa, &[], 1).unwrap();
+        let b = sample_batch(51, 600, &key);
+        stream(&j, &header_of(&b), b.leaves(), &[300]);
+        j.checkpoint(700).unwrap();
+        assert_eq!(stream_rows(&j).0, 1);
+        drop(j);
+        let (j, lost) = Journal::open(&path).unwrap();
+        assert_eq!(lost, 700 - 50);
+        assert_eq!(j.stats().unwrap().leaves_lost_total, 650);
+        assert_eq!(stream_rows(&j).0, 0, "the open stream is removed");
+        assert_eq!(
+            stream_rows(&j).1,
+            1,
+            "only the sealed batch's chunk is left"
+        );
+        j.audit(&id_a, &[0, 49]).unwrap();
+
+        // Appended past the last checkpoint: the stored leaves count.
+        j.begin_run().unwrap();
+        j.checkpoint(10).unwrap();
+        stream(&j, &header_of(&b), b.leaves(), &[300]);
+        drop(j);
+        let (j, lost) = Journal::open(&path).unwrap();
+        assert_eq!(lost, 512);
+
+        // Without a run (no marker), the stored leaves of the stream.
+        stream(&j, &header_of(&b), &b.leaves()[..CHUNK_LEAVES + 1], &[1]);
+        drop(j);
+        let (j, lost) = Journal::open(&path).unwrap();
+        assert_eq!(lost, CHUNK_LEAVES as u64);
+        assert_eq!(j.stats().unwrap().leaves_lost_total, 650 + 512 + 256);
+        assert_eq!(stream_rows(&j), (0, 1, 3));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn abandoned_and_unfinished_streams_are_counted_once() {
+        let dir = tmp("stream-once");
+        let path = dir.join("j.redb");
+        let key = SigningKey::from_bytes(&[8; 32]);
+        let (j, _) = Journal::open(&path).unwrap();
+        j.begin_run().unwrap();
+        let a = sample_batch(60, 300, &key);
+        stream(&j, &header_of(&a), a.leaves(), &[100]);
+        assert_eq!(j.stream_abandon(60, "edge-ingress", 300).unwrap(), 300);
+        // A stream this process no longer holds (its abandon failed) goes at the next prune.
+        let b = sample_batch(61, 600, &key);
+        stream(&j, &header_of(&b), b.leaves(), &[600]);
+        j.lock_open().clear();
+        j.prune(1, 1_000, u64::MAX).unwrap();
+        assert_eq!(stream_rows(&j), (0, 0, 0));
+        assert_eq!(j.stats().unwrap().leaves_lost_total, 300 + 512);
+        // Still open at the clean end of the run.
+        let c = sample_batch(62, 40, &key);
+        stream(&j, &header_of(&c), c.leaves(), &[40]);
+        // 300 + 600 + 40 accepted; all counted: the end adds only the open stream's 40.
+        assert_eq!(j.end_run(940).unwrap(), 40 + 88);
+        assert_eq!(j.stats().unwrap().leaves_lost_total, 940);
+        assert_eq!(stream_rows(&j), (0, 0, 0));
+        drop(j);
+        assert_eq!(Journal::open(&path).unwrap().1, 0);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn batches_keyed_by_id_by_earlier_versions_still_audit_and_prune() {
+        let dir = tmp("old-layout");
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let (j, _) = Journal::open(&dir.join("j.redb")).unwrap();
+        let b = sample_batch(70, 700, &key);
+        let id = j
+            .commit_batch_keyed_by_id(b.receipt(), b.leaves(), 1)
+            .unwrap();
+        // A streamed batch next to it.
+        let c = sample_batch(71, 300, &key);
+        stream(&j, &header_of(&c), c.leaves(), &[299]);
+        let (_, wc) = sketch_with_witnesses(c.leaves());
+        let (id_c, _) = j.stream_seal(c.receipt(), &wc, &[], 2).unwrap();
+        assert_eq!(stream_rows(&j).0, 0);
+        let all: Vec<u64> = (0..700).collect();
+        let (_, answers) = j.audit(&id, &all).unwrap();
+        for (i, a) in all.iter().zip(&answers) {
+            assert_eq!(a, &b.audit_answer(*i).unwrap());
+        }
+        let ticket = [0xa3; 16];
+        let (_, proofs) = j.ticket_leaves(&id, &ticket, usize::MAX).unwrap();
+        assert!(!proofs.is_empty());
+        assert_eq!(proofs, b.ticket_leaves(&ticket));
+        let regs: Vec<usize> = (0..SKETCH_REGISTERS).collect();
+        let (_, ws) = j.sketch_witnesses(&id, &regs).unwrap();
+        for (reg, w) in regs.iter().zip(&ws) {
+            assert_eq!(w, &b.sketch_witness(*reg));
+        }
+        // Both go with their audit window, every row of the old layout too.
+        let p = j.prune(1_001, 1_000, u64::MAX).unwrap();
+        assert_eq!(p.leaves_expired, 700);
+        assert!(matches!(j.audit(&id, &[0]), Err(AuditError::Pruned)));
+        j.audit(&id_c, &[0]).unwrap();
+        let p = j.prune(10_000, 1_000, u64::MAX).unwrap();
+        assert_eq!(p.leaves_expired, 300);
+        let tx = j.db.begin_read().unwrap();
+        assert_eq!(tx.open_table(LEAF_CHUNKS).unwrap().len().unwrap(), 0);
+        assert_eq!(tx.open_table(TICKET_INDEX).unwrap().len().unwrap(), 0);
+        assert_eq!(tx.open_table(CHUNK_ROOTS).unwrap().len().unwrap(), 0);
+        assert_eq!(tx.open_table(WITNESSES).unwrap().len().unwrap(), 0);
+        drop(tx);
+        assert_eq!(j.stats().unwrap().leaf_bytes, 0);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     pub(crate) fn tmp(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!(
             "tolldns-miner-journal-{}-{name}",
@@ -1540,9 +2517,18 @@ pub(crate) mod tests {
         let b205 = sample_batch(205, 4, &key);
         let mut used: Vec<Leaf> = b205.leaves().to_vec();
         used[1].ticket = t.ticket_id;
+        let b205 = ClosedBatch::seal(
+            &header_of(&b205),
+            used,
+            NameKey([9; 32]).commitment(),
+            1,
+            &key,
+        )
+        .unwrap();
         j.commit_batch(b200.receipt(), b200.leaves(), &[], 1_000)
             .unwrap();
-        j.commit_batch(b205.receipt(), &used, &[], 9_000).unwrap();
+        j.commit_batch(b205.receipt(), b205.leaves(), &[], 9_000)
+            .unwrap();
         assert_eq!(
             j.token(&t.ticket_id).unwrap().map(|r| r.window_id),
             Some(205)

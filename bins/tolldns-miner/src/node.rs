@@ -9,12 +9,13 @@ use anyhow::Context as _;
 use prometheus_client::registry::Registry;
 use tokio::sync::{Notify, mpsc, watch};
 use tolldns_core::{WindowId, WindowLen};
-use tolldns_receipts::ClosedBatch;
+use tolldns_ingress::{NameKeyProvider, ReceiptSink, RedeemedToken, SinkError};
+use tolldns_receipts::{BatchHeader, Leaf, SealedWindow};
 
 use crate::agent::{Agent, AgentSettings};
 use crate::audit_api::{ApiState, AuthSettings};
 use crate::config::{Config, ConfigFile as _, RESOLV_CONF};
-use crate::edge::{BatchSink, EdgeSetup, EdgeStarter, JournalNameKeys, RunningEdge};
+use crate::edge::{EdgeSetup, EdgeStarter, JournalNameKeys, RunningEdge};
 use crate::journal::{Journal, Redeemed, TokenRecord};
 use crate::metrics::Metrics;
 use crate::signals::{Signal, Signals};
@@ -50,13 +51,15 @@ pub const TOKEN_QUEUE_CAPACITY: usize = 8_192;
 /// Most tokens written in one journal transaction.
 const TOKEN_WRITE_BATCH: usize = 512;
 
-/// Journals every signed batch before reporting it as signed, and queues every redeemed token
-/// for the token writer ([`token_writer`]).
+/// Streams every window's leaves into the journal and journals its receipt before reporting it
+/// as signed, and queues every redeemed token for the token writer ([`token_writer`]).
 struct JournalSink {
     journal: Arc<Journal>,
     agent: Arc<RwLock<AgentSettings>>,
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
+    /// The backend id of the receipts (the journal keys open streams by window and backend).
+    backend: String,
     /// The token queue; `None` once closed at shutdown.
     tokens: RwLock<Option<mpsc::Sender<TokenRecord>>>,
     /// The redeemed set read from the journal before the edge started; taken by the edge.
@@ -73,10 +76,24 @@ impl JournalSink {
     }
 }
 
-impl BatchSink for JournalSink {
-    fn deliver(&self, batch: ClosedBatch) {
-        let receipt = batch.receipt();
-        let window = receipt.body.window_id.get();
+impl ReceiptSink for JournalSink {
+    fn append(
+        &self,
+        header: &BatchHeader,
+        first_index: u64,
+        leaves: &[Leaf],
+    ) -> Result<(), SinkError> {
+        self.journal
+            .stream_append(header, first_index, leaves)
+            .map_err(|e| {
+                self.metrics.journal_errors.inc();
+                SinkError::new(e)
+            })
+    }
+
+    fn seal(&self, window: WindowId, sealed: SealedWindow) -> Result<(), SinkError> {
+        let receipt = &sealed.receipt;
+        let window = window.get();
         let leaves = receipt.body.integrity.leaf_count;
         let watchers = self
             .agent
@@ -86,7 +103,7 @@ impl BatchSink for JournalSink {
             .clone();
         match self
             .journal
-            .commit_batch(receipt, batch.leaves(), &watchers, crate::now_ms())
+            .stream_seal(receipt, &sealed.witnesses, &watchers, crate::now_ms())
         {
             Ok((id, true)) => {
                 // The batch is on disk (synced): only now is it reported as signed.
@@ -104,18 +121,49 @@ impl BatchSink for JournalSink {
                     self.metrics.observe_journal(&s);
                 }
                 self.wake.notify_one();
+                Ok(())
             }
             Ok((id, false)) => {
                 tracing::warn!(id = %hex::encode(id), window, "batch already journaled");
+                Ok(())
             }
             Err(e) => {
                 self.metrics.journal_errors.inc();
-                tracing::error!(window, leaves, error = %e, "batch could not be journaled; its leaves are counted as lost");
+                Err(SinkError::new(e))
             }
         }
     }
 
-    fn redeemed(&self, token: TokenRecord) -> bool {
+    fn abandon(&self, window: WindowId, leaves: u64) {
+        match self
+            .journal
+            .stream_abandon(window.get(), &self.backend, leaves)
+        {
+            Ok(lost) => {
+                tracing::error!(
+                    window = window.get(),
+                    leaves_lost = lost,
+                    "receipt window given up: its leaves are counted in tolldns_receipt_leaves_lost_total"
+                );
+            }
+            Err(e) => {
+                self.metrics.journal_errors.inc();
+                tracing::error!(window = window.get(), error = %e, "receipt window given up; its stream is removed and counted at the next prune");
+            }
+        }
+        if let Ok(s) = self.journal.stats() {
+            self.metrics.observe_journal(&s);
+        }
+    }
+
+    fn redeemed(&self, token: RedeemedToken) -> bool {
+        let token = TokenRecord {
+            ticket_id: token.ticket_id,
+            token: token.token,
+            window_id: token.window.get(),
+            redeemed_ms: token.redeemed_ms,
+            key_not_after: token.key_not_after,
+        };
         let guard = self
             .tokens
             .read()
@@ -185,6 +233,12 @@ async fn token_writer(
 pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Result<()> {
     let mut signals = Signals::new().context("installing signal handlers")?;
     let config = options.config.clone();
+    if let Some(v) = config.receipts.deprecated_max_leaves_per_window {
+        tracing::warn!(
+            max_pending_leaves = v,
+            "receipts.max_leaves_per_window is deprecated (windows have no leaf cap any more): the bound on leaves held in memory is receipts.max_pending_leaves, lowered to this value when it is smaller; rename it"
+        );
+    }
     crate::keys::create_private_dir(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
 
@@ -280,6 +334,7 @@ pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Resu
         agent: Arc::clone(&agent_settings),
         metrics: Arc::clone(&metrics),
         wake: Arc::clone(&wake),
+        backend: config.receipts.backend_id.clone(),
         tokens: RwLock::new(Some(tokens_tx)),
         restored: Mutex::new(restored),
     });
@@ -297,8 +352,8 @@ pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Resu
                 upstreams: upstreams.clone(),
                 tls,
                 signing_key,
-                name_keys: Arc::clone(&name_keys) as Arc<dyn crate::edge::NameKeys>,
-                sink: Arc::clone(&sink) as Arc<dyn BatchSink>,
+                name_keys: Arc::clone(&name_keys) as Arc<dyn NameKeyProvider>,
+                sink: Arc::clone(&sink) as Arc<dyn ReceiptSink>,
             },
             &mut registry,
         )
@@ -391,7 +446,7 @@ pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Resu
     // No redemption after the edge stopped: journal the queued tokens.
     sink.close_tokens();
     let _ = token_writer.await;
-    let accepted = edge.leaves_recorded().saturating_add(edge.leaves_dropped());
+    let accepted = edge.leaves_recorded().saturating_add(edge.leaves_refused());
     let lost = journal.end_run(accepted)?;
     let _ = agent.await;
     let _ = api.await;
@@ -538,7 +593,7 @@ async fn housekeeping(
             _ = ticker.tick() => {}
             _ = stop.changed() => return,
         }
-        let recorded = edge.leaves_recorded().saturating_add(edge.leaves_dropped());
+        let recorded = edge.leaves_recorded().saturating_add(edge.leaves_refused());
         let journal_c = Arc::clone(&journal);
         let prune_now = last_prune.elapsed() >= Duration::from_secs(10);
         if prune_now {

@@ -88,8 +88,13 @@ async fn window_closes_into_a_verifiable_batch() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leaves_past_the_window_limit_are_counted() {
-    let mut h = Harness::start(|c| c.receipts.max_leaves_per_window = 4).await;
+async fn leaves_past_the_pending_limit_are_counted() {
+    // Nothing is streamed while the queries run (an hour's watermark): at most 4 are held.
+    let h = Harness::start(|c| {
+        c.receipts.max_pending_leaves = 4;
+        c.receipts.watermark_ms = 3_600_000;
+    })
+    .await;
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     for i in 0..10u16 {
         let r = udp_exchange(
@@ -105,8 +110,56 @@ async fn leaves_past_the_window_limit_are_counted() {
     assert_eq!(recorded + dropped, 10);
     assert!((1..=4).contains(&recorded), "recorded {recorded}");
     assert!(dropped >= 6);
-    h.edge.shutdown().await;
-    let batch = h.batches.recv().await.unwrap();
+    let Harness {
+        edge,
+        mut batches,
+        registry,
+        ..
+    } = h;
+    edge.shutdown().await;
+    let batch = batches.recv().await.unwrap();
     assert_eq!(batch.receipt().body.integrity.leaf_count, recorded);
     batch.receipt().verify_signature().unwrap();
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    let line = format!("tolldns_ingress_receipt_leaves_lost_total{{reason=\"full\"}} {dropped}");
+    assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+}
+
+/// Ten times more answers than the edge may hold: the pump streams them out as they come,
+/// so none is lost and the window's receipt has them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pump_streams_a_window_larger_than_the_pending_limit() {
+    let mut h = Harness::start(|c| {
+        c.receipts.max_pending_leaves = 4;
+        c.receipts.watermark_ms = 0;
+        c.receipts.flush_interval_ms = 10;
+    })
+    .await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for i in 0..40u16 {
+        let name = format!("n{}.test", i % 3);
+        let r = udp_exchange(&sock, h.udp(), &query(i, &name, 1), Duration::from_secs(3)).await;
+        assert!(r.is_some());
+        // The leaf is recorded after the answer is sent, and leaves memory at the pump's
+        // next run.
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while h.edge.leaf_counts().0 <= u64::from(i) || h.edge.receipt_leaves_held() > 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await
+        .expect("the pump drains the held leaves");
+    }
+    assert_eq!(h.edge.leaf_counts(), (40, 0));
+    let sealed_now = h.edge.shutdown().await;
+    assert_eq!(sealed_now, 40);
+    let batch = h.batches.recv().await.unwrap();
+    assert_eq!(batch.receipt().body.integrity.leaf_count, 40);
+    batch.receipt().verify_signature().unwrap();
+    let hashes: Vec<_> = batch.leaves().iter().map(|l| l.hash()).collect();
+    assert_eq!(
+        merkle::root(&hashes),
+        batch.receipt().body.integrity.merkle_root
+    );
 }

@@ -3,6 +3,7 @@
 mod cli;
 mod crash;
 mod e2e;
+mod streaming;
 mod support;
 mod tickets;
 mod tickets_e2e;

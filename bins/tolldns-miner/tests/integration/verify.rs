@@ -103,6 +103,26 @@ pub(crate) fn in_process_with(
     k: u64,
     tickets: &dyn TicketCheck,
 ) -> (Receipt, AuditReport) {
+    in_process_windows(
+        receipt_json,
+        answers_json,
+        seed,
+        k,
+        tickets,
+        WindowLen::new(2).unwrap(),
+    )
+}
+
+/// [`in_process_with`] on a deployment with windows of `window_len` (the test configurations
+/// use 2 s).
+pub(crate) fn in_process_windows(
+    receipt_json: &str,
+    answers_json: &str,
+    seed: &[u8; 32],
+    k: u64,
+    tickets: &dyn TicketCheck,
+    window_len: WindowLen,
+) -> (Receipt, AuditReport) {
     let receipt = Receipt::from_json(receipt_json).unwrap();
     receipt.verify_signature().unwrap();
     assert_eq!(receipt.body.version(), 2);
@@ -110,7 +130,7 @@ pub(crate) fn in_process_with(
     let n = receipt.body.integrity.leaf_count;
     let sample = AuditSample::new(seed, &receipt.body.integrity.merkle_root, n, k);
     assert_eq!(answers.len() as u64, k.min(n));
-    let deployment = Deployment::new(DeploymentId::local(), WindowLen::new(2).unwrap());
+    let deployment = Deployment::new(DeploymentId::local(), window_len);
     let report = Verifier::new(deployment, &AssumeValid, &AssumeValid, &AssumeValid)
         .with_tickets(tickets)
         .verify_with_audit(&receipt, tolldns_miner::now_ms(), &sample, &answers)
