@@ -7,6 +7,12 @@
 //! (`stable_since`, reset on any unstable tick and restarted on every transition). So
 //! UNDER_ATTACK → RECOVERY needs a full streak, and RECOVERY → NORMAL needs another full streak
 //! that starts in RECOVERY: a stale calm period from before an attack never counts.
+//!
+//! The global mode reacts to pressure on the edge as a whole (many prefixes over their rates,
+//! the in-flight limit, failing upstreams), never to one prefix: a prefix over its rate is an
+//! *offender* and gets the [`AttackConfig::offender`] treatment on its own, for
+//! [`AttackConfig::offender_secs`] after its last refused query. One prefix's flood counts as
+//! one offender per tick.
 
 use std::time::{Duration, Instant};
 
@@ -60,8 +66,12 @@ impl Mode {
 pub struct Signals {
     /// Queries received.
     pub queries: u64,
-    /// Queries refused or dropped by admission (rate limits, in-flight limit).
+    /// Queries refused by the global in-flight limit. (Per-prefix rate limiting is counted as
+    /// `offenders`, so that one prefix's flood weighs as one prefix.)
     pub limited: u64,
+    /// Distinct prefixes (at any level of the hierarchy) that were refused for their rate during
+    /// the tick.
+    pub offenders: u64,
     /// Upstream exchanges attempted.
     pub upstream_queries: u64,
     /// Upstream exchanges that failed.
@@ -87,6 +97,22 @@ pub struct ModeKnobs {
     pub tc_udp_unknown: bool,
 }
 
+impl ModeKnobs {
+    /// The stricter of `self` and `other`, knob by knob (lower rate, lower TTL clamp, either
+    /// restriction).
+    pub fn stricter(&self, other: &Self) -> Self {
+        Self {
+            rate_permille: self.rate_permille.min(other.rate_permille),
+            ttl_clamp: match (self.ttl_clamp, other.ttl_clamp) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            cache_only_unknown: self.cache_only_unknown || other.cache_only_unknown,
+            tc_udp_unknown: self.tc_udp_unknown || other.tc_udp_unknown,
+        }
+    }
+}
+
 impl Default for ModeKnobs {
     fn default() -> Self {
         Self {
@@ -104,16 +130,23 @@ impl Default for ModeKnobs {
 pub struct AttackConfig {
     /// Run the state machine at all (false pins NORMAL).
     pub enabled: bool,
-    /// Milliseconds between evaluations.
-    pub tick_millis: u64,
+    /// Milliseconds between evaluations. (Earlier name `tick_millis`, still accepted.)
+    #[serde(alias = "tick_millis")]
+    pub tick_ms: u64,
     /// Fewer queries than this in a tick make the fractions meaningless: they score 0.
     pub min_queries: u64,
     /// Fewer upstream exchanges than this make the failure rate meaningless.
     pub min_upstream_queries: u64,
-    /// Limited fraction (percent) scoring +20.
+    /// Fraction (percent) of queries refused by the in-flight limit scoring +20 (default 10).
     pub limited_pct_suspicious: u64,
-    /// Limited fraction (percent) scoring +60.
+    /// Fraction (percent) of queries refused by the in-flight limit scoring +60 (default 50).
     pub limited_pct_attack: u64,
+    /// Distinct offending prefixes in one tick scoring +20 (default 50).
+    pub offenders_suspicious: u64,
+    /// Distinct offending prefixes in one tick scoring +60 (default 500).
+    pub offenders_attack: u64,
+    /// Seconds a prefix stays offending after its last query refused for its rate (default 60).
+    pub offender_secs: u64,
     /// Upstream failure rate (percent) scoring +30.
     pub upstream_fail_pct: u64,
     /// Upstream failure rate (percent) that isolates the edge.
@@ -139,17 +172,24 @@ pub struct AttackConfig {
     pub isolated: ModeKnobs,
     /// Knobs in RECOVERY.
     pub recovery: ModeKnobs,
+    /// Knobs applied to offending prefixes only, whatever the mode (the stricter of these and
+    /// the mode's knobs win). An offending prefix counts as *unknown*: by default its UDP
+    /// queries get TC=1 (cache hits included) and its rate is cut to a fifth.
+    pub offender: ModeKnobs,
 }
 
 impl Default for AttackConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            tick_millis: 1000,
+            tick_ms: 1000,
             min_queries: 100,
             min_upstream_queries: 20,
             limited_pct_suspicious: 10,
             limited_pct_attack: 50,
+            offenders_suspicious: 50,
+            offenders_attack: 500,
+            offender_secs: 60,
             upstream_fail_pct: 30,
             upstream_fail_pct_isolate: 90,
             in_flight_pct: 90,
@@ -179,6 +219,12 @@ impl Default for AttackConfig {
                 rate_permille: 500,
                 ttl_clamp: Some(300),
                 ..ModeKnobs::default()
+            },
+            offender: ModeKnobs {
+                rate_permille: 200,
+                ttl_clamp: Some(60),
+                cache_only_unknown: false,
+                tc_udp_unknown: true,
             },
         }
     }
@@ -227,6 +273,11 @@ pub fn assess(cfg: &AttackConfig, s: &Signals) -> Assessment {
         } else if limited > cfg.limited_pct_suspicious {
             score = score.saturating_add(20);
         }
+    }
+    if cfg.offenders_attack > 0 && s.offenders >= cfg.offenders_attack {
+        score = score.saturating_add(60);
+    } else if cfg.offenders_suspicious > 0 && s.offenders >= cfg.offenders_suspicious {
+        score = score.saturating_add(20);
     }
     let mut isolate = false;
     if s.upstream_queries >= cfg.min_upstream_queries {
@@ -430,6 +481,34 @@ mod tests {
             ..Signals::default()
         };
         assert_eq!(assess(&c, &sat).score, 40);
+        // One offending prefix is no signal; hundreds are.
+        let one = Signals {
+            queries: 100_000,
+            offenders: 1,
+            ..Signals::default()
+        };
+        assert!(assess(&c, &one).is_stable());
+        let many = Signals {
+            offenders: 500,
+            ..Signals::default()
+        };
+        assert_eq!(assess(&c, &many).score, 60);
+        let some = Signals {
+            offenders: 50,
+            ..Signals::default()
+        };
+        assert_eq!(assess(&c, &some).score, 20);
+    }
+
+    #[test]
+    fn stricter_knobs() {
+        let c = AttackConfig::default();
+        let k = c.normal.stricter(&c.offender);
+        assert_eq!(k, c.offender);
+        let k = c.isolated.stricter(&c.offender);
+        assert_eq!(k.rate_permille, 100);
+        assert!(k.cache_only_unknown && k.tc_udp_unknown);
+        assert_eq!(k.ttl_clamp, Some(60));
     }
 
     #[test]

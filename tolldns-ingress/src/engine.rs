@@ -5,17 +5,18 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tolldns_cache::{Cache, CacheKey, Lookup};
 use tolldns_receipts::{RcodeClass, Transport};
 
-use crate::admission::{AdmissionConfig, PrefixLimiter, Verdict};
+use crate::admission::{AdmissionConfig, Limits, PrefixLimiter, Verdict};
 use crate::attack::{AttackConfig, AttackFsm, Mode, ModeKnobs, Signals, Transition};
 use crate::metrics::{Decision, Metrics, Prefetch};
 use crate::receipts::{Answered, Recorder};
+use crate::rrl::{ResponseAction, ResponseCategory, ResponseLimiter, UdpResponse};
 use crate::tickets::{Credential, TicketGate, TicketOutcome, TicketPolicy, unix_ms};
-use crate::upstream::{Question, UpstreamPool};
+use crate::upstream::{Confidence, Question, UpstreamAnswer, UpstreamPool};
 use crate::wire::{self, ParseError, Query, Rcode, ResponseWriter};
 
 /// TTL of RFC 8482 answers to ANY.
@@ -24,6 +25,23 @@ pub const ANY_TTL: u32 = 3600;
 pub const EDNS_UDP_SIZE: u16 = 1232;
 /// Size of the response buffers the engine writes into (the largest DNS message).
 pub const MAX_MESSAGE: usize = 65_535;
+/// Size of an OPT record without options.
+const OPT_LEN: usize = 11;
+
+/// Whether an upstream answer may be cached: always outside quorum mode; in quorum mode only
+/// when the quorum returned identical answers (High, or an NXDOMAIN the quorum confirmed,
+/// which the grading reports as Medium). Overlapping or single answers are served, not cached.
+fn cacheable(answer: &UpstreamAnswer) -> bool {
+    if answer.ttl_cap.is_none() {
+        return true;
+    }
+    let nxdomain = answer.message.get(3).is_some_and(|b| b & 0x0F == 3);
+    match answer.confidence {
+        Confidence::High => true,
+        Confidence::Medium => nxdomain,
+        _ => false,
+    }
+}
 
 /// One query as received.
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +114,8 @@ pub struct Forward {
     pub query: Query,
     key: CacheKey,
     limit: usize,
+    /// TTL clamp of the query's treatment (the mode's, or the offender knobs').
+    clamp: Option<u32>,
     ticket: TicketOutcome,
     _slot: InFlightSlot,
 }
@@ -126,6 +146,7 @@ pub enum Step {
 struct TickCounters {
     queries: AtomicU64,
     limited: AtomicU64,
+    offenders: AtomicU64,
     upstream: AtomicU64,
     upstream_failures: AtomicU64,
     in_flight_peak: AtomicU64,
@@ -167,6 +188,7 @@ impl Drop for PrefetchSlot {
 pub struct Engine {
     cache: Arc<Cache>,
     limiter: PrefixLimiter,
+    rrl: ResponseLimiter,
     fsm: Mutex<AttackFsm>,
     mode: AtomicU8,
     admission: AdmissionConfig,
@@ -205,6 +227,7 @@ impl Engine {
         Self {
             cache,
             limiter: PrefixLimiter::new(&config.admission, now),
+            rrl: ResponseLimiter::new(&config.admission),
             fsm: Mutex::new(AttackFsm::new(config.attack.clone())),
             mode: AtomicU8::new(Mode::Normal as u8),
             admission: config.admission,
@@ -333,19 +356,96 @@ impl Engine {
     ///
     /// `out` should be [`MAX_MESSAGE`] bytes; a smaller buffer only makes more answers fail
     /// (dropped, counted). Never panics, whatever the bytes.
+    ///
+    /// UDP responses pass the response-rate limit and the amplification bound last (see
+    /// [`ResponseLimiter`]): a limited one is replaced by an empty TC=1 reply or dropped.
     pub fn handle(&self, req: &Request<'_>, now: Instant, out: &mut [u8]) -> Step {
+        let udp = req.transport == Transport::Udp;
         let mut ticket = TicketOutcome::Unticketed;
         match self.decide(req, now, out, &mut ticket) {
             Step::Respond(mut reply) => {
                 self.attach_ticket(req.transport, &mut reply, ticket, out);
+                // The query is credited and its answer charged under one lock.
+                if udp && !self.limit_udp(req, &mut reply, out, req.query.len(), now) {
+                    return Step::Drop;
+                }
                 Step::Respond(reply)
             }
             Step::Forward(mut fwd) => {
+                if udp {
+                    self.rrl.earn(req.source, req.query.len(), now);
+                }
                 fwd.ticket = ticket;
                 Step::Forward(fwd)
             }
             Step::Drop => Step::Drop,
         }
+    }
+
+    /// Apply the UDP response limits to `reply` (in `out`): true to send it (possibly replaced
+    /// by an empty TC=1 reply), false to send nothing. Every change is counted.
+    fn limit_udp(
+        &self,
+        req: &Request<'_>,
+        reply: &mut Reply,
+        out: &mut [u8],
+        earned: usize,
+        now: Instant,
+    ) -> bool {
+        if !self.rrl.enabled() {
+            return true;
+        }
+        let category = if reply.truncated {
+            ResponseCategory::Error
+        } else {
+            match reply.rcode {
+                RcodeClass::NoError => ResponseCategory::Answer,
+                RcodeClass::Nodata | RcodeClass::Nxdomain => ResponseCategory::Negative,
+                _ => ResponseCategory::Error,
+            }
+        };
+        let query = reply.query;
+        let (qtype, name, tc_len) = match &query {
+            Some(q) => (
+                q.qtype,
+                q.wire_name(),
+                q.question_end
+                    .saturating_add(if q.edns.is_some() { OPT_LEN } else { 0 }),
+            ),
+            None => (0, &[][..], wire::HEADER_LEN),
+        };
+        let response = UdpResponse {
+            category,
+            qtype,
+            name,
+            len: reply.len,
+            tc_len,
+            earned,
+        };
+        let action = self.rrl.check(req.source, &response, now);
+        let (action, send) = match action {
+            ResponseAction::Send => (action, true),
+            ResponseAction::Drop(_) => (action, false),
+            ResponseAction::Slip(reason) => {
+                let tc = query.and_then(|q| {
+                    let len = Self::local(req.query, &q, Rcode::NoError, out, |w| w.truncated())?;
+                    Some(Reply {
+                        truncated: true,
+                        ..Reply::plain(len, RcodeClass::NoError, Some(q))
+                    })
+                });
+                match tc {
+                    Some(tc) => {
+                        *reply = tc;
+                        (action, true)
+                    }
+                    // Not even a question to echo: nothing to send.
+                    None => (ResponseAction::Drop(reason), false),
+                }
+            }
+        };
+        self.metrics.abuse.udp_limited(action);
+        send
     }
 
     /// Put what ticketing decided into a reply (and, over DNS transports, a new session ticket
@@ -453,11 +553,30 @@ impl Engine {
         }
     }
 
-    fn prefix_verdict(&self, req: &Request<'_>, now: Instant) -> Verdict {
+    /// The limits of the current mode.
+    fn limits(&self) -> Limits {
         let knobs = *self.knobs();
-        let rate = scale(self.admission.rate_per_prefix, knobs.rate_permille);
-        let burst = scale(self.admission.burst_per_prefix, knobs.rate_permille);
-        self.limiter.check(req.source, now, rate, burst)
+        Limits {
+            rate: scale(self.admission.rate_per_prefix, knobs.rate_permille),
+            burst: scale(self.admission.burst_per_prefix, knobs.rate_permille),
+            offender_permille: self.attack.offender.rate_permille,
+            offender_for: Duration::from_secs(self.attack.offender_secs),
+            tick: self.ticks.load(Ordering::Relaxed),
+        }
+    }
+
+    fn prefix_verdict(&self, req: &Request<'_>, now: Instant) -> Verdict {
+        // UDP and the address-proving transports have separate buckets: a spoofed UDP flood
+        // cannot take a client's TCP fallback away.
+        let proven = req.transport != Transport::Udp;
+        let v = self.limiter.check(req.source, proven, now, &self.limits());
+        if v.new_offender {
+            self.counters.offenders.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(level) = v.limited_by {
+            self.metrics.abuse.rate_limited(level);
+        }
+        v
     }
 
     /// A `REFUSED` answer with an RFC 8914 extended error naming the ticket refusal.
@@ -534,17 +653,15 @@ impl Engine {
         }
         let ticketed = matches!(ticket, TicketOutcome::Ticketed { .. });
         let verdict = if ticketed {
-            Verdict {
-                allowed: true,
-                known: true,
-            }
+            Verdict::trusted()
         } else if let Some(v) = checked {
             v
         } else {
             self.prefix_verdict(req, now)
         };
         if !verdict.allowed {
-            self.counters.limited.fetch_add(1, Ordering::Relaxed);
+            // Counted per distinct offender (`Signals::offenders`), not per query: one
+            // prefix's flood weighs as one prefix in the global mode.
             self.metrics.admission(Decision::RateLimited);
             if req.transport == Transport::Udp {
                 return Step::Drop;
@@ -581,6 +698,20 @@ impl Engine {
                 return self.header_only(id, flags, Rcode::FormErr, RcodeClass::Malformed, out);
             }
         };
+        // The attack treatment of this query: the mode's knobs, and the offender knobs when its
+        // prefix (or an enclosing one) is offending. An offending prefix counts as unknown.
+        let knobs = if verdict.offending {
+            knobs.stricter(&self.attack.offender)
+        } else {
+            knobs
+        };
+        let known = verdict.known && !verdict.offending;
+        // Before anything is answered (cache hits included): an unknown source over UDP gets
+        // TC=1, so only a source that proves its address over TCP gets more than its query's
+        // size back.
+        if !known && knobs.tc_udp_unknown && req.transport == Transport::Udp {
+            return self.truncated_reply(req, &q, out);
+        }
         if q.qclass != 1 {
             self.metrics.admission(Decision::Refused);
             return self.local_reply(req, &q, Rcode::Refused, RcodeClass::Refused, out, |_| {
@@ -613,6 +744,16 @@ impl Engine {
                 if len > limit {
                     return self.truncated_reply(req, &q, out);
                 }
+                let mut min_ttl = min_ttl;
+                if verdict.offending && knobs.ttl_clamp.is_some() {
+                    // The global clamp is applied by the cache; an offender's is applied here.
+                    if let Some(i) = out
+                        .get_mut(..len)
+                        .and_then(|m| wire::scan_response(m, knobs.ttl_clamp))
+                    {
+                        min_ttl = i.min_ttl.unwrap_or(min_ttl);
+                    }
+                }
                 return Step::Respond(Reply {
                     min_ttl: Some(min_ttl),
                     cache_hit: true,
@@ -625,21 +766,16 @@ impl Engine {
                 self.metrics.cache(false, false);
             }
         }
-        if !verdict.known {
-            if knobs.tc_udp_unknown && req.transport == Transport::Udp {
-                return self.truncated_reply(req, &q, out);
-            }
-            if knobs.cache_only_unknown {
-                self.metrics.admission(Decision::CacheOnlyRefused);
-                return self.local_reply(
-                    req,
-                    &q,
-                    Rcode::Refused,
-                    RcodeClass::PolicyBlocked,
-                    out,
-                    |_| Some(()),
-                );
-            }
+        if !known && knobs.cache_only_unknown {
+            self.metrics.admission(Decision::CacheOnlyRefused);
+            return self.local_reply(
+                req,
+                &q,
+                Rcode::Refused,
+                RcodeClass::PolicyBlocked,
+                out,
+                |_| Some(()),
+            );
         }
         let before = self.in_flight.fetch_add(1, Ordering::Relaxed);
         let slot = InFlightSlot(Arc::clone(&self.in_flight));
@@ -666,6 +802,7 @@ impl Engine {
             query: q,
             key,
             limit,
+            clamp: knobs.ttl_clamp,
             ticket: TicketOutcome::Unticketed,
             _slot: slot,
         }))
@@ -726,11 +863,12 @@ impl Engine {
                 match pool.resolve(&question).await {
                     Ok(answer) => {
                         self.metrics.upstream(true, answer.rtt.as_secs_f64());
+                        let cache_it = self.quorum_check(&answer);
                         let mut message = answer.message;
                         if answer.ttl_cap.is_some() {
                             let _ = wire::scan_response(&mut message, answer.ttl_cap);
                         }
-                        self.cache.insert(&key, &message, Instant::now()).is_ok()
+                        cache_it && self.cache.insert(&key, &message, Instant::now()).is_ok()
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "prefetch failed");
@@ -748,6 +886,21 @@ impl Engine {
             self.metrics.prefetch(Prefetch::Failed);
         }
         drop(slot);
+        ok
+    }
+
+    /// Whether to cache `answer`, counting quorum agreement and disagreement.
+    fn quorum_check(&self, answer: &UpstreamAnswer) -> bool {
+        let ok = cacheable(answer);
+        if answer.ttl_cap.is_some() {
+            self.metrics.abuse.quorum(ok);
+            if !ok {
+                tracing::debug!(
+                    confidence = ?answer.confidence,
+                    "upstreams disagree: answered, not cached"
+                );
+            }
+        }
         ok
     }
 
@@ -777,6 +930,12 @@ impl Engine {
         let ticket = fwd.ticket;
         let mut reply = self.resolve_inner(pool, req, fwd, out).await;
         self.attach_ticket(req.transport, &mut reply, ticket, out);
+        if req.transport == Transport::Udp
+            && !self.limit_udp(req, &mut reply, out, 0, Instant::now())
+        {
+            // Nothing is sent for an empty reply.
+            reply.len = 0;
+        }
         reply
     }
 
@@ -831,15 +990,21 @@ impl Engine {
             }
         };
         self.metrics.upstream(true, answer.rtt.as_secs_f64());
+        let cache_it = self.quorum_check(&answer);
         let mut message = answer.message;
         if answer.ttl_cap.is_some() {
             let _ = wire::scan_response(&mut message, answer.ttl_cap);
         }
         let now = Instant::now();
-        if let Err(e) = self.cache.insert(&fwd.key, &message, now) {
-            tracing::trace!(error = %e, "answer not cached");
+        if cache_it {
+            if let Err(e) = self.cache.insert(&fwd.key, &message, now) {
+                tracing::trace!(error = %e, "answer not cached");
+            }
         }
-        let clamp = self.knobs().ttl_clamp;
+        let clamp = match (fwd.clamp, self.knobs().ttl_clamp) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let Some(dst) = out.get_mut(..message.len()) else {
             return fail(self, out);
         };
@@ -896,6 +1061,7 @@ impl Engine {
         let signals = Signals {
             queries: c.queries.swap(0, Ordering::Relaxed),
             limited: c.limited.swap(0, Ordering::Relaxed),
+            offenders: c.offenders.swap(0, Ordering::Relaxed),
             upstream_queries: c.upstream.swap(0, Ordering::Relaxed),
             upstream_failures: c.upstream_failures.swap(0, Ordering::Relaxed),
             in_flight_peak: c.in_flight_peak.swap(0, Ordering::Relaxed),
@@ -927,12 +1093,8 @@ impl Engine {
         }
         let n = self.ticks.fetch_add(1, Ordering::Relaxed);
         if n % 30 == 29 {
-            let knobs = *self.knobs();
-            self.limiter.sweep(
-                now,
-                scale(self.admission.rate_per_prefix, knobs.rate_permille),
-                scale(self.admission.burst_per_prefix, knobs.rate_permille),
-            );
+            let report = self.limiter.sweep(now, &self.limits());
+            self.metrics.abuse.offenders(report.offending);
         }
         transition
     }
