@@ -41,6 +41,8 @@ pub struct TicketsConfig {
     pub dot: TicketPolicy,
     /// Policy of the DoH listeners.
     pub doh: TicketPolicy,
+    /// Policy of the DoQ listeners (tickets in EDNS options, as over DoT).
+    pub doq: TicketPolicy,
     /// Issuer name of the deployment's token challenge.
     pub issuer_name: String,
     /// Deployment name (`origin_info` of the token challenge).
@@ -74,6 +76,7 @@ impl Default for TicketsConfig {
             tcp: TicketPolicy::Optional,
             dot: TicketPolicy::Optional,
             doh: TicketPolicy::Optional,
+            doq: TicketPolicy::Optional,
             issuer_name: "issuer.tolldns.invalid".to_owned(),
             deployment: "tolldns-local".to_owned(),
             issuer_keys: Vec::new(),
@@ -97,7 +100,7 @@ impl TicketsConfig {
 
     /// Whether any listener looks at tickets.
     pub fn enabled(&self) -> bool {
-        [self.udp, self.tcp, self.dot, self.doh]
+        [self.udp, self.tcp, self.dot, self.doh, self.doq]
             .iter()
             .any(|p| *p != TicketPolicy::Off)
     }
@@ -170,7 +173,7 @@ impl TicketsConfig {
 #[derive(Debug)]
 pub struct TicketGate {
     redeemer: Redeemer,
-    policies: [TicketPolicy; 4],
+    policies: [TicketPolicy; 5],
     challenge_header: String,
     rotation: Duration,
     last_rotation: Mutex<Instant>,
@@ -196,7 +199,7 @@ impl TicketGate {
     /// accepted key.
     pub fn new(config: &TicketsConfig, now: Instant) -> Result<Self, EdgeError> {
         let keys = config.accepted_keys()?;
-        let policies = [config.udp, config.tcp, config.dot, config.doh];
+        let policies = [config.udp, config.tcp, config.dot, config.doh, config.doq];
         if !keys.iter().any(|k| k.not_after.is_none()) && policies.contains(&TicketPolicy::Required)
         {
             return Err(EdgeError::Tickets(
@@ -241,6 +244,7 @@ impl TicketGate {
             Transport::Udp => 0,
             Transport::Tcp => 1,
             Transport::Dot => 2,
+            Transport::Doq => 4,
             _ => 3,
         };
         self.policies.get(i).copied().unwrap_or_default()
