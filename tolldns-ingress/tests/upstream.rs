@@ -2,12 +2,23 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
-use tolldns_ingress::testkit::{Mode, TestCert, TestServer, TestZone, Transport};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+use tolldns_ingress::testkit::{Mode, TEST_SERVER_NAME, TestCert, TestServer, TestZone, Transport};
 use tolldns_ingress::upstream::{
     AttemptError, Confidence, Mismatch, Question, UpstreamConfig, UpstreamError, UpstreamPool,
     UpstreamSpec,
@@ -261,15 +272,23 @@ async fn mismatching_responses_are_rejected() {
         assert!(matches!(err, UpstreamError::Timeout), "{mode:?}: {err}");
         assert_eq!(pool.stats()[0].dropped_responses, 1, "{mode:?}");
 
-        // TCP: the connection's answer is wrong; the attempt fails at once.
+        // TCP: an answer with the query's ID but another question fails the attempt at once; an
+        // answer whose ID is not outstanding on the connection is dropped and counted, and the
+        // query times out.
         let pool = UpstreamPool::new(config(vec![liar.tcp_upstream()])).unwrap();
         let err = bounded(pool.resolve(&question("a.test.", RecordType::A)))
             .await
             .unwrap_err();
-        assert!(
-            matches!(&err, UpstreamError::AllFailed { last: AttemptError::Mismatch(m), .. } if *m == mismatch),
-            "{mode:?}: {err}"
-        );
+        match mismatch {
+            Mismatch::Id => {
+                assert!(matches!(err, UpstreamError::Timeout), "{mode:?}: {err}");
+                assert_eq!(pool.stats()[0].dropped_responses, 1, "{mode:?}");
+            }
+            _ => assert!(
+                matches!(&err, UpstreamError::AllFailed { last: AttemptError::Mismatch(m), .. } if *m == mismatch),
+                "{mode:?}: {err}"
+            ),
+        }
 
         // With an honest upstream behind it, the client still gets the right answer.
         let honest = TestServer::start(TestZone::default()).await.unwrap();
@@ -403,4 +422,596 @@ async fn sends_only_to_the_allow_list_with_random_ids_and_ports() {
         "source ports should vary: {ports:?}"
     );
     assert!(ids.len() > udp.len() / 2, "IDs should vary: {ids:?}");
+}
+
+// ----- Connection reuse, against stream and DoH upstreams written here that count connections ---
+
+/// What a [`StreamUpstream`] does with the queries of a connection.
+#[derive(Debug, Clone, Copy, Default)]
+struct Script {
+    /// Collect this many queries, then answer them in reverse order.
+    reverse_batch: usize,
+    /// Answer each query this long after reading it (answers overlap).
+    delay: Duration,
+    /// On the first connection only: answer this many queries, read one more and close the
+    /// connection without answering it.
+    close_first_after: Option<usize>,
+    /// Read one query on every connection and close it without answering.
+    close_always: bool,
+    /// Before each answer, send a forged one: another ID, another address.
+    spoof: bool,
+}
+
+/// The address the honest answer to `q<N>.test.` carries: 192.0.2.N (N < 250), else 192.0.2.1.
+fn expected_ip(name: &Name) -> Ipv4Addr {
+    let label = name.iter().next().unwrap_or_default();
+    let n = std::str::from_utf8(label)
+        .ok()
+        .and_then(|l| l.strip_prefix('q'))
+        .and_then(|n| n.parse::<u8>().ok())
+        .filter(|n| *n < 250)
+        .unwrap_or(1);
+    ip(n)
+}
+
+const FORGED: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 66);
+
+/// The answer to a query (`forged`: wrong ID and address).
+fn reply(query: &[u8], forged: bool) -> Vec<u8> {
+    use hickory_proto::op::{MessageType, OpCode};
+    use hickory_proto::rr::Record;
+    use hickory_proto::rr::rdata::A;
+    let q = Message::from_vec(query).unwrap();
+    let name = q.queries()[0].name().clone();
+    let mut r = Message::new();
+    r.set_id(if forged { q.id() ^ 0x5a5a } else { q.id() })
+        .set_message_type(MessageType::Response)
+        .set_op_code(OpCode::Query)
+        .set_recursion_desired(true)
+        .set_recursion_available(true);
+    r.add_queries(q.queries().iter().cloned());
+    let addr = if forged { FORGED } else { expected_ip(&name) };
+    r.add_answer(Record::from_rdata(name, 60, RData::A(A(addr))));
+    r.to_vec().unwrap()
+}
+
+fn framed(msg: &[u8]) -> Vec<u8> {
+    let mut out = u16::try_from(msg.len()).unwrap().to_be_bytes().to_vec();
+    out.extend_from_slice(msg);
+    out
+}
+
+async fn read_frame<R: AsyncRead + Unpin>(rd: &mut R) -> Option<Vec<u8>> {
+    let mut len = [0u8; 2];
+    rd.read_exact(&mut len).await.ok()?;
+    let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    rd.read_exact(&mut msg).await.ok()?;
+    Some(msg)
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    accepted: AtomicUsize,
+    queries: AtomicUsize,
+    max_outstanding: AtomicUsize,
+    ids: std::sync::Mutex<Vec<u16>>,
+}
+
+/// A DNS-over-TCP (or TLS) upstream on 127.0.0.1 that pipelines: it reads queries while earlier
+/// ones wait for their answers, and counts accepted connections.
+struct StreamUpstream {
+    addr: SocketAddr,
+    counts: Arc<Counts>,
+    closed: watch::Receiver<usize>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for StreamUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl StreamUpstream {
+    async fn start(script: Script, tls: Option<TlsAcceptor>) -> Self {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let counts = Arc::new(Counts::default());
+        let (closed_tx, closed) = watch::channel(0usize);
+        let closed_tx = Arc::new(closed_tx);
+        let c = Arc::clone(&counts);
+        let task = tokio::spawn(async move {
+            let mut conns = JoinSet::new();
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let first = c.accepted.fetch_add(1, Ordering::SeqCst) == 0;
+                let (c, closed_tx, tls) = (Arc::clone(&c), Arc::clone(&closed_tx), tls.clone());
+                conns.spawn(async move {
+                    match tls {
+                        None => serve_conn(tcp, first, script, &c).await,
+                        Some(acceptor) => {
+                            let stream = acceptor.accept(tcp).await.unwrap();
+                            serve_conn(stream, first, script, &c).await;
+                        }
+                    }
+                    closed_tx.send_modify(|n| *n += 1);
+                });
+            }
+        });
+        Self {
+            addr,
+            counts,
+            closed,
+            task,
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        self.counts.accepted.load(Ordering::SeqCst)
+    }
+}
+
+async fn serve_conn<S>(stream: S, first: bool, script: Script, counts: &Counts)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            if wr.write_all(&m).await.is_err() {
+                break;
+            }
+        }
+    });
+    let outstanding = Arc::new(AtomicUsize::new(0));
+    let answer = {
+        let (tx, outstanding) = (tx.clone(), Arc::clone(&outstanding));
+        move |query: Vec<u8>| {
+            outstanding.fetch_sub(1, Ordering::SeqCst);
+            let mut out = Vec::new();
+            if script.spoof {
+                out.extend(framed(&reply(&query, true)));
+            }
+            out.extend(framed(&reply(&query, false)));
+            let _ = tx.send(out);
+        }
+    };
+    let mut read = 0;
+    let mut batch = Vec::new();
+    while let Some(query) = read_frame(&mut rd).await {
+        counts.queries.fetch_add(1, Ordering::SeqCst);
+        counts
+            .ids
+            .lock()
+            .unwrap()
+            .push(u16::from_be_bytes([query[0], query[1]]));
+        let now = outstanding.fetch_add(1, Ordering::SeqCst) + 1;
+        counts.max_outstanding.fetch_max(now, Ordering::SeqCst);
+        if script.close_always || (first && script.close_first_after == Some(read)) {
+            break;
+        }
+        read += 1;
+        if script.reverse_batch > 0 {
+            batch.push(query);
+            if batch.len() == script.reverse_batch {
+                for q in batch.drain(..).rev() {
+                    answer(q);
+                }
+            }
+        } else if script.delay.is_zero() {
+            answer(query);
+        } else {
+            let answer = answer.clone();
+            let delay = script.delay;
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                answer(query);
+            });
+        }
+    }
+    // Closing: the write half goes with the writer task, the read half with this function.
+    writer.abort();
+    let _ = writer.await;
+}
+
+fn stream_config(spec: UpstreamSpec, cert: &TestCert, pool_size: usize) -> UpstreamConfig {
+    let mut cfg = UpstreamConfig {
+        timeout: Duration::from_secs(2),
+        pool_size,
+        // Longer than any test: connections close only when a test makes them.
+        idle_timeout: Duration::from_secs(60),
+        ..config(vec![spec])
+    };
+    cfg.add_ca_pem(cert.ca_pem.as_bytes()).unwrap();
+    cfg
+}
+
+/// Both stream transports against an upstream following `script`.
+async fn stream_upstreams(script: Script, cert: &TestCert) -> [(StreamUpstream, UpstreamSpec); 2] {
+    let acceptor = TlsAcceptor::from(cert.server_config(&[]).unwrap());
+    let tcp = StreamUpstream::start(script, None).await;
+    let tls = StreamUpstream::start(script, Some(acceptor)).await;
+    let (tcp_spec, tls_spec) = (
+        UpstreamSpec::tcp(tcp.addr),
+        UpstreamSpec::tls(tls.addr, TEST_SERVER_NAME),
+    );
+    [(tcp, tcp_spec), (tls, tls_spec)]
+}
+
+async fn resolve_checked(pool: &UpstreamPool, n: usize) -> Result<(), String> {
+    let name = format!("q{n}.test.");
+    let answer = pool
+        .resolve(&question(&name, RecordType::A))
+        .await
+        .map_err(|e| format!("{name}: {e}"))?;
+    let want = expected_ip(&Name::from_ascii(&name).unwrap());
+    let got = addresses(&answer.message);
+    if got == BTreeSet::from([want]) {
+        Ok(())
+    } else {
+        Err(format!("{name}: got {got:?}, want {want}"))
+    }
+}
+
+async fn resolve_concurrently(pool: &UpstreamPool, names: std::ops::Range<usize>) {
+    let mut set = JoinSet::new();
+    for n in names {
+        let pool = pool.clone();
+        set.spawn(async move { resolve_checked(&pool, n).await });
+    }
+    while let Some(done) = set.join_next().await {
+        done.unwrap().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn stream_queries_share_a_few_pooled_connections() {
+    let cert = TestCert::generate().unwrap();
+    let script = Script {
+        delay: Duration::from_millis(2),
+        ..Script::default()
+    };
+    for (mut upstream, spec) in stream_upstreams(script, &cert).await {
+        let pool = UpstreamPool::new(stream_config(spec.clone(), &cert, 4)).unwrap();
+        bounded(resolve_concurrently(&pool, 0..200)).await;
+        let accepted = upstream.accepted();
+        assert!(
+            (1..=4).contains(&accepted),
+            "{spec}: 200 queries opened {accepted} connections"
+        );
+        assert_eq!(upstream.counts.queries.load(Ordering::SeqCst), 200);
+        let stats = &pool.stats()[0];
+        assert_eq!(stats.connections_opened, accepted as u64, "{spec}");
+        assert_eq!(stats.connections_reused, 200 - accepted as u64, "{spec}");
+        assert!(upstream.counts.max_outstanding.load(Ordering::SeqCst) > 1);
+
+        // Sequential queries keep using the open connections.
+        for n in 0..20 {
+            bounded(resolve_checked(&pool, n)).await.unwrap();
+        }
+        assert_eq!(upstream.accepted(), accepted, "{spec}");
+        assert_eq!(pool.stats()[0].failures, 0);
+
+        // Dropping the pool closes its connections.
+        drop(pool);
+        bounded(upstream.closed.wait_for(|n| *n == accepted))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn pipelined_answers_out_of_order_are_matched_by_id() {
+    let cert = TestCert::generate().unwrap();
+    let script = Script {
+        reverse_batch: 10,
+        ..Script::default()
+    };
+    for (upstream, spec) in stream_upstreams(script, &cert).await {
+        let pool = UpstreamPool::new(stream_config(spec.clone(), &cert, 1)).unwrap();
+        // Each name has its own address: an answer handed to the wrong query fails the check.
+        bounded(resolve_concurrently(&pool, 1..11)).await;
+        assert_eq!(upstream.accepted(), 1, "{spec}");
+        assert_eq!(
+            upstream.counts.max_outstanding.load(Ordering::SeqCst),
+            10,
+            "{spec}: all ten queries were in flight on one connection"
+        );
+        let ids: BTreeSet<u16> = upstream
+            .counts
+            .ids
+            .lock()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect();
+        assert_eq!(
+            ids.len(),
+            10,
+            "{spec}: IDs in flight on one connection are distinct"
+        );
+    }
+}
+
+#[tokio::test]
+async fn queries_in_flight_per_connection_are_bounded() {
+    let cert = TestCert::generate().unwrap();
+    // The upstream answers only once it holds three queries: a pool that sent more than three
+    // at once on the connection would show a higher peak.
+    let script = Script {
+        reverse_batch: 3,
+        ..Script::default()
+    };
+    for (upstream, spec) in stream_upstreams(script, &cert).await {
+        let cfg = UpstreamConfig {
+            max_in_flight: 3,
+            ..stream_config(spec.clone(), &cert, 1)
+        };
+        let pool = UpstreamPool::new(cfg).unwrap();
+        bounded(resolve_concurrently(&pool, 0..30)).await;
+        assert_eq!(upstream.accepted(), 1, "{spec}");
+        assert_eq!(
+            upstream.counts.max_outstanding.load(Ordering::SeqCst),
+            3,
+            "{spec}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_connection_closed_mid_stream_is_reopened_and_the_query_answered() {
+    let cert = TestCert::generate().unwrap();
+    let script = Script {
+        close_first_after: Some(3),
+        ..Script::default()
+    };
+    for (upstream, spec) in stream_upstreams(script, &cert).await {
+        let pool = UpstreamPool::new(stream_config(spec.clone(), &cert, 1)).unwrap();
+        for n in 0..6 {
+            bounded(resolve_checked(&pool, n)).await.unwrap();
+        }
+        assert_eq!(upstream.accepted(), 2, "{spec}");
+        // The fourth query was read twice: once on the connection that closed, once on the new.
+        assert_eq!(upstream.counts.queries.load(Ordering::SeqCst), 7, "{spec}");
+        let stats = &pool.stats()[0];
+        assert_eq!(stats.failures, 0, "{spec}");
+        assert_eq!(stats.connections_opened, 2, "{spec}");
+    }
+
+    // An upstream that closes every connection: the query is retried once, then fails.
+    for (upstream, spec) in stream_upstreams(
+        Script {
+            close_always: true,
+            ..Script::default()
+        },
+        &cert,
+    )
+    .await
+    {
+        let pool = UpstreamPool::new(stream_config(spec.clone(), &cert, 1)).unwrap();
+        let err = bounded(pool.resolve(&question("q1.test.", RecordType::A)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                UpstreamError::AllFailed {
+                    attempts: 1,
+                    last: AttemptError::Io(_),
+                    ..
+                }
+            ),
+            "{spec}: {err}"
+        );
+        assert_eq!(
+            upstream.accepted(),
+            2,
+            "{spec}: one retry on a new connection"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_forged_stream_answer_with_the_wrong_id_is_ignored() {
+    let cert = TestCert::generate().unwrap();
+    let script = Script {
+        spoof: true,
+        delay: Duration::from_millis(1),
+        ..Script::default()
+    };
+    for (upstream, spec) in stream_upstreams(script, &cert).await {
+        let pool = UpstreamPool::new(stream_config(spec.clone(), &cert, 2)).unwrap();
+        // One query in flight at a time, so the forged ID cannot be another query's.
+        for n in 0..20 {
+            // resolve_checked fails on the forged address.
+            bounded(resolve_checked(&pool, n)).await.unwrap();
+        }
+        let stats = &pool.stats()[0];
+        assert_eq!(stats.dropped_responses, 20, "{spec}");
+        assert_eq!(stats.failures, 0, "{spec}");
+        assert_eq!(upstream.accepted(), 1, "{spec}");
+    }
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_and_reopened_on_demand() {
+    let cert = TestCert::generate().unwrap();
+    for (mut upstream, spec) in stream_upstreams(Script::default(), &cert).await {
+        let cfg = UpstreamConfig {
+            idle_timeout: Duration::from_millis(100),
+            ..stream_config(spec.clone(), &cert, 2)
+        };
+        let pool = UpstreamPool::new(cfg).unwrap();
+        bounded(resolve_checked(&pool, 1)).await.unwrap();
+        assert_eq!(pool.stats()[0].connections_opened, 1);
+        // The pool closes the idle connection; the upstream sees it end.
+        bounded(upstream.closed.wait_for(|n| *n == 1))
+            .await
+            .unwrap();
+        assert_eq!(pool.stats()[0].open_connections, 0, "{spec}");
+        bounded(resolve_checked(&pool, 2)).await.unwrap();
+        assert_eq!(upstream.accepted(), 2, "{spec}");
+        assert_eq!(pool.stats()[0].connections_opened, 2, "{spec}");
+    }
+}
+
+/// A DoH upstream on 127.0.0.1 (HTTP/2 over TLS) that counts accepted connections.
+async fn start_doh(cert: &TestCert) -> (SocketAddr, Arc<Counts>, JoinHandle<()>) {
+    let acceptor = TlsAcceptor::from(cert.server_config(&[b"h2"]).unwrap());
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let counts = Arc::new(Counts::default());
+    let c = Arc::clone(&counts);
+    let task = tokio::spawn(async move {
+        let mut conns = JoinSet::new();
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            c.accepted.fetch_add(1, Ordering::SeqCst);
+            let (acceptor, c) = (acceptor.clone(), Arc::clone(&c));
+            conns.spawn(async move {
+                let stream = acceptor.accept(tcp).await.unwrap();
+                let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+                    let c = Arc::clone(&c);
+                    async move {
+                        c.queries.fetch_add(1, Ordering::SeqCst);
+                        let body = req.into_body().collect().await?.to_bytes();
+                        let mut r =
+                            http::Response::new(Full::new(Bytes::from(reply(&body, false))));
+                        r.headers_mut().insert(
+                            http::header::CONTENT_TYPE,
+                            http::HeaderValue::from_static("application/dns-message"),
+                        );
+                        Ok::<_, hyper::Error>(r)
+                    }
+                });
+                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, counts, task)
+}
+
+#[tokio::test]
+async fn doh_multiplexes_queries_on_one_connection() {
+    let cert = TestCert::generate().unwrap();
+    let (addr, counts, task) = start_doh(&cert).await;
+    let spec = UpstreamSpec::https(addr, "/dns-query", TEST_SERVER_NAME);
+    let pool = UpstreamPool::new(stream_config(spec, &cert, 1)).unwrap();
+    bounded(resolve_concurrently(&pool, 0..100)).await;
+    for n in 0..10 {
+        bounded(resolve_checked(&pool, n)).await.unwrap();
+    }
+    assert_eq!(counts.queries.load(Ordering::SeqCst), 110);
+    assert_eq!(counts.accepted.load(Ordering::SeqCst), 1);
+    let stats = &pool.stats()[0];
+    assert_eq!(stats.connections_opened, 1);
+    assert_eq!(stats.connections_reused, 109);
+    task.abort();
+}
+
+/// The sample value of `sample` (`name{labels}`) in the registry's text exposition, 0 if absent.
+fn metric(registry: &prometheus_client::registry::Registry, sample: &str) -> u64 {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn an_edge_reports_upstream_connection_reuse() {
+    use hickory_proto::op::Query;
+    let upstream = StreamUpstream::start(Script::default(), None).await;
+    let mut cfg = tolldns_ingress::EdgeConfig::default();
+    cfg.listen.udp = vec!["127.0.0.1:0".parse().unwrap()];
+    cfg.listen.tcp = Vec::new();
+    cfg.listen.udp_workers = 1;
+    cfg.upstream.servers = vec![UpstreamSpec::tcp(upstream.addr).to_string()];
+    let mut registry = prometheus_client::registry::Registry::default();
+    let edge = tolldns_ingress::Edge::start(cfg, None, None, &mut registry)
+        .await
+        .unwrap();
+    let client = tokio::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
+    client.connect(edge.local_addrs().udp[0]).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    for n in 1..=20u16 {
+        let mut q = Message::new();
+        q.set_id(n).set_recursion_desired(true);
+        q.add_query(Query::query(
+            Name::from_ascii(format!("q{n}.test.")).unwrap(),
+            RecordType::A,
+        ));
+        client.send(&q.to_vec().unwrap()).await.unwrap();
+        let len = bounded(client.recv(&mut buf)).await.unwrap();
+        let answer = Message::from_vec(&buf[..len]).unwrap();
+        assert_eq!(answer.id(), n);
+        assert_eq!(
+            addresses(&buf[..len]),
+            BTreeSet::from([ip(u8::try_from(n).unwrap())])
+        );
+    }
+    // Every miss (and any health probe) went over the one upstream connection.
+    assert_eq!(upstream.accepted(), 1);
+    let exchanges = u64::try_from(upstream.counts.queries.load(Ordering::SeqCst)).unwrap();
+    assert!(exchanges >= 20);
+    assert_eq!(
+        metric(
+            &registry,
+            "tolldns_ingress_upstream_connections_total{result=\"opened\"}"
+        ),
+        1
+    );
+    // A health probe may be between the pool's count and the upstream's.
+    let reused = metric(
+        &registry,
+        "tolldns_ingress_upstream_connections_total{result=\"reused\"}",
+    );
+    assert!(
+        (19..=exchanges).contains(&reused),
+        "{reused} reuses for {exchanges} exchanges"
+    );
+    edge.shutdown().await;
+}
+
+#[test]
+fn upstream_settings_take_ms_keys_and_the_older_names() {
+    let parse = |text: &str| toml::from_str::<tolldns_ingress::EdgeConfig>(text);
+    let cfg = parse(
+        "[upstream]\nservers = [\"tcp://127.0.0.1:53\"]\ntimeout_ms = 700\npool_size = 2\n\
+         max_in_flight = 8\nidle_timeout_ms = 1500\nhealth_interval_ms = 250\n",
+    )
+    .unwrap();
+    let u = &cfg.upstream;
+    assert_eq!(
+        (
+            u.timeout_ms,
+            u.pool_size,
+            u.max_in_flight,
+            u.idle_timeout_ms,
+            u.health_interval_ms
+        ),
+        (700, 2, 8, 1500, 250)
+    );
+    let old = parse("[upstream]\ntimeout_millis = 900\nhealth_interval_secs = 7\n").unwrap();
+    assert_eq!(old.upstream.timeout_ms, 900);
+    assert_eq!(old.upstream.health_interval_secs, Some(7));
+    let defaults = parse("").unwrap().upstream;
+    assert_eq!(
+        defaults.pool_size,
+        tolldns_ingress::upstream::DEFAULT_POOL_SIZE
+    );
+    assert_eq!(
+        defaults.max_in_flight,
+        tolldns_ingress::upstream::DEFAULT_MAX_IN_FLIGHT
+    );
+    assert_eq!(
+        Duration::from_millis(defaults.idle_timeout_ms),
+        tolldns_ingress::upstream::DEFAULT_IDLE_TIMEOUT
+    );
+    assert!(parse("[upstream]\nidle_timeout = 5\n").is_err());
 }

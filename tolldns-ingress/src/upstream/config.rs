@@ -251,7 +251,25 @@ pub struct UpstreamConfig {
     pub tls_roots: RootCertStore,
     /// UDP payload size advertised in EDNS (RFC 9715 recommends 1232).
     pub edns_payload: u16,
+    /// Most persistent connections per TCP or DoT upstream (and per UDP upstream for the TCP
+    /// retries of truncated answers). At least 1; default [`DEFAULT_POOL_SIZE`].
+    pub pool_size: usize,
+    /// Most queries in flight at once on one TCP or DoT connection (RFC 7766 pipelining).
+    /// When every connection of a full pool carries this many, a query waits for room within
+    /// its [`timeout`](Self::timeout). Between 1 and 32,768; default [`DEFAULT_MAX_IN_FLIGHT`].
+    pub max_in_flight: usize,
+    /// A TCP or DoT connection with nothing in flight for this long is closed; a DoH connection
+    /// unused for this long is replaced by a new one at the next query. Default
+    /// [`DEFAULT_IDLE_TIMEOUT`].
+    pub idle_timeout: Duration,
 }
+
+/// Default [`UpstreamConfig::pool_size`].
+pub const DEFAULT_POOL_SIZE: usize = 4;
+/// Default [`UpstreamConfig::max_in_flight`].
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 100;
+/// Default [`UpstreamConfig::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for UpstreamConfig {
     fn default() -> Self {
@@ -268,6 +286,9 @@ impl Default for UpstreamConfig {
             exploration: 0.05,
             tls_roots: RootCertStore::empty(),
             edns_payload: 1232,
+            pool_size: DEFAULT_POOL_SIZE,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 }

@@ -25,8 +25,15 @@
 //!   else the fastest answer with [`Confidence::Low`] ([`LOW_TTL_CAP`]); NXDOMAIN is capped at
 //!   [`NXDOMAIN_TTL_CAP`].
 //!
-//! TCP and DoT open a connection per query for now (no RFC 7766 pipelining yet); DoH reuses one
-//! HTTP/2 connection per upstream.
+//! * **Connection reuse**: TCP and DoT upstreams (and the TCP retry of a truncated UDP answer)
+//!   use a small pool of persistent connections per upstream
+//!   ([`pool_size`](UpstreamConfig::pool_size)) with RFC 7766 pipelining: up to
+//!   [`max_in_flight`](UpstreamConfig::max_in_flight) queries at once per connection, each with a
+//!   random ID unique on its connection, responses matched by ID in any order and still checked
+//!   against their question. Idle connections close after
+//!   [`idle_timeout`](UpstreamConfig::idle_timeout); a query whose connection fails is retried
+//!   once on a new connection. DoH multiplexes every request on one HTTP/2 connection per
+//!   upstream.
 
 mod config;
 mod quorum;
@@ -34,7 +41,7 @@ mod transport;
 mod wire;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use rand::Rng;
@@ -44,14 +51,15 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 pub use config::{
-    DEFAULT_DOH_PATH, ParseUpstreamError, UpstreamConfig, UpstreamConfigError, UpstreamProto,
-    UpstreamSpec,
+    DEFAULT_DOH_PATH, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_POOL_SIZE,
+    ParseUpstreamError, UpstreamConfig, UpstreamConfigError, UpstreamProto, UpstreamSpec,
 };
 pub use quorum::{Confidence, HIGH_TTL_CAP, LOW_TTL_CAP, MEDIUM_TTL_CAP, NXDOMAIN_TTL_CAP};
 pub use wire::{AttemptError, Mismatch, Question};
 
+use crate::metrics::Metrics;
 use quorum::Candidate;
-use transport::{DohConn, DohTarget, Response};
+use transport::{ConnCounters, Connector, DohConn, DohTarget, Response, StreamLimits, StreamPool};
 use wire::build_query;
 
 /// A checked upstream response.
@@ -112,23 +120,30 @@ pub struct UpstreamStatus {
     pub queries: u64,
     /// Client queries that failed (timeout, network, mismatch, error RCODE).
     pub failures: u64,
-    /// UDP datagrams dropped because they did not match the outstanding query.
+    /// Responses dropped because they matched no outstanding query: UDP datagrams that failed
+    /// the checks, and stream responses whose ID is not outstanding on their connection.
     pub dropped_responses: u64,
     /// Truncated UDP answers retried over TCP.
     pub tcp_retries: u64,
     /// Health probes sent.
     pub probes: u64,
+    /// TCP, DoT and DoH connections opened to this upstream.
+    pub connections_opened: u64,
+    /// Queries sent on an already open TCP, DoT or DoH connection.
+    pub connections_reused: u64,
+    /// TCP or DoT connections open now (DoH connections are not counted here).
+    pub open_connections: usize,
 }
 
 /// How an upstream is reached, resolved once at construction.
 #[derive(Debug)]
 enum Target {
-    Udp,
-    Tcp,
-    Tls {
-        name: ServerName<'static>,
-        tls: Arc<ClientConfig>,
+    /// UDP; `tcp` carries the retries of truncated answers.
+    Udp {
+        tcp: StreamPool,
     },
+    Tcp(StreamPool),
+    Tls(StreamPool),
     Https {
         name: ServerName<'static>,
         uri: http::Uri,
@@ -155,6 +170,7 @@ struct Upstream {
     dropped: AtomicU64,
     tcp_retries: AtomicU64,
     probes: AtomicU64,
+    conns: Arc<ConnCounters>,
     dynamic: Mutex<Dynamic>,
 }
 
@@ -181,6 +197,8 @@ struct Inner {
     health_probe: Question,
     exploration: f64,
     edns_payload: u16,
+    idle_timeout: Duration,
+    metrics: Arc<OnceLock<Metrics>>,
 }
 
 /// The pool of upstream resolvers. Cheap to clone and share (`Arc` inside).
@@ -261,6 +279,12 @@ impl UpstreamPool {
             None
         };
         let now = Instant::now();
+        let metrics = Arc::new(OnceLock::new());
+        let limits = StreamLimits {
+            pool_size: cfg.pool_size,
+            max_in_flight: cfg.max_in_flight,
+            idle_timeout: cfg.idle_timeout,
+        };
         let mut upstreams: Vec<Upstream> = Vec::with_capacity(cfg.upstreams.len());
         for spec in cfg.upstreams {
             let ip = spec.addr.ip();
@@ -270,13 +294,20 @@ impl UpstreamPool {
             if upstreams.iter().any(|u| u.spec == spec) {
                 return Err(UpstreamConfigError::Duplicate(spec.to_string()));
             }
+            let conns = Arc::new(ConnCounters::new(Arc::clone(&metrics)));
+            let stream =
+                |connector| StreamPool::new(spec.addr, connector, limits, Arc::clone(&conns));
             let target = match (&spec.proto, &tls) {
-                (UpstreamProto::Udp, _) => Target::Udp,
-                (UpstreamProto::Tcp, _) => Target::Tcp,
-                (UpstreamProto::Tls { server_name: name }, Some((dot, _))) => Target::Tls {
-                    name: server_name(name)?,
-                    tls: Arc::clone(dot),
+                (UpstreamProto::Udp, _) => Target::Udp {
+                    tcp: stream(Connector::Tcp),
                 },
+                (UpstreamProto::Tcp, _) => Target::Tcp(stream(Connector::Tcp)),
+                (UpstreamProto::Tls { server_name: name }, Some((dot, _))) => {
+                    Target::Tls(stream(Connector::Tls {
+                        name: server_name(name)?,
+                        tls: Arc::clone(dot),
+                    }))
+                }
                 (
                     UpstreamProto::Https {
                         path,
@@ -300,6 +331,7 @@ impl UpstreamPool {
                 dropped: AtomicU64::new(0),
                 tcp_retries: AtomicU64::new(0),
                 probes: AtomicU64::new(0),
+                conns,
                 dynamic: Mutex::new(Dynamic {
                     srtt: None,
                     consecutive_failures: 0,
@@ -326,8 +358,16 @@ impl UpstreamPool {
                 health_probe: cfg.health_probe,
                 exploration,
                 edns_payload: cfg.edns_payload,
+                idle_timeout: cfg.idle_timeout.max(Duration::from_millis(1)),
+                metrics,
             }),
         })
+    }
+
+    /// Reports connection reuse to the edge's metrics from now on (once; later calls are
+    /// ignored).
+    pub(crate) fn attach_metrics(&self, metrics: Metrics) {
+        let _already = self.inner.metrics.set(metrics);
     }
 
     /// Resolves `question` through the upstreams and returns the first checked answer (or, in
@@ -481,9 +521,18 @@ impl UpstreamPool {
                 srtt: u.dynamic().srtt,
                 queries: u.queries.load(Ordering::Relaxed),
                 failures: u.failures.load(Ordering::Relaxed),
-                dropped_responses: u.dropped.load(Ordering::Relaxed),
+                dropped_responses: u.dropped.load(Ordering::Relaxed)
+                    + u.conns.dropped.load(Ordering::Relaxed),
                 tcp_retries: u.tcp_retries.load(Ordering::Relaxed),
                 probes: u.probes.load(Ordering::Relaxed),
+                connections_opened: u.conns.opened.load(Ordering::Relaxed),
+                connections_reused: u.conns.reused.load(Ordering::Relaxed),
+                open_connections: match &u.target {
+                    Target::Udp { tcp: pool } | Target::Tcp(pool) | Target::Tls(pool) => {
+                        pool.open_connections()
+                    }
+                    Target::Https { .. } => 0,
+                },
             })
             .collect()
     }
@@ -549,7 +598,7 @@ impl Inner {
         let addr = up.spec.addr;
         let timeout = self.timeout;
         match &up.target {
-            Target::Udp => {
+            Target::Udp { tcp } => {
                 let id: u16 = rand::random();
                 let query = build_query(q, id, self.edns_payload)?;
                 let response = transport::udp(addr, &query, id, q, timeout, &up.dropped).await?;
@@ -557,19 +606,10 @@ impl Inner {
                     return Ok(response);
                 }
                 up.tcp_retries.fetch_add(1, Ordering::Relaxed);
-                let id: u16 = rand::random();
-                let query = build_query(q, id, self.edns_payload)?;
-                transport::tcp(addr, &query, id, q, timeout).await
+                tcp.exchange(q, self.edns_payload, timeout).await
             }
-            Target::Tcp => {
-                let id: u16 = rand::random();
-                let query = build_query(q, id, self.edns_payload)?;
-                transport::tcp(addr, &query, id, q, timeout).await
-            }
-            Target::Tls { name, tls } => {
-                let id: u16 = rand::random();
-                let query = build_query(q, id, self.edns_payload)?;
-                transport::dot(addr, name.clone(), Arc::clone(tls), &query, id, q, timeout).await
+            Target::Tcp(pool) | Target::Tls(pool) => {
+                pool.exchange(q, self.edns_payload, timeout).await
             }
             Target::Https {
                 name,
@@ -584,6 +624,8 @@ impl Inner {
                     uri,
                     tls: Arc::clone(tls),
                     conn,
+                    idle_timeout: self.idle_timeout,
+                    counters: &up.conns,
                 };
                 transport::doh(target, &query, q, timeout).await
             }

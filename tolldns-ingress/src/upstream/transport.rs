@@ -1,27 +1,47 @@
-//! The thin async shell: one exchange with one upstream over UDP, TCP, DoT or DoH.
+//! The thin async shell: exchanges with one upstream over UDP, TCP, DoT or DoH.
 //!
 //! UDP uses a fresh socket per query, so the OS picks a random ephemeral source port each time,
-//! and the socket is connected, so datagrams from other addresses never reach it. TCP and DoT
-//! open one connection per query for now (no RFC 7766 pipelining yet); DoH keeps one HTTP/2
-//! connection per upstream and multiplexes requests on it.
+//! and the socket is connected, so datagrams from other addresses never reach it.
+//!
+//! TCP and DoT keep a small pool of persistent connections per upstream ([`StreamPool`]) and
+//! pipeline queries on them (RFC 7766 §6.2.1.1): several queries are in flight on one
+//! connection, each with a random message ID unique on that connection, and responses are matched
+//! to queries by ID, in whatever order they come. A response whose ID matches no outstanding
+//! query is dropped and counted; one whose ID matches is still checked against its question
+//! before it is used. A connection that fails (closed by the upstream, reset, garbage framing)
+//! fails its outstanding queries, which are retried once on a connection opened after the
+//! failure. Idle connections are closed after the idle timeout, and each connection carries at
+//! most a bounded number of queries at once. A new connection is opened (one at a time) only when
+//! every open one is full; when the pool is at its size, a query waits for room (within its
+//! timeout).
+//!
+//! DoH keeps one HTTP/2 connection per upstream and multiplexes requests on it; only one new
+//! connection is opened at a time, and a request that fails on a reused connection is retried
+//! once on a fresh one.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rand::Rng;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use super::Question;
-use super::wire::{AttemptError, Checked, check_response};
+use super::wire::{AttemptError, Checked, build_query, check_response};
+use crate::metrics::Metrics;
 
 /// Largest DNS message (TCP framing limit).
 const MAX_MESSAGE: usize = 65_535;
@@ -42,6 +62,46 @@ async fn bounded<T>(
     tokio::time::timeout(limit, fut)
         .await
         .unwrap_or(Err(AttemptError::Timeout))
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Connection counters of one upstream, and the edge's metrics once attached.
+#[derive(Debug, Default)]
+pub(crate) struct ConnCounters {
+    /// Connections opened (TCP, DoT, DoH).
+    pub(crate) opened: AtomicU64,
+    /// Queries sent on a connection that was already open.
+    pub(crate) reused: AtomicU64,
+    /// Stream responses whose ID matched no outstanding query.
+    pub(crate) dropped: AtomicU64,
+    /// The edge's metrics, when the pool reports to them.
+    pub(crate) metrics: Arc<OnceLock<Metrics>>,
+}
+
+impl ConnCounters {
+    pub(crate) fn new(metrics: Arc<OnceLock<Metrics>>) -> Self {
+        Self {
+            metrics,
+            ..Self::default()
+        }
+    }
+
+    fn opened(&self) {
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = self.metrics.get() {
+            m.upstream_connection(false);
+        }
+    }
+
+    fn reused(&self) {
+        self.reused.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = self.metrics.get() {
+            m.upstream_connection(true);
+        }
+    }
 }
 
 /// One UDP exchange. Responses that fail the checks in a way an off-path sender could cause
@@ -81,77 +141,504 @@ pub(crate) async fn udp(
     .await
 }
 
-/// Writes one length-prefixed query and reads one length-prefixed response.
-async fn stream_exchange<S>(stream: &mut S, query: &[u8]) -> Result<Vec<u8>, AttemptError>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let len = u16::try_from(query.len()).map_err(|_| AttemptError::TooLarge)?;
-    let mut framed = Vec::with_capacity(query.len() + 2);
-    framed.extend_from_slice(&len.to_be_bytes());
-    framed.extend_from_slice(query);
-    stream.write_all(&framed).await?;
-    stream.flush().await?;
-    let mut len = [0u8; 2];
-    stream.read_exact(&mut len).await?;
-    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
-    stream.read_exact(&mut buf).await?;
-    Ok(buf)
+/// Limits of the persistent TCP and DoT connections to one upstream.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StreamLimits {
+    /// Most connections open at once.
+    pub(crate) pool_size: usize,
+    /// Most queries in flight on one connection.
+    pub(crate) max_in_flight: usize,
+    /// A connection without a query in flight for this long is closed.
+    pub(crate) idle_timeout: Duration,
 }
 
-/// One TCP exchange on a fresh connection.
-pub(crate) async fn tcp(
-    addr: SocketAddr,
-    query: &[u8],
-    id: u16,
-    q: &Question,
-    timeout: Duration,
-) -> Result<Response, AttemptError> {
-    bounded(timeout, async {
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        let wire = stream_exchange(&mut stream, query).await?;
-        let checked = check_response(&wire, id, q, true)?;
-        Ok(Response { wire, checked })
-    })
-    .await
+/// How a stream connection is set up.
+#[derive(Debug)]
+pub(crate) enum Connector {
+    /// Plain TCP.
+    Tcp,
+    /// TLS over TCP, the certificate checked against `name`.
+    Tls {
+        name: ServerName<'static>,
+        tls: Arc<ClientConfig>,
+    },
 }
 
-/// One DoT exchange on a fresh TLS connection.
-pub(crate) async fn dot(
-    addr: SocketAddr,
-    server_name: ServerName<'static>,
-    tls: Arc<ClientConfig>,
-    query: &[u8],
+/// Why a query on a stream connection got no response from it.
+#[derive(Debug)]
+enum SlotError {
+    /// The connection ended before the response came: retry elsewhere.
+    Lost,
+    /// The query could not be sent.
+    Attempt(AttemptError),
+}
+
+#[derive(Debug, Default)]
+struct ConnState {
+    pending: HashMap<u16, oneshot::Sender<Vec<u8>>>,
+    closed: bool,
+}
+
+/// One persistent connection: a task owns the socket; queries reach it through `tx`.
+#[derive(Debug)]
+struct Conn {
+    /// Order in which the pool opened it (a retry uses only connections opened later).
+    seq: u64,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    state: Mutex<ConnState>,
+    in_flight: AtomicUsize,
+    closed: AtomicBool,
+    room: Arc<Notify>,
+    /// Signalled when the pool is dropped: the connection closes at once.
+    stop: Notify,
+}
+
+impl Conn {
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Takes a random ID that is not outstanding on this connection. `None` if it closed.
+    fn reserve(self: &Arc<Self>) -> Option<Slot> {
+        let mut st = lock(&self.state);
+        if st.closed {
+            return None;
+        }
+        let mut rng = rand::thread_rng();
+        let id = loop {
+            let id: u16 = rng.r#gen();
+            if !st.pending.contains_key(&id) {
+                break id;
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        st.pending.insert(id, tx);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Some(Slot {
+            conn: Arc::clone(self),
+            id,
+            rx: Some(rx),
+        })
+    }
+
+    /// Closes the connection if nothing is in flight; true if it is now closed.
+    fn close_if_idle(&self) -> bool {
+        let mut st = lock(&self.state);
+        if st.pending.is_empty() && self.in_flight.load(Ordering::Relaxed) == 0 {
+            st.closed = true;
+            self.closed.store(true, Ordering::Relaxed);
+        }
+        st.closed
+    }
+
+    /// Marks the connection closed and fails every outstanding query (their senders drop).
+    fn close(&self) {
+        let pending = {
+            let mut st = lock(&self.state);
+            st.closed = true;
+            self.closed.store(true, Ordering::Relaxed);
+            std::mem::take(&mut st.pending)
+        };
+        drop(pending);
+        self.room.notify_waiters();
+    }
+
+    /// Hands a response to the query waiting for its ID. False if none waits.
+    fn deliver(&self, id: u16, wire: Vec<u8>) -> bool {
+        let waiter = lock(&self.state).pending.remove(&id);
+        waiter.is_some_and(|w| w.send(wire).is_ok())
+    }
+}
+
+/// A reserved ID on a connection; dropping it frees the room.
+#[derive(Debug)]
+struct Slot {
+    conn: Arc<Conn>,
     id: u16,
-    q: &Question,
-    timeout: Duration,
-) -> Result<Response, AttemptError> {
-    bounded(timeout, async {
-        let tcp = TcpStream::connect(addr).await?;
+    rx: Option<oneshot::Receiver<Vec<u8>>>,
+}
+
+impl Slot {
+    async fn exchange(mut self, query: Vec<u8>) -> Result<Vec<u8>, SlotError> {
+        let len =
+            u16::try_from(query.len()).map_err(|_| SlotError::Attempt(AttemptError::TooLarge))?;
+        let mut framed = Vec::with_capacity(query.len() + 2);
+        framed.extend_from_slice(&len.to_be_bytes());
+        framed.extend_from_slice(&query);
+        self.conn.tx.send(framed).map_err(|_| SlotError::Lost)?;
+        let rx = self.rx.take().ok_or(SlotError::Lost)?;
+        rx.await.map_err(|_| SlotError::Lost)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        {
+            let mut st = lock(&self.conn.state);
+            st.pending.remove(&self.id);
+            self.conn.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.conn.room.notify_waiters();
+    }
+}
+
+#[derive(Debug, Default)]
+struct PoolState {
+    conns: Vec<Arc<Conn>>,
+    opening: usize,
+    next_seq: u64,
+}
+
+/// The persistent TCP or DoT connections to one upstream.
+#[derive(Debug)]
+pub(crate) struct StreamPool {
+    addr: SocketAddr,
+    connector: Connector,
+    limits: StreamLimits,
+    state: Mutex<PoolState>,
+    room: Arc<Notify>,
+    counters: Arc<ConnCounters>,
+}
+
+impl Drop for StreamPool {
+    fn drop(&mut self) {
+        for conn in &lock(&self.state).conns {
+            conn.stop.notify_one();
+        }
+    }
+}
+
+/// Decrements the pool's count of connections being opened, however the opening ends.
+struct Opening<'a>(&'a StreamPool);
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.state).opening -= 1;
+        self.0.room.notify_waiters();
+    }
+}
+
+enum Pick {
+    Slot(Slot),
+    Open,
+    Wait,
+}
+
+impl StreamPool {
+    pub(crate) fn new(
+        addr: SocketAddr,
+        connector: Connector,
+        limits: StreamLimits,
+        counters: Arc<ConnCounters>,
+    ) -> Self {
+        Self {
+            addr,
+            connector,
+            limits: StreamLimits {
+                pool_size: limits.pool_size.max(1),
+                max_in_flight: limits.max_in_flight.clamp(1, 32_768),
+                idle_timeout: limits.idle_timeout.max(Duration::from_millis(1)),
+            },
+            state: Mutex::new(PoolState::default()),
+            room: Arc::new(Notify::new()),
+            counters,
+        }
+    }
+
+    /// Open connections (for tests and status).
+    pub(crate) fn open_connections(&self) -> usize {
+        lock(&self.state)
+            .conns
+            .iter()
+            .filter(|c| !c.is_closed())
+            .count()
+    }
+
+    /// One exchange: the query goes out on a pooled connection with an ID unique on it. If the
+    /// connection ends before the response comes, the query is sent once more on a connection
+    /// opened after that.
+    pub(crate) async fn exchange(
+        &self,
+        q: &Question,
+        edns_payload: u16,
+        timeout: Duration,
+    ) -> Result<Response, AttemptError> {
+        bounded(timeout, async {
+            let mut min_seq = 0;
+            let mut retried = false;
+            loop {
+                let slot = self.acquire(min_seq).await?;
+                let (id, seq) = (slot.id, slot.conn.seq);
+                let query = build_query(q, id, edns_payload)?;
+                match slot.exchange(query).await {
+                    Ok(wire) => {
+                        let checked = check_response(&wire, id, q, true)?;
+                        return Ok(Response { wire, checked });
+                    }
+                    Err(SlotError::Attempt(e)) => return Err(e),
+                    Err(SlotError::Lost) if !retried => {
+                        tracing::debug!(upstream = %self.addr, "upstream connection lost; retrying on a new one");
+                        retried = true;
+                        min_seq = seq + 1;
+                    }
+                    Err(SlotError::Lost) => {
+                        return Err(AttemptError::Io(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionAborted,
+                            "upstream closed the connection before answering",
+                        )));
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    fn pick(&self, min_seq: u64) -> Pick {
+        let mut st = lock(&self.state);
+        st.conns.retain(|c| !c.is_closed());
+        let best = st
+            .conns
+            .iter()
+            .filter(|c| c.seq >= min_seq)
+            .map(|c| (c.in_flight.load(Ordering::Relaxed), c))
+            .filter(|(n, _)| *n < self.limits.max_in_flight)
+            .min_by_key(|(n, _)| *n)
+            .map(|(_, c)| Arc::clone(c));
+        if let Some(slot) = best.and_then(|c| c.reserve()) {
+            return Pick::Slot(slot);
+        }
+        // One connection is opened at a time: queries that find no room meanwhile wait for it.
+        if st.opening == 0 && st.conns.len() < self.limits.pool_size {
+            st.opening += 1;
+            return Pick::Open;
+        }
+        // A retry must not wait behind connections opened before the failure: one of them is
+        // replaced by a fresh connection.
+        if min_seq > 0
+            && st.opening == 0
+            && !st.conns.iter().any(|c| c.seq >= min_seq)
+            && let Some(oldest) = st.conns.first().map(Arc::clone)
+        {
+            st.conns.retain(|c| !Arc::ptr_eq(c, &oldest));
+            st.opening += 1;
+            return Pick::Open;
+        }
+        Pick::Wait
+    }
+
+    async fn acquire(&self, min_seq: u64) -> Result<Slot, AttemptError> {
+        loop {
+            let mut notified = pin!(self.room.notified());
+            notified.as_mut().enable();
+            match self.pick(min_seq) {
+                Pick::Slot(slot) => {
+                    self.counters.reused();
+                    return Ok(slot);
+                }
+                Pick::Open => {
+                    let opening = Opening(self);
+                    let conn = self.open().await?;
+                    let slot = {
+                        let mut st = lock(&self.state);
+                        st.conns.push(Arc::clone(&conn));
+                        conn.reserve()
+                    };
+                    drop(opening);
+                    if let Some(slot) = slot {
+                        return Ok(slot);
+                    }
+                }
+                Pick::Wait => notified.await,
+            }
+        }
+    }
+
+    async fn open(&self) -> Result<Arc<Conn>, AttemptError> {
+        let tcp = TcpStream::connect(self.addr).await?;
         tcp.set_nodelay(true)?;
-        let mut stream = TlsConnector::from(tls).connect(server_name, tcp).await?;
-        let wire = stream_exchange(&mut stream, query).await?;
-        let checked = check_response(&wire, id, q, true)?;
-        Ok(Response { wire, checked })
-    })
-    .await
+        let stream: Box<dyn StreamBox> = match &self.connector {
+            Connector::Tcp => Box::new(tcp),
+            Connector::Tls { name, tls } => Box::new(
+                TlsConnector::from(Arc::clone(tls))
+                    .connect(name.clone(), tcp)
+                    .await?,
+            ),
+        };
+        self.counters.opened();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let seq = {
+            let mut st = lock(&self.state);
+            st.next_seq += 1;
+            st.next_seq
+        };
+        let conn = Arc::new(Conn {
+            seq,
+            tx,
+            state: Mutex::new(ConnState::default()),
+            in_flight: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            room: Arc::clone(&self.room),
+            stop: Notify::new(),
+        });
+        tokio::spawn(run_conn(
+            stream,
+            Arc::clone(&conn),
+            rx,
+            self.limits.idle_timeout,
+            Arc::clone(&self.counters),
+            self.addr,
+        ));
+        Ok(conn)
+    }
+}
+
+/// A boxed TCP or TLS stream.
+trait StreamBox: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> StreamBox for T {}
+
+/// Why a connection's task ended (for the debug log).
+#[derive(Debug)]
+enum End {
+    Idle,
+    ClosedByUpstream,
+    Io(std::io::Error),
+    BadFrame,
+    PoolGone,
+}
+
+/// The task owning one connection: writes queries as they come, reads responses and hands each
+/// to the query with its ID, closes the connection when idle or broken.
+async fn run_conn(
+    stream: Box<dyn StreamBox>,
+    conn: Arc<Conn>,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    idle: Duration,
+    counters: Arc<ConnCounters>,
+    addr: SocketAddr,
+) {
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut out = Vec::with_capacity(512);
+    // The idle timer fires at most once per idle period; activity only moves `last`.
+    let mut last = Instant::now();
+    let sleep = tokio::time::sleep(idle);
+    let mut sleep = pin!(sleep);
+    let end = loop {
+        tokio::select! {
+            read = rd.read_buf(&mut buf) => match read {
+                Ok(0) => break End::ClosedByUpstream,
+                Ok(_) => {
+                    last = Instant::now();
+                    if let Err(end) = deliver_frames(&mut buf, &conn, &counters, addr) {
+                        break end;
+                    }
+                }
+                Err(e) => break End::Io(e),
+            },
+            msg = rx.recv() => {
+                let Some(msg) = msg else { break End::PoolGone };
+                last = Instant::now();
+                out.clear();
+                out.extend_from_slice(&msg);
+                while out.len() < 16 * 1024 {
+                    match rx.try_recv() {
+                        Ok(more) => out.extend_from_slice(&more),
+                        Err(_) => break,
+                    }
+                }
+                if let Err(e) = async {
+                    wr.write_all(&out).await?;
+                    wr.flush().await
+                }
+                .await
+                {
+                    break End::Io(e);
+                }
+            }
+            () = conn.stop.notified() => break End::PoolGone,
+            () = &mut sleep => {
+                let now = Instant::now();
+                if now.duration_since(last) >= idle && conn.close_if_idle() {
+                    break End::Idle;
+                }
+                let next = (last + idle).max(now + idle / 4);
+                sleep.as_mut().reset(next);
+            }
+        }
+    };
+    match &end {
+        End::Io(e) => tracing::debug!(upstream = %addr, error = %e, "upstream connection failed"),
+        other => tracing::debug!(upstream = %addr, reason = ?other, "upstream connection closed"),
+    }
+    conn.close();
+    let mut stream = rd.unsplit(wr);
+    let _shutdown = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+}
+
+/// Hands every complete length-prefixed message in `buf` to its query.
+fn deliver_frames(
+    buf: &mut BytesMut,
+    conn: &Conn,
+    counters: &ConnCounters,
+    addr: SocketAddr,
+) -> Result<(), End> {
+    loop {
+        let (Some(&hi), Some(&lo)) = (buf.first(), buf.get(1)) else {
+            return Ok(());
+        };
+        let len = usize::from(u16::from_be_bytes([hi, lo]));
+        if len < 12 {
+            // Not even a DNS header: the framing cannot be trusted any more.
+            return Err(End::BadFrame);
+        }
+        if buf.len() < 2 + len {
+            buf.reserve(2 + len - buf.len());
+            return Ok(());
+        }
+        buf.advance(2);
+        let wire = buf.split_to(len).to_vec();
+        let (Some(&a), Some(&b)) = (wire.first(), wire.get(1)) else {
+            return Err(End::BadFrame);
+        };
+        let id = u16::from_be_bytes([a, b]);
+        if !conn.deliver(id, wire) {
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(upstream = %addr, id, "dropped stream response matching no outstanding query");
+        }
+    }
 }
 
 /// A DoH upstream's reusable HTTP/2 connection.
 #[derive(Debug, Default)]
 pub(crate) struct DohConn {
-    sender: Mutex<Option<SendRequest<Full<Bytes>>>>,
+    sender: Mutex<Option<(SendRequest<Full<Bytes>>, Instant)>>,
+    opening: tokio::sync::Mutex<()>,
 }
 
 impl DohConn {
-    fn take_ready(&self) -> Option<SendRequest<Full<Bytes>>> {
-        let guard = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
-        guard.as_ref().filter(|s| s.is_ready()).cloned()
+    /// The open connection, unless it closed or sat idle for longer than `idle`.
+    fn take_ready(&self, idle: Duration) -> Option<SendRequest<Full<Bytes>>> {
+        let mut guard = lock(&self.sender);
+        let now = Instant::now();
+        match guard.as_mut() {
+            Some((s, last)) if s.is_ready() && now.duration_since(*last) < idle => {
+                *last = now;
+                Some(s.clone())
+            }
+            Some(_) => {
+                *guard = None;
+                None
+            }
+            None => None,
+        }
     }
 
-    fn store(&self, sender: Option<SendRequest<Full<Bytes>>>) {
-        *self.sender.lock().unwrap_or_else(PoisonError::into_inner) = sender;
+    fn store(&self, sender: SendRequest<Full<Bytes>>) {
+        *lock(&self.sender) = Some((sender, Instant::now()));
+    }
+
+    fn forget(&self) {
+        *lock(&self.sender) = None;
     }
 }
 
@@ -163,10 +650,48 @@ pub(crate) struct DohTarget<'a> {
     pub(crate) uri: &'a http::Uri,
     pub(crate) tls: Arc<ClientConfig>,
     pub(crate) conn: &'a DohConn,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) counters: &'a ConnCounters,
+}
+
+impl DohTarget<'_> {
+    /// The shared connection, or a new one (one opener at a time; the others wait for it).
+    async fn sender(&self) -> Result<(SendRequest<Full<Bytes>>, bool), AttemptError> {
+        if let Some(s) = self.conn.take_ready(self.idle_timeout) {
+            self.counters.reused();
+            return Ok((s, true));
+        }
+        let _opening = self.conn.opening.lock().await;
+        if let Some(s) = self.conn.take_ready(self.idle_timeout) {
+            self.counters.reused();
+            return Ok((s, true));
+        }
+        let sender = self.connect().await?;
+        Ok((sender, false))
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, AttemptError> {
+        let tcp = TcpStream::connect(self.addr).await?;
+        tcp.set_nodelay(true)?;
+        let tls = TlsConnector::from(Arc::clone(&self.tls))
+            .connect(self.server_name.clone(), tcp)
+            .await?;
+        let (sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "DoH upstream connection ended");
+            }
+        });
+        self.counters.opened();
+        self.conn.store(sender.clone());
+        Ok(sender)
+    }
 }
 
 /// One DoH exchange (`POST`, ID 0 as RFC 8484 §4.1 asks), reusing the upstream's HTTP/2
-/// connection when it is still open.
+/// connection when it is still open; a request that fails on a reused connection is sent once
+/// more on a new one.
 pub(crate) async fn doh(
     target: DohTarget<'_>,
     query: &[u8],
@@ -174,34 +699,26 @@ pub(crate) async fn doh(
     timeout: Duration,
 ) -> Result<Response, AttemptError> {
     bounded(timeout, async {
-        let mut sender = match target.conn.take_ready() {
-            Some(sender) => sender,
-            None => {
-                let tcp = TcpStream::connect(target.addr).await?;
-                tcp.set_nodelay(true)?;
-                let tls = TlsConnector::from(Arc::clone(&target.tls))
-                    .connect(target.server_name.clone(), tcp)
-                    .await?;
-                let (sender, conn) =
-                    hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-                        .await?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "DoH upstream connection ended");
-                    }
-                });
-                target.conn.store(Some(sender.clone()));
-                sender
-            }
+        let body = Bytes::copy_from_slice(query);
+        let request = || {
+            http::Request::post(target.uri.clone())
+                .header(http::header::CONTENT_TYPE, DNS_MESSAGE)
+                .header(http::header::ACCEPT, DNS_MESSAGE)
+                .body(Full::new(body.clone()))
         };
-        let request = http::Request::post(target.uri.clone())
-            .header(http::header::CONTENT_TYPE, DNS_MESSAGE)
-            .header(http::header::ACCEPT, DNS_MESSAGE)
-            .body(Full::new(Bytes::copy_from_slice(query)))?;
-        let response = match sender.send_request(request).await {
+        let (mut sender, reused) = target.sender().await?;
+        let response = match sender.send_request(request()?).await {
             Ok(r) => r,
+            Err(e) if reused => {
+                tracing::debug!(upstream = %target.addr, error = %e, "DoH connection failed; retrying on a new one");
+                target.conn.forget();
+                let (mut sender, _) = target.sender().await?;
+                sender.send_request(request()?).await.inspect_err(|_| {
+                    target.conn.forget();
+                })?
+            }
             Err(e) => {
-                target.conn.store(None);
+                target.conn.forget();
                 return Err(e.into());
             }
         };
