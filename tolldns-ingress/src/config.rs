@@ -33,10 +33,10 @@ use crate::upstream::{UpstreamConfig, UpstreamSpec};
 pub struct EdgeConfig {
     /// Listening addresses.
     pub listen: ListenConfig,
-    /// Certificate and key files for DoT and DoH (PEM), used when no rustls configuration is
+    /// Certificate and key files for DoT, DoH and DoQ (PEM), used when no rustls configuration is
     /// passed to [`Edge::start`](crate::Edge::start).
     pub tls: TlsFiles,
-    /// TCP, DoT and DoH connection handling.
+    /// TCP, DoT, DoH and DoQ connection handling.
     pub streams: StreamConfig,
     /// The answer cache.
     pub cache: CacheSettings,
@@ -65,6 +65,8 @@ pub struct ListenConfig {
     pub dot: Vec<SocketAddr>,
     /// DNS over HTTPS (RFC 8484). Needs TLS material.
     pub doh: Vec<SocketAddr>,
+    /// DNS over QUIC (RFC 9250), UDP. Needs TLS material (TLS 1.3); none by default.
+    pub doq: Vec<SocketAddr>,
     /// Path of DoH requests.
     pub doh_path: String,
     /// UDP sockets (SO_REUSEPORT) and serving tasks per UDP address; 0 means one per core.
@@ -78,6 +80,7 @@ impl Default for ListenConfig {
             tcp: vec![SocketAddr::from(([127, 0, 0, 1], 5353))],
             dot: Vec::new(),
             doh: Vec::new(),
+            doq: Vec::new(),
             doh_path: "/dns-query".to_owned(),
             udp_workers: 0,
         }
@@ -94,19 +97,24 @@ pub struct TlsFiles {
     pub key: Option<PathBuf>,
 }
 
-/// Connection handling for TCP, DoT and DoH.
+/// Connection handling for TCP, DoT, DoH and DoQ.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StreamConfig {
     /// Idle time (ms) after which a connection with no query in progress is closed; also the
-    /// limit for reading one message once its first byte arrived.
-    pub idle_timeout_millis: u64,
-    /// Open TCP + DoT + DoH connections at most; further connections are closed at once.
+    /// limit for reading one message once its first byte arrived. (Earlier name
+    /// `idle_timeout_millis`, still accepted.)
+    #[serde(alias = "idle_timeout_millis")]
+    pub idle_timeout_ms: u64,
+    /// Open TCP + DoT + DoH + DoQ connections at most; further connections are closed at once.
     pub max_connections: usize,
     /// Queries of one connection being resolved at once (pipelining); reading pauses past it.
+    /// For DoQ, the streams a client may have open at once.
     pub max_pipelined: usize,
-    /// Time limit (ms) for a TLS handshake.
-    pub tls_handshake_timeout_millis: u64,
+    /// Time limit (ms) for a TLS (or QUIC) handshake. (Earlier name
+    /// `tls_handshake_timeout_millis`, still accepted.)
+    #[serde(alias = "tls_handshake_timeout_millis")]
+    pub tls_handshake_timeout_ms: u64,
     /// Largest DoH POST body (bytes); larger gets 413.
     pub doh_max_body: usize,
 }
@@ -114,10 +122,10 @@ pub struct StreamConfig {
 impl Default for StreamConfig {
     fn default() -> Self {
         Self {
-            idle_timeout_millis: 10_000,
+            idle_timeout_ms: 10_000,
             max_connections: 10_000,
             max_pipelined: 64,
-            tls_handshake_timeout_millis: 5_000,
+            tls_handshake_timeout_ms: 5_000,
             doh_max_body: 65_535,
         }
     }
@@ -125,7 +133,7 @@ impl Default for StreamConfig {
 
 impl StreamConfig {
     pub(crate) fn idle(&self) -> Duration {
-        Duration::from_millis(self.idle_timeout_millis.max(1))
+        Duration::from_millis(self.idle_timeout_ms.max(1))
     }
 }
 
@@ -194,27 +202,41 @@ pub struct UpstreamSettings {
     /// The allow-list of upstreams: `udp://ip:port`, `tcp://…`, `tls://ip:853#name`,
     /// `https://ip:443/dns-query#name`, or a bare `ip:port` (UDP). IP literals only.
     pub servers: Vec<String>,
-    /// Time limit (ms) for one exchange with one upstream.
-    pub timeout_millis: u64,
+    /// Time limit (ms) for one exchange with one upstream (`timeout_millis` is accepted as
+    /// an older name).
+    #[serde(alias = "timeout_millis")]
+    pub timeout_ms: u64,
     /// Upstreams tried per query before giving up.
     pub max_attempts: usize,
     /// Quorum mode: answers count as confirmed when this many upstreams agree.
     pub quorum: Option<u8>,
     /// PEM bundle of trust anchors for DoT and DoH upstreams.
     pub ca_file: Option<PathBuf>,
-    /// Seconds between health probes of a healthy upstream.
-    pub health_interval_secs: u64,
+    /// Time (ms) between health probes of a healthy upstream.
+    pub health_interval_ms: u64,
+    /// Deprecated: the same in seconds; when given, it overrides `health_interval_ms`.
+    pub health_interval_secs: Option<u64>,
+    /// Persistent connections per TCP or DoT upstream (RFC 7766 reuse), at least 1.
+    pub pool_size: usize,
+    /// Queries in flight at once on one TCP or DoT upstream connection (pipelining).
+    pub max_in_flight: usize,
+    /// Time (ms) after which an upstream connection with nothing in flight is closed.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for UpstreamSettings {
     fn default() -> Self {
         Self {
             servers: Vec::new(),
-            timeout_millis: 2_000,
+            timeout_ms: 2_000,
             max_attempts: 3,
             quorum: None,
             ca_file: None,
-            health_interval_secs: 5,
+            health_interval_ms: 5_000,
+            health_interval_secs: None,
+            pool_size: crate::upstream::DEFAULT_POOL_SIZE,
+            max_in_flight: crate::upstream::DEFAULT_MAX_IN_FLIGHT,
+            idle_timeout_ms: 10_000,
         }
     }
 }
@@ -227,10 +249,16 @@ impl UpstreamSettings {
         }
         let mut cfg = UpstreamConfig {
             upstreams,
-            timeout: Duration::from_millis(self.timeout_millis.max(1)),
+            timeout: Duration::from_millis(self.timeout_ms.max(1)),
             max_attempts: self.max_attempts.max(1),
             quorum: self.quorum,
-            health_interval: Duration::from_secs(self.health_interval_secs.max(1)),
+            health_interval: match self.health_interval_secs {
+                Some(secs) => Duration::from_secs(secs.max(1)),
+                None => Duration::from_millis(self.health_interval_ms.max(10)),
+            },
+            pool_size: self.pool_size.max(1),
+            max_in_flight: self.max_in_flight.clamp(1, 32_768),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms.max(1)),
             ..UpstreamConfig::default()
         };
         if let Some(path) = &self.ca_file {
@@ -241,5 +269,35 @@ impl UpstreamSettings {
             cfg.add_ca_pem(&pem).map_err(EdgeError::Upstream)?;
         }
         Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EdgeConfig;
+
+    #[test]
+    fn durations_are_in_ms_and_the_earlier_millis_names_still_parse() {
+        let new: EdgeConfig = toml::from_str(
+            "[streams]\nidle_timeout_ms = 7\ntls_handshake_timeout_ms = 8\n[attack]\ntick_ms = 9\n",
+        )
+        .unwrap();
+        let old: EdgeConfig = toml::from_str(
+            "[streams]\nidle_timeout_millis = 7\ntls_handshake_timeout_millis = 8\n\
+             [attack]\ntick_millis = 9\n",
+        )
+        .unwrap();
+        for c in [&new, &old] {
+            assert_eq!(c.streams.idle_timeout_ms, 7);
+            assert_eq!(c.streams.tls_handshake_timeout_ms, 8);
+            assert_eq!(c.attack.tick_ms, 9);
+        }
+        // Both names at once is a duplicate key, not a silent pick.
+        assert!(
+            toml::from_str::<EdgeConfig>(
+                "[streams]\nidle_timeout_ms = 7\nidle_timeout_millis = 8\n"
+            )
+            .is_err()
+        );
     }
 }

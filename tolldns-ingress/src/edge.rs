@@ -2,7 +2,7 @@
 //! runs until [`EdgeHandle::shutdown`].
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prometheus_client::registry::Registry;
@@ -12,9 +12,9 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tolldns_cache::Cache;
-use tolldns_core::WindowId;
 
 use crate::config::EdgeConfig;
+use crate::doq;
 use crate::engine::{Engine, EngineConfig};
 use crate::error::EdgeError;
 use crate::metrics::Metrics;
@@ -35,6 +35,8 @@ pub struct LocalAddrs {
     pub dot: Vec<SocketAddr>,
     /// DoH.
     pub doh: Vec<SocketAddr>,
+    /// DoQ (UDP).
+    pub doq: Vec<SocketAddr>,
 }
 
 /// The edge server. See the [crate documentation](crate) for an example.
@@ -50,7 +52,7 @@ pub struct EdgeHandle {
     listeners: Vec<JoinHandle<()>>,
     background: Vec<JoinHandle<()>>,
     drain_rx: mpsc::Receiver<()>,
-    closer: Option<(Arc<Recorder>, Arc<Mutex<WindowId>>)>,
+    closer: Option<Arc<Recorder>>,
 }
 
 fn bind_udp(addr: SocketAddr, reuse_port: bool) -> std::io::Result<UdpSocket> {
@@ -75,12 +77,12 @@ fn bind_udp(addr: SocketAddr, reuse_port: bool) -> std::io::Result<UdpSocket> {
 
 impl Edge {
     /// Start an edge: bind every listener of `config.listen`, start the upstream health checks,
-    /// the attack-mode ticker and (with `receipts`) the window closer, and register the
+    /// the attack-mode ticker and (with `receipts`) the receipt pump, and register the
     /// metrics into `registry`.
     ///
-    /// `tls` is the rustls configuration for DoT and DoH; without it, `config.tls` files are
-    /// loaded when DoT or DoH listeners are configured. ALPN is set per listener (`h2`,
-    /// `http/1.1` for DoH).
+    /// `tls` is the rustls configuration for DoT, DoH and DoQ; without it, `config.tls` files
+    /// are loaded when DoT, DoH or DoQ listeners are configured. ALPN is set per listener (`h2`,
+    /// `http/1.1` for DoH, `doq` for DoQ, which also needs TLS 1.3 and gets no early data).
     ///
     /// # Errors
     ///
@@ -98,6 +100,7 @@ impl Edge {
         }
         let pool = UpstreamPool::new(config.upstream.to_upstream_config()?)
             .map_err(EdgeError::Upstream)?;
+        pool.attach_metrics(metrics.clone());
         let workers = match config.listen.udp_workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -111,14 +114,16 @@ impl Edge {
             )?)),
             _ => None,
         };
-        let needs_tls = !config.listen.dot.is_empty() || !config.listen.doh.is_empty();
+        let needs_tls = !config.listen.dot.is_empty()
+            || !config.listen.doh.is_empty()
+            || !config.listen.doq.is_empty();
         let tls = match (tls, needs_tls) {
             (Some(t), _) => Some(t),
             (None, true) => match (&config.tls.cert, &config.tls.key) {
                 (Some(c), Some(k)) => Some(tls::server_config_from_files(c, k)?),
                 _ => {
                     return Err(EdgeError::Tls(
-                        "DoT/DoH listeners need a certificate and key",
+                        "DoT/DoH/DoQ listeners need a certificate and key",
                     ));
                 }
             },
@@ -234,13 +239,26 @@ impl Edge {
                     stop_rx.clone(),
                 )));
             }
+            for &addr in &config.listen.doq {
+                let endpoint = doq::bind(addr, base, &config.streams)?;
+                addrs.doq.push(
+                    endpoint
+                        .local_addr()
+                        .map_err(|source| EdgeError::Bind { addr, source })?,
+                );
+                listeners.push(tokio::spawn(doq::doq_listener(
+                    Arc::clone(&shared),
+                    endpoint,
+                    stop_rx.clone(),
+                )));
+            }
         }
 
         let mut background = vec![pool.spawn_health_checks()];
         // Attack-mode ticker.
         {
             let shared = Arc::clone(&shared);
-            let period = Duration::from_millis(config.attack.tick_millis.max(10));
+            let period = Duration::from_millis(config.attack.tick_ms.max(10));
             let mut stop = stop_rx.clone();
             background.push(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(period);
@@ -253,58 +271,34 @@ impl Edge {
                 }
             }));
         }
-        // Window closer.
-        let closer = recorder.map(|rec| {
-            let next = Arc::new(Mutex::new(WindowId::containing(
-                unix_ms(),
-                rec.window_len(),
-            )));
-            let grace = config.receipts.close_grace_millis;
-            let task_rec = Arc::clone(&rec);
-            let task_next = Arc::clone(&next);
+        // Receipt pump: streams each window's leaves past the watermark to the sink and seals
+        // the windows that ended (hashing, signing and the sink run on a blocking thread).
+        let closer = recorder.inspect(|rec| {
+            let period = Duration::from_millis(config.receipts.flush_interval_ms.max(10));
+            let rec = Arc::clone(rec);
             let shared = Arc::clone(&shared);
             let mut stop = stop_rx.clone();
             background.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
-                    let w = *task_next
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let due = w
-                        .end_ms(task_rec.window_len())
-                        .unwrap_or(u64::MAX)
-                        .saturating_add(grace);
-                    let wait = Duration::from_millis(due.saturating_sub(unix_ms()));
                     tokio::select! {
                         _ = stop.changed() => break,
-                        _ = tokio::time::sleep(wait) => {}
+                        _ = tick.tick() => {}
                     }
-                    let rec = Arc::clone(&task_rec);
-                    let next = Arc::clone(&task_next);
-                    let shared = Arc::clone(&shared);
-                    // Closing takes the lock so that shutdown never closes the same window.
-                    let _ = tokio::task::spawn_blocking(move || {
-                        let mut n = next
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
-                        if *n != w {
-                            return;
-                        }
-                        if rec.pending(w) > 0 {
-                            match rec.close_and_deliver(w) {
-                                Ok(_) => shared.engine.metrics().batch(),
-                                Err(e) => {
-                                    tracing::error!(error = %e, "closing a receipt window failed")
-                                }
-                            }
-                        }
-                        if let Ok(nx) = w.next() {
-                            *n = nx;
-                        }
-                    })
-                    .await;
+                    let task_rec = Arc::clone(&rec);
+                    let Ok(report) =
+                        tokio::task::spawn_blocking(move || task_rec.pump(unix_ms())).await
+                    else {
+                        continue;
+                    };
+                    let metrics = shared.engine.metrics();
+                    for _ in 0..report.sealed {
+                        metrics.batch();
+                    }
+                    metrics.receipt_totals(&rec.losses(), rec.clamped());
                 }
             }));
-            (rec, next)
         });
 
         tracing::info!(?addrs, "edge started");
@@ -331,7 +325,8 @@ impl EdgeHandle {
         self.shared.engine.mode()
     }
 
-    /// Leaves recorded and leaves that could not be recorded, so far.
+    /// Leaves recorded, and leaves lost (refused when recorded, or recorded into a window
+    /// whose stream the sink gave up: those count in both), so far.
     pub fn leaf_counts(&self) -> (u64, u64) {
         self.shared
             .engine
@@ -339,9 +334,19 @@ impl EdgeHandle {
             .map_or((0, 0), |r| (r.recorded(), r.dropped()))
     }
 
-    /// Stop: stop accepting, let queries in progress finish (at most 10 s), then close every
-    /// open receipt window (the current one always, even when empty) into signed batches
-    /// delivered to the sink. Returns the leaves in the batches delivered.
+    /// Leaves lost so far, by reason (`None` when receipts are off).
+    pub fn leaf_losses(&self) -> Option<crate::receipts::LeafLosses> {
+        self.shared.engine.recorder().map(|r| r.losses())
+    }
+
+    /// Receipt leaves held in memory, not yet streamed to the sink (0 when receipts are off).
+    pub fn receipt_leaves_held(&self) -> usize {
+        self.shared.engine.recorder().map_or(0, |r| r.held())
+    }
+
+    /// Stop: stop accepting, let queries in progress finish (at most 10 s), then stream every
+    /// leaf still held to the sink and seal every open receipt window (the current one always,
+    /// even when empty). Returns the leaves in the windows sealed now.
     pub async fn shutdown(self) -> u64 {
         let Self {
             shared,
@@ -363,6 +368,7 @@ impl EdgeHandle {
             let _ = b.await;
         }
         // Queries in progress hold clones of the drain sender.
+        let engine_metrics = shared.engine.metrics().clone();
         let engine_shared = shared;
         let drain_done = async {
             // The listener tasks are gone; wait for the last spawned answer.
@@ -378,28 +384,15 @@ impl EdgeHandle {
             drain_done.await;
         })
         .await;
-        let Some((rec, next)) = closer else { return 0 };
+        let Some(rec) = closer else { return 0 };
+        let metrics = engine_metrics;
         tokio::task::spawn_blocking(move || {
-            let mut n = next
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let current = WindowId::containing(unix_ms(), rec.window_len());
-            let mut total = 0u64;
-            let mut w = *n;
-            while w <= current {
-                if rec.pending(w) > 0 || w == current {
-                    match rec.close_and_deliver(w) {
-                        Ok(leaves) => total = total.saturating_add(leaves),
-                        Err(e) => tracing::error!(error = %e, "closing a receipt window failed"),
-                    }
-                }
-                match w.next() {
-                    Ok(nx) => w = nx,
-                    Err(_) => break,
-                }
+            let report = rec.close_all(unix_ms());
+            for _ in 0..report.sealed {
+                metrics.batch();
             }
-            *n = w;
-            total
+            metrics.receipt_totals(&rec.losses(), rec.clamped());
+            report.sealed_leaves
         })
         .await
         .unwrap_or(0)

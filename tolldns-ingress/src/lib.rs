@@ -1,11 +1,11 @@
-//! The TollDNS edge ingress: DNS over UDP, TCP (RFC 7766), TLS (RFC 7858) and HTTPS
-//! (RFC 8484) in front of a packet cache and a pool of upstream resolvers, with admission
+//! The TollDNS edge ingress: DNS over UDP, TCP (RFC 7766), TLS (RFC 7858), HTTPS (RFC 8484)
+//! and QUIC (RFC 9250) in front of a packet cache and a pool of upstream resolvers, with admission
 //! control, an attack-mode state machine, Prometheus metrics, and one proof-of-serving receipt
 //! leaf per answered query, closed per window into ed25519-signed batch receipts.
 //!
 //! The entry point is [`Edge::start`] with an [`EdgeConfig`]; it returns an [`EdgeHandle`]
 //! whose [`shutdown`](EdgeHandle::shutdown) stops accepting, drains queries in progress and
-//! delivers the last window's signed batch to the [`ReceiptSink`].
+//! streams the last leaves and the last window's signed receipt to the [`ReceiptSink`].
 //!
 //! Data path: a listener reads a query, [`Engine::handle`] decides synchronously (sans-IO:
 //! admission by source prefix, the minimal parse of header, question and EDNS, RFC 8482 for
@@ -17,7 +17,7 @@
 //!
 //! Toll tickets ([`TicketsConfig`], `docs/TICKETS.md`): a client presents a Privacy Pass token
 //! once (DoH `Authorization: PrivateToken token=…`, or the EDNS option
-//! [`wire::TOKEN_OPTION_CODE`] over UDP, TCP and DoT); the edge verifies it, opens a session
+//! [`wire::TOKEN_OPTION_CODE`] over UDP, TCP, DoT and DoQ); the edge verifies it, opens a session
 //! with the deployment's query quota and answers with a 16-byte session ticket (DoH header
 //! `TollDNS-Session`, or the EDNS option [`wire::TICKET_OPTION_CODE`]) that later queries carry
 //! (DoH header `TollDNS-Ticket`, or the same option). Every leaf of a ticketed query carries
@@ -62,27 +62,33 @@
 mod admission;
 mod attack;
 mod config;
+mod doq;
 mod edge;
 mod engine;
 mod error;
 mod metrics;
 mod receipts;
+mod rrl;
 mod server;
 mod tickets;
 mod tls;
+mod udp;
 pub mod upstream;
 pub mod wire;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use admission::{AdmissionConfig, Prefix, PrefixLimiter, TokenBucket, Verdict};
+pub use admission::{
+    AdmissionConfig, Level, Limits, Prefix, PrefixLimiter, SweepReport, TokenBucket, Verdict,
+};
 pub use attack::{
     Assessment, AttackConfig, AttackFsm, Mode, ModeKnobs, Signals, Transition, assess,
 };
 pub use config::{
     CacheSettings, EdgeConfig, ListenConfig, StreamConfig, TlsFiles, UpstreamSettings,
 };
+pub use doq::{DOQ_ALPN, DoqErrorCode};
 pub use edge::{Edge, EdgeHandle, LocalAddrs};
 pub use engine::{
     ANY_TTL, EDNS_UDP_SIZE, Engine, EngineConfig, Forward, MAX_MESSAGE, PrefetchSlot, Reply,
@@ -91,9 +97,10 @@ pub use engine::{
 pub use error::EdgeError;
 pub use metrics::{Decision, Metrics};
 pub use receipts::{
-    Answered, ChannelSink, NameKeyProvider, ReceiptSink, ReceiptsConfig, ReceiptsError,
-    ReceiptsSetup, Recorder, RedeemedToken, SignedBatch, StaticNameKey,
+    Answered, ChannelSink, LeafLosses, NameKeyProvider, PumpReport, ReceiptSink, ReceiptsConfig,
+    ReceiptsError, ReceiptsSetup, Recorder, RedeemedToken, SignedBatch, SinkError, StaticNameKey,
 };
+pub use rrl::{LimitReason, ResponseAction, ResponseCategory, ResponseLimiter, UdpResponse};
 pub use server::{TICKET_HEADER, parse_ticket};
 pub use tickets::{Credential, TicketGate, TicketPolicy, TicketsConfig};
 pub use tls::{DOH_ALPN, DOT_ALPN, server_config_from_files, server_config_from_pem};

@@ -28,6 +28,7 @@ enum TransportLabel {
     tcp,
     dot,
     doh,
+    doq,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -128,15 +129,17 @@ fn transport_index(t: Transport) -> usize {
         Transport::Udp => 0,
         Transport::Tcp => 1,
         Transport::Dot => 2,
+        Transport::Doq => 4,
         _ => 3,
     }
 }
 
-const TRANSPORTS: [TransportLabel; 4] = [
+const TRANSPORTS: [TransportLabel; 5] = [
     TransportLabel::udp,
     TransportLabel::tcp,
     TransportLabel::dot,
     TransportLabel::doh,
+    TransportLabel::doq,
 ];
 
 /// Latency buckets in seconds (fixed).
@@ -147,25 +150,30 @@ const LATENCY_BUCKETS: [f64; 12] = [
 /// The edge's metric handles.
 #[derive(Debug, Clone)]
 pub struct Metrics {
-    queries: [Counter; 4],
+    queries: [Counter; 5],
     responses: Vec<[Counter; 11]>,
-    latency: [Histogram; 4],
+    latency: [Histogram; 5],
     cache: [Counter; 3],
     prefetches: [Counter; 3],
     upstream: [Counter; 2],
     upstream_rtt: Histogram,
+    upstream_connections: [Counter; 2],
     admission: [Counter; 9],
     mode: Gauge,
     transitions: [Counter; 5],
     leaves_recorded: Counter,
     leaves_dropped: Counter,
     batches: Counter,
+    leaves_lost: Family<ReasonSet, Counter>,
+    leaves_clamped: Counter,
     tcp_connections: Gauge,
     ticket_refusals: [Counter; 12],
     tickets_redeemed: Counter,
     ticketed_queries: Counter,
     ticket_sessions: Gauge,
     tokens_lost: Counter,
+    /// Abuse defences: rate limiting by level, UDP response limits, offenders, quorum.
+    pub(crate) abuse: crate::rrl::AbuseMetrics,
 }
 
 impl Metrics {
@@ -213,6 +221,17 @@ impl Metrics {
             "Round-trip time of successful upstream resolutions",
             upstream_rtt.clone(),
         );
+        let upstream_conn_f = Family::<ResultSet, Counter>::default();
+        reg.register(
+            "upstream_connections",
+            "TCP, DoT and DoH upstream connections: opened, or reused by a query",
+            upstream_conn_f.clone(),
+        );
+        let upstream_connections = ["opened", "reused"].map(|r| {
+            upstream_conn_f
+                .get_or_create(&ResultSet { result: r })
+                .clone()
+        });
         let admission_f = Family::<DecisionSet, Counter>::default();
         reg.register("admission", "Admission decisions", admission_f.clone());
         let mode = Gauge::default();
@@ -245,10 +264,22 @@ impl Metrics {
             "Receipt windows closed into signed batches",
             batches.clone(),
         );
+        let leaves_lost = Family::<ReasonSet, Counter>::default();
+        reg.register(
+            "receipt_leaves_lost",
+            "Receipt leaves lost, by reason: refused when recorded (full, late, too_many_windows, invalid) or streamed into a window the sink gave up (abandoned)",
+            leaves_lost.clone(),
+        );
+        let leaves_clamped = Counter::default();
+        reg.register(
+            "receipt_leaves_clamped",
+            "Receipt leaves recorded later than the streaming watermark, given the watermark's time",
+            leaves_clamped.clone(),
+        );
         let tcp_connections = Gauge::default();
         reg.register(
             "stream_connections",
-            "Open TCP and DoT connections",
+            "Open TCP, DoT, DoH and DoQ connections",
             tcp_connections.clone(),
         );
 
@@ -326,6 +357,7 @@ impl Metrics {
                 .get_or_create(&ModeSet { mode: m.as_str() })
                 .clone()
         });
+        let abuse = crate::rrl::AbuseMetrics::register(reg);
         Self {
             queries,
             responses,
@@ -334,18 +366,22 @@ impl Metrics {
             prefetches,
             upstream,
             upstream_rtt,
+            upstream_connections,
             admission,
             mode,
             transitions,
             leaves_recorded,
             leaves_dropped,
             batches,
+            leaves_lost,
+            leaves_clamped,
             tcp_connections,
             ticket_refusals,
             tickets_redeemed,
             ticketed_queries,
             ticket_sessions,
             tokens_lost,
+            abuse,
         }
     }
 
@@ -402,6 +438,13 @@ impl Metrics {
         }
     }
 
+    /// An upstream connection was opened (`reused` false) or a query reused an open one.
+    pub(crate) fn upstream_connection(&self, reused: bool) {
+        if let Some(c) = self.upstream_connections.get(usize::from(reused)) {
+            c.inc();
+        }
+    }
+
     pub(crate) fn admission(&self, d: Decision) {
         if let Some(c) = self.admission.get(d as usize) {
             c.inc();
@@ -425,6 +468,17 @@ impl Metrics {
 
     pub(crate) fn batch(&self) {
         self.batches.inc();
+    }
+
+    /// Bring the receipt loss counters up to the recorder's totals (never reset, so the
+    /// difference is what happened since the last call).
+    pub(crate) fn receipt_totals(&self, losses: &crate::receipts::LeafLosses, clamped: u64) {
+        for (reason, n) in losses.by_reason() {
+            let c = self.leaves_lost.get_or_create(&ReasonSet { reason });
+            c.inc_by(n.saturating_sub(c.get()));
+        }
+        self.leaves_clamped
+            .inc_by(clamped.saturating_sub(self.leaves_clamped.get()));
     }
 
     pub(crate) fn ticket_refused(&self, reason: tolldns_tickets::Refusal) {

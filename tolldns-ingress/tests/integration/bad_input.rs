@@ -132,7 +132,7 @@ async fn read_to_close(s: &mut TcpStream, within: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_pipelining_idle_and_slow_clients() {
-    let h = Harness::start(|c| c.streams.idle_timeout_millis = 500).await;
+    let h = Harness::start(|c| c.streams.idle_timeout_ms = 500).await;
     // Pipelined: three queries in one write, three answers (any order).
     let mut s = TcpStream::connect(h.tcp()).await.unwrap();
     let mut batch = Vec::new();

@@ -41,7 +41,7 @@ impl Harness {
         cfg.listen.udp_workers = 2;
         cfg.upstream.servers = vec![upstream.udp_upstream().to_string()];
         cfg.receipts.window_secs = 3600;
-        cfg.streams.idle_timeout_millis = 1_000;
+        cfg.streams.idle_timeout_ms = 1_000;
         tweak(&mut cfg);
         let tls = cert.server_config(&[]).expect("server config");
         let (sink, batches) = ChannelSink::new(16);
