@@ -9,9 +9,10 @@
 //!
 //! * **Never an open relay**: the pool sends only to the IP literals of
 //!   [`UpstreamConfig::upstreams`]; nothing in a question or a response can add a destination.
-//! * **Spoofing resistance**: every UDP query uses a fresh socket (a random OS-chosen source
-//!   port) and a random 16-bit ID from the thread-local CSPRNG; non-matching datagrams are dropped
-//!   and counted ([`UpstreamStatus::dropped_responses`]).
+//! * **Spoofing resistance**: UDP queries go out on one of 16 connected sockets per upstream,
+//!   each on a random OS-chosen source port and replaced by a fresh one after 1,000 queries, with
+//!   a random 16-bit ID (thread-local CSPRNG) unique among the queries waiting on that socket;
+//!   non-matching datagrams are dropped and counted ([`UpstreamStatus::dropped_responses`]).
 //! * **Latency-aware failover**: upstreams are tried healthy-first in order of smoothed RTT
 //!   (EWMA, 1/8 gain); a small [`exploration`](UpstreamConfig::exploration) share of queries goes
 //!   first to another healthy upstream so every estimate stays fresh. Timeouts, network errors,
@@ -140,6 +141,7 @@ pub struct UpstreamStatus {
 enum Target {
     /// UDP; `tcp` carries the retries of truncated answers.
     Udp {
+        sockets: transport::UdpSockets,
         tcp: StreamPool,
     },
     Tcp(StreamPool),
@@ -299,6 +301,7 @@ impl UpstreamPool {
                 |connector| StreamPool::new(spec.addr, connector, limits, Arc::clone(&conns));
             let target = match (&spec.proto, &tls) {
                 (UpstreamProto::Udp, _) => Target::Udp {
+                    sockets: transport::UdpSockets::new(spec.addr, Arc::clone(&conns)),
                     tcp: stream(Connector::Tcp),
                 },
                 (UpstreamProto::Tcp, _) => Target::Tcp(stream(Connector::Tcp)),
@@ -528,7 +531,7 @@ impl UpstreamPool {
                 connections_opened: u.conns.opened.load(Ordering::Relaxed),
                 connections_reused: u.conns.reused.load(Ordering::Relaxed),
                 open_connections: match &u.target {
-                    Target::Udp { tcp: pool } | Target::Tcp(pool) | Target::Tls(pool) => {
+                    Target::Udp { tcp: pool, .. } | Target::Tcp(pool) | Target::Tls(pool) => {
                         pool.open_connections()
                     }
                     Target::Https { .. } => 0,
@@ -598,10 +601,10 @@ impl Inner {
         let addr = up.spec.addr;
         let timeout = self.timeout;
         match &up.target {
-            Target::Udp { tcp } => {
-                let id: u16 = rand::random();
-                let query = build_query(q, id, self.edns_payload)?;
-                let response = transport::udp(addr, &query, id, q, timeout, &up.dropped).await?;
+            Target::Udp { sockets, tcp } => {
+                let response = sockets
+                    .exchange(q, self.edns_payload, timeout, &up.dropped)
+                    .await?;
                 if !response.checked.truncated() {
                     return Ok(response);
                 }

@@ -1,7 +1,12 @@
 //! The thin async shell: exchanges with one upstream over UDP, TCP, DoT or DoH.
 //!
-//! UDP uses a fresh socket per query, so the OS picks a random ephemeral source port each time,
-//! and the socket is connected, so datagrams from other addresses never reach it.
+//! UDP keeps a small set of connected sockets per upstream ([`UdpSockets`]) shared by the
+//! queries in flight, each matched to its response by a random message ID unique on its socket,
+//! and each socket is replaced by a fresh one (a new random ephemeral source port) after a
+//! bounded number of queries: an off-path spoofer must guess the port among the set's current
+//! ones and the ID, while a query costs two system calls instead of a socket's whole life
+//! (socket, bind, connect, epoll registration, close), which was most of the miss path's CPU.
+//! The sockets are connected, so datagrams from other addresses never reach them.
 //!
 //! TCP and DoT keep a small pool of persistent connections per upstream ([`StreamPool`]) and
 //! pipeline queries on them (RFC 7766 §6.2.1.1): several queries are in flight on one
@@ -104,41 +109,172 @@ impl ConnCounters {
     }
 }
 
-/// One UDP exchange. Responses that fail the checks in a way an off-path sender could cause
-/// (wrong ID, wrong question, garbage) are dropped, counted in `dropped`, and the socket keeps
-/// waiting until the timeout. A truncated answer is returned as is: the caller retries over TCP.
-pub(crate) async fn udp(
+/// Sockets in a [`UdpSockets`] set.
+pub(crate) const UDP_SOCKETS: usize = 16;
+/// Queries one UDP socket carries before it is replaced by a fresh one (a new source port).
+pub(crate) const UDP_SOCKET_QUERIES: u64 = 1_000;
+
+/// One connected UDP socket and the queries waiting for their response on it.
+#[derive(Debug)]
+struct UdpChannel {
+    sock: UdpSocket,
+    /// Message ID → the waiting query.
+    pending: Mutex<HashMap<u16, oneshot::Sender<Vec<u8>>>>,
+    /// Queries sent on it so far.
+    uses: AtomicU64,
+    /// Set when its reader stopped (a receive error): no new query is sent on it.
+    dead: AtomicBool,
+}
+
+impl UdpChannel {
+    /// Reads responses and hands each to the query waiting for its ID. Ends on a receive
+    /// error, or once the channel was replaced (`retired`) and nothing waits on it any more.
+    async fn read(self: Arc<Self>, retired: Arc<AtomicBool>, counters: Arc<ConnCounters>) {
+        let mut buf: Vec<u8> = Vec::with_capacity(MAX_MESSAGE);
+        loop {
+            buf.clear();
+            let got = tokio::time::timeout(Duration::from_secs(1), self.sock.recv_buf(&mut buf));
+            match got.await {
+                Ok(Ok(n)) => {
+                    let Some(id) = buf.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
+                        continue;
+                    };
+                    let waiting = lock(&self.pending).remove(&id);
+                    if let Some(tx) = waiting {
+                        buf.truncate(n);
+                        let _ =
+                            tx.send(std::mem::replace(&mut buf, Vec::with_capacity(MAX_MESSAGE)));
+                    } else {
+                        // No query waits for this ID (forged, or answered after its timeout).
+                        counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Ok(Err(_)) => break,
+                Err(_) => {}
+            }
+            if retired.load(Ordering::Relaxed) && lock(&self.pending).is_empty() {
+                return;
+            }
+        }
+        self.dead.store(true, Ordering::Relaxed);
+        // Dropping the senders fails every waiting query at once (retried by the pool).
+        lock(&self.pending).clear();
+    }
+}
+
+/// One slot of a [`UdpSockets`] set: its current channel and the flag that retires it.
+#[derive(Debug, Default)]
+struct UdpSlot(Mutex<Option<(Arc<UdpChannel>, Arc<AtomicBool>)>>);
+
+/// The persistent UDP sockets to one upstream (see the module docs).
+#[derive(Debug)]
+pub(crate) struct UdpSockets {
     addr: SocketAddr,
-    query: &[u8],
-    id: u16,
-    q: &Question,
-    timeout: Duration,
-    dropped: &AtomicU64,
-) -> Result<Response, AttemptError> {
-    bounded(timeout, async {
-        let local: SocketAddr = if addr.is_ipv4() {
+    slots: Vec<UdpSlot>,
+    next: AtomicUsize,
+    counters: Arc<ConnCounters>,
+}
+
+impl UdpSockets {
+    /// A set of [`UDP_SOCKETS`] sockets to `addr`, opened when first used; responses whose
+    /// ID no query waits for are counted in `counters.dropped`.
+    pub(crate) fn new(addr: SocketAddr, counters: Arc<ConnCounters>) -> Self {
+        Self {
+            addr,
+            slots: (0..UDP_SOCKETS).map(|_| UdpSlot::default()).collect(),
+            next: AtomicUsize::new(0),
+            counters,
+        }
+    }
+
+    /// A channel of the next slot, opening (or replacing a used-up or dead) socket if needed.
+    async fn channel(&self) -> Result<Arc<UdpChannel>, AttemptError> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len().max(1);
+        let slot = self.slots.get(i).ok_or(AttemptError::Timeout)?;
+        {
+            let current = lock(&slot.0);
+            if let Some((ch, _)) = current.as_ref()
+                && !ch.dead.load(Ordering::Relaxed)
+                && ch.uses.fetch_add(1, Ordering::Relaxed) < UDP_SOCKET_QUERIES
+            {
+                return Ok(Arc::clone(ch));
+            }
+        }
+        let local: SocketAddr = if self.addr.is_ipv4() {
             (Ipv4Addr::UNSPECIFIED, 0).into()
         } else {
             (Ipv6Addr::UNSPECIFIED, 0).into()
         };
         let sock = UdpSocket::bind(local).await?;
-        sock.connect(addr).await?;
-        sock.send(query).await?;
-        let mut buf = vec![0u8; MAX_MESSAGE];
-        loop {
-            let n = sock.recv(&mut buf).await?;
-            let wire = buf.get(..n).ok_or(AttemptError::Malformed)?;
-            match check_response(wire, id, q, false) {
-                Ok(checked) => return Ok(Response { wire: wire.to_vec(), checked }),
-                Err(e) if e.is_spoofable() => {
-                    dropped.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(upstream = %addr, error = %e, "dropped non-matching UDP response");
-                }
-                Err(e) => return Err(e),
-            }
+        sock.connect(self.addr).await?;
+        let ch = Arc::new(UdpChannel {
+            sock,
+            pending: Mutex::new(HashMap::new()),
+            uses: AtomicU64::new(1),
+            dead: AtomicBool::new(false),
+        });
+        let retired = Arc::new(AtomicBool::new(false));
+        tokio::spawn(Arc::clone(&ch).read(Arc::clone(&retired), Arc::clone(&self.counters)));
+        let old = lock(&slot.0).replace((Arc::clone(&ch), retired));
+        if let Some((_, flag)) = old {
+            flag.store(true, Ordering::Relaxed);
         }
-    })
-    .await
+        Ok(ch)
+    }
+
+    /// One UDP exchange on a shared socket. Responses that fail the checks in a way an
+    /// off-path sender could cause (wrong question, garbage) are dropped, counted in `dropped`,
+    /// and the query keeps waiting until the timeout. A truncated answer is returned as is:
+    /// the caller retries over TCP.
+    pub(crate) async fn exchange(
+        &self,
+        q: &Question,
+        edns_payload: u16,
+        timeout: Duration,
+        dropped: &AtomicU64,
+    ) -> Result<Response, AttemptError> {
+        let ch = self.channel().await?;
+        // A random ID not in use on this socket.
+        let mut id: u16 = rand::random();
+        let mut rx = {
+            let mut pending = lock(&ch.pending);
+            let mut tries = 0;
+            while pending.contains_key(&id) {
+                id = rand::random();
+                tries += 1;
+                if tries > 64 {
+                    return Err(AttemptError::Timeout);
+                }
+            }
+            let (tx, rx) = oneshot::channel();
+            pending.insert(id, tx);
+            rx
+        };
+        let query = build_query(q, id, edns_payload);
+        let result = bounded(timeout, async {
+            let query = query?;
+            ch.sock.send(&query).await?;
+            loop {
+                let wire = (&mut rx).await.map_err(|_| AttemptError::Timeout)?;
+                match check_response(&wire, id, q, false) {
+                    Ok(checked) => return Ok(Response { wire, checked }),
+                    Err(e) if e.is_spoofable() => {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(upstream = %self.addr, error = %e, "dropped non-matching UDP response");
+                        let (tx, again) = oneshot::channel();
+                        lock(&ch.pending).insert(id, tx);
+                        rx = again;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+        .await;
+        if result.is_err() {
+            lock(&ch.pending).remove(&id);
+        }
+        result
+    }
 }
 
 /// Limits of the persistent TCP and DoT connections to one upstream.
