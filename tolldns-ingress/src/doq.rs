@@ -398,12 +398,13 @@ async fn serve_query(
         Some(Ok((reply, frame))) => (reply, frame, true),
         Some(Err(fwd)) => {
             let _guard = shared.drain.clone();
-            let mut out = vec![0u8; MAX_MESSAGE];
+            let mut out = shared.buffers.take();
             let reply = shared
                 .engine
                 .resolve(&shared.pool, &req, fwd, &mut out)
                 .await;
             let frame = out.get(..reply.len).and_then(framed);
+            shared.buffers.give(out);
             (reply, frame, false)
         }
     };

@@ -159,6 +159,7 @@ impl Edge {
             doh_path: config.listen.doh_path.clone(),
             connections: Arc::new(Semaphore::new(config.streams.max_connections.max(1))),
             drain: drain_tx,
+            buffers: crate::server::AnswerBuffers::default(),
         });
         let (stop, stop_rx) = watch::channel(false);
         let mut addrs = LocalAddrs::default();
