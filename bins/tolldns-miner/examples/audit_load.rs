@@ -77,8 +77,8 @@ struct Args {
     /// Fail unless the filled window's batch has at least this many leaves.
     #[arg(long, default_value_t = 1_000_000)]
     min_leaves: u64,
-    /// dnsperf `-Q` while filling the window (0: as fast as it goes; beware
-    /// `receipts.max_leaves_per_window` = 4M).
+    /// dnsperf `-Q` while filling the window (0: as fast as it goes; leaves past
+    /// `receipts.max_pending_leaves` held at once are lost if the journal falls behind).
     #[arg(long, default_value_t = 25_000)]
     fill_qps: u32,
     /// Distinct names in the zone and in dnsperf's query file (`n0.example.test` ...), cycled

@@ -129,6 +129,11 @@ const STREAM_TICKETS: TableDefinition<'_, (StreamId, [u8; 16], u32), &[u8]> =
     TableDefinition::new("stream_tickets");
 /// id -> the stream holding the batch's leaves.
 const BATCH_STREAMS: TableDefinition<'_, BatchId, StreamId> = TableDefinition::new("batch_streams");
+/// Streams whose leaves were pruned but whose rows are still to be deleted: a window of
+/// millions of leaves is deleted a bounded number of rows per transaction
+/// ([`Journal::collect_garbage`]), so that appends to the open stream never wait for a whole
+/// window's deletion.
+const STREAM_GARBAGE: TableDefinition<'_, StreamId, ()> = TableDefinition::new("stream_garbage");
 /// (id, watcher url) -> (attempts, next_attempt_ms).
 const OUTBOX: TableDefinition<'_, (BatchId, &str), (u32, u64)> = TableDefinition::new("outbox");
 const NAME_KEYS: TableDefinition<'_, u64, [u8; 32]> = TableDefinition::new("name_keys");
@@ -553,6 +558,104 @@ fn remove_stream_rows(tx: &redb::WriteTransaction, stream: StreamId) -> Result<(
     Ok(())
 }
 
+/// Deletes at most `max_rows` rows of garbage stream `stream` (chunks first, then roots and
+/// ticket rows); the stream leaves the garbage list once none is left (one more row). Returns
+/// the rows deleted.
+fn collect_one_stream(
+    tx: &redb::WriteTransaction,
+    stream: StreamId,
+    max_rows: usize,
+) -> Result<usize, JournalError> {
+    let mut deleted = 0usize;
+    // Only the first rows are visited (a range reads the pages it yields), then removed.
+    {
+        let mut chunks = tx.open_table(STREAM_CHUNKS)?;
+        let keys: Vec<u32> = chunks
+            .range((stream, 0u32)..=(stream, u32::MAX))?
+            .take(max_rows)
+            .map(|e| e.map(|(k, _)| k.value().1))
+            .collect::<Result<_, _>>()?;
+        for c in keys {
+            chunks.remove((stream, c))?;
+            deleted = deleted.saturating_add(1);
+        }
+    }
+    {
+        let mut roots = tx.open_table(STREAM_ROOTS)?;
+        let keys: Vec<u32> = roots
+            .range((stream, 0u32)..=(stream, u32::MAX))?
+            .take(max_rows.saturating_sub(deleted))
+            .map(|e| e.map(|(k, _)| k.value().1))
+            .collect::<Result<_, _>>()?;
+        for c in keys {
+            roots.remove((stream, c))?;
+            deleted = deleted.saturating_add(1);
+        }
+    }
+    {
+        let mut tickets = tx.open_table(STREAM_TICKETS)?;
+        let keys: Vec<([u8; 16], u32)> = tickets
+            .range((stream, [0u8; 16], 0u32)..=(stream, [0xff; 16], u32::MAX))?
+            .take(max_rows.saturating_sub(deleted))
+            .map(|e| {
+                e.map(|(k, _)| {
+                    let (_, t, c) = k.value();
+                    (t, c)
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        for (t, c) in keys {
+            tickets.remove((stream, t, c))?;
+            deleted = deleted.saturating_add(1);
+        }
+    }
+    let left = tx
+        .open_table(STREAM_CHUNKS)?
+        .range((stream, 0u32)..=(stream, u32::MAX))?
+        .next()
+        .is_some()
+        || tx
+            .open_table(STREAM_ROOTS)?
+            .range((stream, 0u32)..=(stream, u32::MAX))?
+            .next()
+            .is_some()
+        || tx
+            .open_table(STREAM_TICKETS)?
+            .range((stream, [0u8; 16], 0u32)..=(stream, [0xff; 16], u32::MAX))?
+            .next()
+            .is_some();
+    if !left {
+        tx.open_table(STREAM_GARBAGE)?.remove(stream)?;
+        deleted = deleted.saturating_add(1);
+    }
+    Ok(deleted)
+}
+
+/// Deletes at most about `max_rows` rows of the streams in [`STREAM_GARBAGE`], oldest first
+/// (a stream leaves the list, counted as one row, once nothing of it is left). Returns the
+/// rows deleted: 0 when the list is empty.
+fn collect_stream_garbage(
+    tx: &redb::WriteTransaction,
+    max_rows: usize,
+) -> Result<usize, JournalError> {
+    let mut deleted = 0usize;
+    while deleted < max_rows {
+        let Some(stream) = tx
+            .open_table(STREAM_GARBAGE)?
+            .first()?
+            .map(|(k, _)| k.value())
+        else {
+            break;
+        };
+        deleted = deleted.saturating_add(collect_one_stream(
+            tx,
+            stream,
+            max_rows.saturating_sub(deleted),
+        )?);
+    }
+    Ok(deleted)
+}
+
 /// Counts `n` leaves as lost; with a run open they are also accounted for (see the module
 /// docs), so that the run's settlement does not count them again.
 fn count_lost(tx: &redb::WriteTransaction, n: u64) -> Result<(), JournalError> {
@@ -669,7 +772,9 @@ fn remove_leaf_rows(tx: &redb::WriteTransaction, id: &BatchId) -> Result<(), Jou
         .remove(*id)?
         .map(|g| g.value());
     if let Some(stream) = stream {
-        remove_stream_rows(tx, stream)?;
+        // Deleted later, a bounded number of rows at a time (the leaves marker is already
+        // gone, so no audit reads them any more).
+        tx.open_table(STREAM_GARBAGE)?.insert(stream, ())?;
     } else {
         tx.open_table(LEAF_CHUNKS)?
             .retain_in((*id, 0u32)..=(*id, u32::MAX), |_, _| false)?;
@@ -963,6 +1068,7 @@ impl Journal {
         tx.open_table(STREAM_ROOTS)?;
         tx.open_table(STREAM_TICKETS)?;
         tx.open_table(BATCH_STREAMS)?;
+        tx.open_table(STREAM_GARBAGE)?;
         tx.open_table(OUTBOX)?;
         tx.open_table(NAME_KEYS)?;
         tx.open_table(TOKENS)?;
@@ -1667,6 +1773,30 @@ impl Journal {
         Ok(out)
     }
 
+    /// Deletes at most `max_rows` rows of pruned streams in one transaction (a pruned window's
+    /// rows are deleted this way after [`Journal::prune`], so that no transaction deletes a
+    /// whole window of millions of leaves while appends wait). Returns the rows deleted: 0
+    /// when nothing is left to delete.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Db`].
+    pub fn collect_garbage(&self, max_rows: usize) -> Result<usize, JournalError> {
+        let tx = self.db.begin_write()?;
+        let deleted = collect_stream_garbage(&tx, max_rows.max(1))?;
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    /// Streams whose rows are still to be deleted by [`Journal::collect_garbage`].
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Db`].
+    pub fn garbage_streams(&self) -> Result<u64, JournalError> {
+        Ok(self.db.begin_read()?.open_table(STREAM_GARBAGE)?.len()?)
+    }
+
     /// Deletes the leaves whose audit window has passed, then the oldest leaves until at most
     /// `max_bytes` of leaves and tokens remain; the tokens of a window go with the last of
     /// its leaves (see the module docs). Drops the ticket ids whose issuer key has expired
@@ -2127,10 +2257,32 @@ pub(crate) mod tests {
         );
         assert_eq!(s.leaves_lost_total, 0);
         assert_eq!(stream_rows(&j).0, 0, "no stream is left open");
-        // The leaves expire with the batch: every stream row goes.
+        // The leaves expire with the batch: audits see them gone at once, and the rows are
+        // deleted afterwards, a bounded number per transaction.
         j.prune(u64::MAX, 0, u64::MAX).unwrap();
-        assert_eq!(stream_rows(&j), (0, 0, 0));
+        assert!(matches!(j.audit(&id, &[0]), Err(AuditError::Pruned)));
         assert_eq!(j.stats().unwrap().leaf_bytes, 0);
+        let (open, chunks, tickets) = stream_rows(&j);
+        assert_eq!((open, chunks), (0, 24));
+        assert_eq!(tickets, 64);
+        assert_eq!(j.garbage_streams().unwrap(), 9, "one per batch");
+        let mut rounds = 0;
+        loop {
+            let n = j.collect_garbage(5).unwrap();
+            assert!(n <= 6, "{n}");
+            if n == 0 {
+                break;
+            }
+            rounds += 1;
+        }
+        // 24 chunk rows, 24 root rows, 64 ticket rows and 9 garbage entries, at most about 5
+        // per transaction.
+        assert!(rounds >= (24 + 24 + 64 + 9) / 6, "{rounds}");
+        assert_eq!(stream_rows(&j), (0, 0, 0));
+        assert_eq!(j.garbage_streams().unwrap(), 0);
+        let tx = j.db.begin_read().unwrap();
+        assert_eq!(tx.open_table(STREAM_ROOTS).unwrap().len().unwrap(), 0);
+        drop(tx);
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -50,6 +50,8 @@ impl std::fmt::Debug for RunOptions {
 pub const TOKEN_QUEUE_CAPACITY: usize = 8_192;
 /// Most tokens written in one journal transaction.
 const TOKEN_WRITE_BATCH: usize = 512;
+/// Rows of pruned windows deleted per journal transaction (1,024 chunks are 262,144 leaves).
+const GARBAGE_ROWS_PER_TRANSACTION: usize = 1_024;
 
 /// Streams every window's leaves into the journal and journals its receipt before reporting it
 /// as signed, and queues every redeemed token for the token writer ([`token_writer`]).
@@ -611,6 +613,13 @@ async fn housekeeping(
                 } else {
                     crate::journal::Pruned::default()
                 };
+                // The rows of pruned windows go a bounded number per transaction, each a short
+                // wait at most for the appends of the open window; about 200 ms a tick.
+                let started = std::time::Instant::now();
+                while started.elapsed() < Duration::from_millis(200)
+                    && journal_c.collect_garbage(GARBAGE_ROWS_PER_TRANSACTION)? > 0
+                {
+                }
                 nk.key_for_epoch(next_epoch)?;
                 Ok((pruned, journal_c.stats()?))
             })
