@@ -24,7 +24,7 @@ use tolldns_receipts::Transport;
 
 use crate::attack::Mode;
 use crate::config::StreamConfig;
-use crate::engine::{MAX_MESSAGE, Reply, Request, Step};
+use crate::engine::{MAX_MESSAGE, Request, Step};
 use crate::error::EdgeError;
 use crate::server::Shared;
 use crate::tickets::Credential;
@@ -314,22 +314,6 @@ fn framed(message: &[u8]) -> Option<Vec<u8>> {
     Some(frame)
 }
 
-/// After answering from a hit that reported prefetch due: refresh the entry in the background
-/// (bounded by the engine's prefetch slots).
-fn prefetch_after(shared: &Arc<Shared>, query: &[u8], reply: &Reply) {
-    if !reply.prefetch {
-        return;
-    }
-    let Some(slot) = shared.engine.prefetch_slot() else {
-        return;
-    };
-    let shared = Arc::clone(shared);
-    let query = query.to_vec();
-    tokio::spawn(async move {
-        shared.engine.prefetch(&shared.pool, &query, slot).await;
-    });
-}
-
 fn cancel(send: &mut SendStream, recv: &mut RecvStream, code: DoqErrorCode) {
     let _ = send.reset(code.varint());
     let _ = recv.stop(code.varint());
@@ -420,7 +404,7 @@ async fn serve_query(
         shared.engine.complete(&req, &reply, response);
     }
     if from_cache {
-        prefetch_after(&shared, query, &reply);
+        crate::server::spawn_prefetch(&shared, query, &reply);
     }
     // Keep the stream until the client has the answer, so that closing the connection right
     // after (shutdown) does not discard it.

@@ -395,6 +395,19 @@ mod tests {
 
     const NAME: &[u8] = b"\x03www\x04test\x00";
 
+    /// An A answer of `len` bytes to `NAME`, its TC=1 form `tc_len` bytes, `earned` query
+    /// bytes credited first.
+    fn answer(len: usize, tc_len: usize, earned: usize) -> UdpResponse<'static> {
+        UdpResponse {
+            category: ResponseCategory::Answer,
+            qtype: 1,
+            name: NAME,
+            len,
+            tc_len,
+            earned,
+        }
+    }
+
     #[test]
     fn identical_responses_slip_and_drop() {
         let cfg = AdmissionConfig {
@@ -409,18 +422,7 @@ mod tests {
         let a = ip("192.0.2.1");
         let mut counts = [0u32; 3];
         for _ in 0..105 {
-            let i = match l.check(
-                a,
-                &UdpResponse {
-                    category: ResponseCategory::Answer,
-                    qtype: 1,
-                    name: NAME,
-                    len: 100,
-                    tc_len: 30,
-                    earned: 0,
-                },
-                t0,
-            ) {
+            let i = match l.check(a, &answer(100, 30, 0), t0) {
                 ResponseAction::Send => 0,
                 ResponseAction::Slip(LimitReason::Rrl) => 1,
                 _ => 2,
@@ -446,34 +448,12 @@ mod tests {
             ResponseAction::Send
         );
         assert_eq!(
-            l.check(
-                ip("192.0.3.1"),
-                &UdpResponse {
-                    category: ResponseCategory::Answer,
-                    qtype: 1,
-                    name: NAME,
-                    len: 100,
-                    tc_len: 30,
-                    earned: 0,
-                },
-                t0
-            ),
+            l.check(ip("192.0.3.1"), &answer(100, 30, 0), t0),
             ResponseAction::Send
         );
         // Same /24: same budget.
         assert_ne!(
-            l.check(
-                ip("192.0.2.77"),
-                &UdpResponse {
-                    category: ResponseCategory::Answer,
-                    qtype: 1,
-                    name: NAME,
-                    len: 100,
-                    tc_len: 30,
-                    earned: 0,
-                },
-                t0
-            ),
+            l.check(ip("192.0.2.77"), &answer(100, 30, 0), t0),
             ResponseAction::Send
         );
     }
@@ -520,18 +500,7 @@ mod tests {
         for _ in 0..100 {
             l.earn(client, 40, t0);
             assert_eq!(
-                l.check(
-                    client,
-                    &UdpResponse {
-                        category: ResponseCategory::Answer,
-                        qtype: 1,
-                        name: NAME,
-                        len: 100,
-                        tc_len: 40,
-                        earned: 0,
-                    },
-                    t0
-                ),
+                l.check(client, &answer(100, 40, 0), t0),
                 ResponseAction::Send
             );
         }

@@ -74,7 +74,7 @@ impl AnswerBuffers {
 
 /// After answering from a hit that reported prefetch due: refresh the entry in the background
 /// (bounded by the engine's prefetch slots).
-fn spawn_prefetch(shared: &Arc<Shared>, query: &[u8], reply: &Reply) {
+pub(crate) fn spawn_prefetch(shared: &Arc<Shared>, query: &[u8], reply: &Reply) {
     if !reply.prefetch {
         return;
     }
