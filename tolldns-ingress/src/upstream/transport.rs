@@ -175,6 +175,17 @@ pub(crate) struct UdpSockets {
     counters: Arc<ConnCounters>,
 }
 
+impl Drop for UdpSockets {
+    /// Retires every socket: its reader ends once nothing waits on it (within a second).
+    fn drop(&mut self) {
+        for slot in &self.slots {
+            if let Some((_, retired)) = lock(&slot.0).as_ref() {
+                retired.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 impl UdpSockets {
     /// A set of [`UDP_SOCKETS`] sockets to `addr`, opened when first used; responses whose
     /// ID no query waits for are counted in `counters.dropped`.
