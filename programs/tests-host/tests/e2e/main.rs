@@ -244,9 +244,10 @@ signing_key_file = "{key}"
 window_secs = 2
 close_grace_ms = 300
 # 2 s windows: stream leaves to the journal quickly so that a window's receipt reaches the
-# watchers as soon as it ends (the defaults, 1 s and 250 ms, suit 60 s windows).
-watermark_ms = 200
-flush_interval_ms = 50
+# watchers as soon as it ends, as the test's epoch timing expects (the defaults, 1 s and
+# 250 ms, suit 60 s windows).
+watermark_ms = 50
+flush_interval_ms = 20
 name_key_epoch_secs = 60
 backend_id = "{backend}"
 
