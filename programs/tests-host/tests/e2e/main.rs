@@ -246,8 +246,8 @@ close_grace_ms = 300
 # 2 s windows: stream leaves to the journal quickly so that a window's receipt reaches the
 # watchers as soon as it ends, as the test's epoch timing expects (the defaults, 1 s and
 # 250 ms, suit 60 s windows).
-watermark_ms = 50
-flush_interval_ms = 20
+watermark_ms = 200
+flush_interval_ms = 50
 name_key_epoch_secs = 60
 backend_id = "{backend}"
 
@@ -613,7 +613,10 @@ async fn served_queries_become_paid_rewards_and_cheats_earn_nothing() {
                 },
                 timing: Timing {
                     first_epoch: FIRST_EPOCH,
-                    reporting_deadline_slots: 200,
+                    // 20 s after the epoch: each watcher sends one report per miner after
+                    // `report_after_slots` (5 s), one confirmed transaction at a time, on a
+                    // 2-core machine that also runs 4 miners, 3 watchers and the issuer.
+                    reporting_deadline_slots: 400,
                     challenge_window_slots: 20,
                     claim_window_epochs: 4,
                     timelock_epochs: 3,
