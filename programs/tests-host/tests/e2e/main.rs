@@ -455,7 +455,7 @@ async fn served_queries_become_paid_rewards_and_cheats_earn_nothing() {
     let programs = {
         let mut bank = net.bank().await;
         bank.warp(EPOCH_LEN).unwrap();
-        let p = chain::init_registry(&mut bank, EPOCH_LEN, 250, 1).await;
+        let p = chain::init_registry(&mut bank, EPOCH_LEN, 450, 1).await;
         for key in [&issuer_wallet, &buyer, &liar, &dispute]
             .into_iter()
             .chain(watcher_keys.iter())
