@@ -455,7 +455,7 @@ async fn served_queries_become_paid_rewards_and_cheats_earn_nothing() {
     let programs = {
         let mut bank = net.bank().await;
         bank.warp(EPOCH_LEN).unwrap();
-        let p = chain::init_registry(&mut bank, EPOCH_LEN, 450, 1).await;
+        let p = chain::init_registry(&mut bank, EPOCH_LEN, 400, 1).await;
         for key in [&issuer_wallet, &buyer, &liar, &dispute]
             .into_iter()
             .chain(watcher_keys.iter())
@@ -613,10 +613,12 @@ async fn served_queries_become_paid_rewards_and_cheats_earn_nothing() {
                 },
                 timing: Timing {
                     first_epoch: FIRST_EPOCH,
-                    // 20 s after the epoch: each watcher sends one report per miner after
+                    // 18 s after the epoch: each watcher sends one report per miner after
                     // `report_after_slots` (5 s), one confirmed transaction at a time, on a
                     // 2-core machine that also runs 4 miners, 3 watchers and the issuer.
-                    reporting_deadline_slots: 400,
+                    // (Deadline + challenge window ≤ the registry's exit delay (400) ≤
+                    // (timelock epochs − 1) × epoch length.)
+                    reporting_deadline_slots: 360,
                     challenge_window_slots: 20,
                     claim_window_epochs: 4,
                     timelock_epochs: 3,
