@@ -243,11 +243,11 @@ signing_key_file = "{key}"
 [receipts]
 window_secs = 2
 close_grace_ms = 300
-# 2 s windows: stream leaves to the journal quickly so that a window's receipt reaches the
-# watchers as soon as it ends, as the test's epoch timing expects (the defaults, 1 s and
-# 250 ms, suit 60 s windows).
-watermark_ms = 200
-flush_interval_ms = 50
+# 2 s windows: stream leaves to the journal at once so that a window's receipt reaches the
+# watchers `close_grace_ms` after it ends, as the test's epoch timing expects (the defaults,
+# 1 s and 250 ms, suit 60 s windows).
+watermark_ms = 10
+flush_interval_ms = 10
 name_key_epoch_secs = 60
 backend_id = "{backend}"
 
