@@ -695,7 +695,7 @@ async fn served_queries_become_paid_rewards_and_cheats_earn_nothing() {
             .expect("the liar is an allowlisted watcher");
             lied = true;
         }
-        if round == 3 {
+        if round == 2 {
             watchers[2].kill9_and_restart().await;
         }
     }
