@@ -646,6 +646,12 @@ async fn served_queries_become_paid_rewards_and_cheats_earn_nothing() {
             Instant::now() + Duration::from_secs(60),
         )
         .await;
+        // Watcher 2 is killed and restarted in the middle of epoch 3, before that round's
+        // load: its stored receipts and probes must survive, and the deliveries the miners
+        // retry while it restarts still land inside the epoch.
+        if round == 3 {
+            watchers[2].kill9_and_restart().await;
+        }
         for m in &miners[..3] {
             for transport in ["udp", "tcp", "dot", "doh"] {
                 query(
@@ -694,9 +700,6 @@ async fn served_queries_become_paid_rewards_and_cheats_earn_nothing() {
             .await
             .expect("the liar is an allowlisted watcher");
             lied = true;
-        }
-        if round == 2 {
-            watchers[2].kill9_and_restart().await;
         }
     }
     assert!(lied && !forged.is_empty());
