@@ -29,8 +29,9 @@ use tolldns_core::{
     BackendId, DeploymentId, NameKey, NormalizedName, PreparedNameKey, Role, WindowId, WindowLen,
 };
 use tolldns_receipts::{
-    BatchBuilder, BatchHeader, BuilderConfig, ClosedBatch, LatencyBucket, Leaf, LeafFlags,
-    MAX_RESPONSE_BYTES, RcodeClass, SealError, SealedWindow, Transport, WindowStream, WorkClass,
+    BatchBuilder, BatchHeader, BuilderConfig, ClosedBatch, Hash, LatencyBucket, Leaf, LeafFlags,
+    MAX_RESPONSE_BYTES, RcodeClass, SealError, SealedWindow, StreamedLeaves, Transport,
+    WindowStream, WorkClass,
 };
 
 /// A signed batch receipt with its leaves (what a window closes into).
@@ -78,19 +79,20 @@ impl SinkError {
 /// thread at a time. A window with no leaf is sealed (without any append) only when the
 /// edge shuts down, for the window then current.
 pub trait ReceiptSink: Send + Sync + 'static {
-    /// Leaves of `header.window_id`, in Merkle order, the first at Merkle index `first_index`
-    /// (0 opens the window's stream). Called from a blocking thread, windows in order.
+    /// Leaves of `header.window_id`, in Merkle order, the first at Merkle index
+    /// `leaves.first_index` (0 opens the window's stream), with the RFC 6962 root of every
+    /// chunk of [`CHUNK_LEAVES`](tolldns_receipts::CHUNK_LEAVES) leaves they complete, as the
+    /// window's [`WindowStream`] computed them (see [`StreamedLeaves`]): a sink that stores
+    /// the leaves in such chunks to serve proofs keeps those roots instead of hashing the
+    /// leaves again. The roots are what the receipt's root is built from, so a sink that
+    /// keeps them checks at [`seal`](Self::seal) that the root over them is the receipt's
+    /// `merkle_root`. Called from a blocking thread, windows in order.
     ///
     /// # Errors
     ///
     /// [`SinkError`] when the leaves cannot be kept: the window's stream is then given up
     /// ([`abandon`](Self::abandon)) and its leaves counted as lost.
-    fn append(
-        &self,
-        header: &BatchHeader,
-        first_index: u64,
-        leaves: &[Leaf],
-    ) -> Result<(), SinkError>;
+    fn append(&self, header: &BatchHeader, leaves: StreamedLeaves<'_>) -> Result<(), SinkError>;
 
     /// Every leaf of the window was appended; this is its signed receipt (whose root and
     /// count are those of the appended leaves).
@@ -154,22 +156,19 @@ impl ChannelSink {
 }
 
 impl ReceiptSink for ChannelSink {
-    fn append(
-        &self,
-        header: &BatchHeader,
-        first_index: u64,
-        leaves: &[Leaf],
-    ) -> Result<(), SinkError> {
+    /// Keeps the leaves (the chunk roots are not needed: the batch is rebuilt from the
+    /// leaves at the seal).
+    fn append(&self, header: &BatchHeader, leaves: StreamedLeaves<'_>) -> Result<(), SinkError> {
         let mut open = self.open();
         let held = open.entry(header.window_id).or_default();
         let have = u64::try_from(held.len()).unwrap_or(u64::MAX);
-        if first_index != have {
+        if leaves.first_index != have {
             return Err(SinkError::new(format_args!(
-                "window {}: leaves appended from index {first_index} after {have} leaves",
-                header.window_id
+                "window {}: leaves appended from index {} after {have} leaves",
+                header.window_id, leaves.first_index
             )));
         }
-        held.extend_from_slice(leaves);
+        held.extend_from_slice(leaves.leaves);
         Ok(())
     }
 
@@ -456,6 +455,8 @@ pub struct PumpReport {
 /// A window being streamed.
 struct OpenWindow {
     stream: WindowStream,
+    /// The chunk roots of the last append (a buffer reused from one append to the next).
+    chunk_roots: Vec<Hash>,
     /// The previous drain's watermark: leaves drained next are raised to it at least.
     floor: u64,
     /// The sink gave the stream up: later leaves of the window are counted as lost.
@@ -582,12 +583,13 @@ impl Recorder {
     }
 
     /// The leaf name hash of `name` (dotted) under `window`'s key; all zeros for a name that
-    /// does not normalize. Remembered per thread: popular names skip normalization and HMAC.
-    fn name_hash(&self, window: WindowId, key: &WindowKey, name: &[u8]) -> [u8; 16] {
+    /// does not normalize. Remembered per thread: popular names skip normalization, the key
+    /// lookup and the HMAC.
+    fn name_hash(&self, window: WindowId, name: &[u8]) -> [u8; 16] {
         let compute = || {
             NormalizedName::from_bytes(name)
                 .ok()
-                .map_or([0u8; 16], |n| key.name_hash(&n))
+                .map_or([0u8; 16], |n| self.key_for(window).name_hash(&n))
         };
         let Some(len) = u8::try_from(name.len())
             .ok()
@@ -634,10 +636,7 @@ impl Recorder {
     /// [`record`](Self::record) an answer sent at `now_ms` (Unix milliseconds).
     pub fn record_at(&self, a: &Answered<'_>, now_ms: u64) -> bool {
         let window = WindowId::containing(now_ms, self.window_len);
-        let key = self.key_for(window);
-        let name_hash = a
-            .name
-            .map_or([0u8; 16], |n| self.name_hash(window, &key, n));
+        let name_hash = a.name.map_or([0u8; 16], |n| self.name_hash(window, n));
         // The summary hash commits to the response bytes after the ID (which the client chose).
         let response_summary_hash = Leaf::response_summary_hash(a.response.get(2..).unwrap_or(&[]));
         let work_class = match (a.cache_hit, a.rcode_class) {
@@ -771,6 +770,7 @@ impl Recorder {
             };
             let entry = open.entry(w).or_insert_with(|| OpenWindow {
                 stream: WindowStream::new(self.header(w)),
+                chunk_roots: Vec::new(),
                 floor: start,
                 abandoned: false,
             });
@@ -805,14 +805,16 @@ impl Recorder {
             return;
         }
         let first = entry.stream.len();
+        let header = *entry.stream.header();
+        // Each leaf is hashed once, by the stream; the sink gets the chunk roots it computed.
         let result = entry
             .stream
-            .append(leaves)
+            .append_streamed(leaves, &mut entry.chunk_roots)
             .map_err(ReceiptsError::Seal)
-            .and_then(|()| {
+            .and_then(|run| {
                 self.setup
                     .sink
-                    .append(entry.stream.header(), first, leaves)
+                    .append(&header, run)
                     .map_err(ReceiptsError::Sink)
             });
         match result {
@@ -889,12 +891,11 @@ mod window_key_tests {
         for _ in 0..3 {
             for (rec, seed) in [(&a, 1u8), (&b, 2)] {
                 for w in [w1, w2] {
-                    let key = rec.key_for(w);
                     for name in names {
                         let want = NormalizedName::from_bytes(name.as_bytes())
                             .ok()
                             .map_or([0u8; 16], |n| NameKey([seed; 32]).name_hash(&n));
-                        assert_eq!(rec.name_hash(w, &key, name.as_bytes()), want, "{name}");
+                        assert_eq!(rec.name_hash(w, name.as_bytes()), want, "{name}");
                     }
                 }
             }
@@ -1037,11 +1038,11 @@ mod pump_tests {
     }
 
     impl ReceiptSink for Flaky {
-        fn append(&self, h: &BatchHeader, first: u64, leaves: &[Leaf]) -> Result<(), SinkError> {
+        fn append(&self, h: &BatchHeader, leaves: StreamedLeaves<'_>) -> Result<(), SinkError> {
             if self.fail_append.load(Ordering::Relaxed) {
                 return Err(SinkError::new("disk full"));
             }
-            self.inner.append(h, first, leaves)
+            self.inner.append(h, leaves)
         }
 
         fn seal(&self, window: WindowId, sealed: SealedWindow) -> Result<(), SinkError> {
@@ -1059,6 +1060,84 @@ mod pump_tests {
         fn redeemed(&self, _: RedeemedToken) -> bool {
             false
         }
+    }
+
+    /// A sink that keeps what it is handed: every leaf and every chunk root.
+    struct Keeping {
+        inner: ChannelSink,
+        leaves: Mutex<Vec<Leaf>>,
+        roots: Mutex<Vec<Hash>>,
+    }
+
+    impl ReceiptSink for Keeping {
+        fn append(&self, h: &BatchHeader, leaves: StreamedLeaves<'_>) -> Result<(), SinkError> {
+            let mut kept = self.leaves.lock().unwrap();
+            assert_eq!(leaves.first_index, kept.len() as u64);
+            assert_eq!(leaves.chunk_roots.len() as u64, leaves.completed_chunks());
+            kept.extend_from_slice(leaves.leaves);
+            self.roots
+                .lock()
+                .unwrap()
+                .extend_from_slice(leaves.chunk_roots);
+            self.inner.append(h, leaves)
+        }
+
+        fn seal(&self, window: WindowId, sealed: SealedWindow) -> Result<(), SinkError> {
+            self.inner.seal(window, sealed)
+        }
+
+        fn abandon(&self, window: WindowId, leaves: u64) {
+            self.inner.abandon(window, leaves);
+        }
+
+        fn redeemed(&self, _: RedeemedToken) -> bool {
+            false
+        }
+    }
+
+    /// The pump hands the sink, with the leaves, the root of every chunk of
+    /// `CHUNK_LEAVES` leaves exactly once: the roots of the sealed batch's chunks.
+    #[test]
+    fn the_sink_gets_each_chunk_root_once_with_the_leaves() {
+        let (inner, mut rx) = ChannelSink::new(4);
+        let sink = Arc::new(Keeping {
+            inner,
+            leaves: Mutex::new(Vec::new()),
+            roots: Mutex::new(Vec::new()),
+        });
+        let c = ReceiptsConfig {
+            max_pending_leaves: 1_000,
+            ..config()
+        };
+        let rec = recorder(&c, Arc::clone(&sink) as Arc<dyn ReceiptSink>);
+        let mut t = START;
+        while t < START + 60_000 {
+            for i in 0..40u16 {
+                rec.record_at(
+                    &answered(&format!("n{}.test", i % 9), i % 3),
+                    t + u64::from(i),
+                );
+            }
+            t += 250;
+            assert_eq!(rec.pump(t).lost, 0);
+        }
+        assert_eq!(rec.pump(START + 63_000).sealed, 1);
+        assert_eq!(rec.dropped(), 0);
+        let batch = rx.try_recv().unwrap();
+        assert_eq!(batch.leaves(), sink.leaves.lock().unwrap().as_slice());
+        // 9,600 leaves: 37 complete chunks, whose roots the sink got, and 128 more.
+        let mut want: Vec<_> = batch
+            .leaves()
+            .chunks(tolldns_receipts::CHUNK_LEAVES)
+            .map(|c| merkle::root(&c.iter().map(Leaf::hash).collect::<Vec<_>>()))
+            .collect();
+        assert_eq!(
+            merkle::root(&want),
+            batch.receipt().body.integrity.merkle_root
+        );
+        want.pop();
+        assert_eq!(want.len(), 37);
+        assert_eq!(*sink.roots.lock().unwrap(), want);
     }
 
     #[test]

@@ -355,6 +355,17 @@ fn stream(c: &mut Criterion) {
             black_box(stream.root())
         })
     });
+    // The same with the chunk roots handed out (what the edge's pump gives its sink).
+    g.bench_function("append_streamed_1m", |b| {
+        let mut roots = Vec::new();
+        b.iter(|| {
+            let mut stream = WindowStream::new(header());
+            for chunk in leaves.chunks(10_000) {
+                black_box(stream.append_streamed(chunk, &mut roots).unwrap());
+            }
+            black_box(stream.root())
+        })
+    });
     g.finish();
 }
 

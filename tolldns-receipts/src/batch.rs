@@ -70,7 +70,14 @@ pub fn order_leaves(leaves: &mut [Leaf]) -> Result<(), SealError> {
     for l in leaves.iter_mut() {
         l.repeat = 0;
     }
-    leaves.sort_unstable_by(Leaf::order);
+    // By timestamp first: a stable sort on the key alone finds the ascending runs that
+    // leaves recorded in arrival order form (one per buffer merged), then each millisecond
+    // by the rest of the strict order. Leaves that compare equal are identical, so the
+    // result is the one of a single sort by `Leaf::order`.
+    leaves.sort_by_key(|l| l.timestamp_ms);
+    for same_ms in leaves.chunk_by_mut(|a, b| a.timestamp_ms == b.timestamp_ms) {
+        same_ms.sort_unstable_by(Leaf::order);
+    }
     let mut prev: Option<Leaf> = None;
     for l in leaves.iter_mut() {
         if let Some(p) = prev
@@ -665,6 +672,48 @@ mod tests {
             ticket: [0; 16],
             response_summary_hash: [0; 16],
             repeat: 0,
+        }
+    }
+
+    /// Sorting by timestamp, then each millisecond, gives what one sort by the strict order
+    /// gives, for buffers in arrival order, reversed or interleaved, with identical answers.
+    #[test]
+    fn order_leaves_is_one_sort_by_the_strict_order() {
+        let mut x: u64 = 0x1234_5678;
+        let mut next = move |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for n in [0usize, 1, 2, 7, 300, 5_000] {
+            let mut arrival: Vec<Leaf> = (0..n as u64)
+                .map(|i| {
+                    let mut l = leaf(next(3), 10 + next(4) as u32, RcodeClass::NoError);
+                    l.timestamp_ms = 60_000 + i / 50 + next(2);
+                    l.name_hash[0] = next(5) as u8;
+                    l.repeat = next(3) as u16;
+                    l
+                })
+                .collect();
+            // Two buffers merged, as a drain merges shards.
+            arrival.sort_by_key(|l| l.timestamp_ms % 2);
+            for input in [arrival.clone(), arrival.iter().rev().copied().collect()] {
+                let mut want = input.clone();
+                for l in &mut want {
+                    l.repeat = 0;
+                }
+                want.sort_unstable_by(Leaf::order);
+                for i in 1..want.len() {
+                    if want[i - 1].same_answer(&want[i]) {
+                        want[i].repeat = want[i - 1].repeat + 1;
+                    }
+                }
+                let mut got = input;
+                order_leaves(&mut got).unwrap();
+                assert_eq!(got, want, "{n} leaves");
+                assert!(got.windows(2).all(|w| w[0].order(&w[1]).is_lt()));
+            }
         }
     }
 

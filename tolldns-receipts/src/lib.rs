@@ -174,7 +174,7 @@ pub use receipt::{
     SIGNATURE_LEN, ServiceSummary, SignatureError, V2Commitments,
 };
 pub use sketch::{MAX_RANK, NameSketch, SKETCH_REGISTERS};
-pub use stream::{SealedWindow, WindowStream};
+pub use stream::{CHUNK_LEAVES, CHUNK_LEVEL, SealedWindow, StreamedLeaves, WindowStream};
 pub use tags::{
     ErrorClass, LatencyBucket, RcodeClass, ReceiptType, SizeBucket, Transport, WireTag, WorkClass,
 };

@@ -91,13 +91,22 @@ impl RootBuilder {
     /// Append a leaf hash. After `2^64 - 1` leaves further pushes are ignored (a count that
     /// no machine reaches).
     pub fn push(&mut self, leaf_hash: Hash) {
-        let Some(next) = self.count.checked_add(1) else {
-            return;
-        };
+        self.push_completing(leaf_hash, u32::MAX);
+    }
+
+    /// Append a leaf hash, as [`push`](Self::push), and return the root of the perfect
+    /// subtree of `2^level` leaves that this leaf completes, if it completes one: when the
+    /// new leaf count is a multiple of `2^level`, the root over the last `2^level` leaves
+    /// (an aligned subtree of the RFC 6962 tree, computed on the way at no extra cost).
+    pub fn push_completing(&mut self, leaf_hash: Hash, level: u32) -> Option<Hash> {
+        let next = self.count.checked_add(1)?;
         let mut h = leaf_hash;
+        let mut completed = (level == 0).then_some(h);
         // Each trailing one bit of the old count is a perfect subtree of the same size as the
-        // one being carried: merge them.
+        // one being carried: merge them. After `k` merges `h` is the root of the last `2^k`
+        // leaves.
         let mut c = self.count;
+        let mut merged = 0u32;
         while c & 1 == 1 {
             let Some(d) = self.depth.checked_sub(1) else {
                 break;
@@ -106,6 +115,10 @@ impl RootBuilder {
                 break;
             };
             h = node_hash(left, &h);
+            merged = merged.saturating_add(1);
+            if merged == level {
+                completed = Some(h);
+            }
             self.depth = d;
             c >>= 1;
         }
@@ -114,6 +127,7 @@ impl RootBuilder {
             self.depth = self.depth.saturating_add(1);
         }
         self.count = next;
+        completed
     }
 
     /// The root of the leaves pushed so far.
@@ -440,6 +454,30 @@ mod tests {
                         Err(ProofError::PathTooShort)
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn pushes_report_the_roots_of_the_aligned_subtrees_they_complete() {
+        for level in [0u32, 1, 2, 3] {
+            let size = 1usize << level;
+            for n in 0..40usize {
+                let h = hashes(n);
+                let mut b = RootBuilder::new();
+                let mut got = Vec::new();
+                for (i, x) in h.iter().enumerate() {
+                    if let Some(r) = b.push_completing(*x, level) {
+                        got.push((i, r));
+                    }
+                }
+                let want: Vec<(usize, Hash)> = h
+                    .chunks_exact(size)
+                    .enumerate()
+                    .map(|(c, chunk)| ((c + 1) * size - 1, root(chunk)))
+                    .collect();
+                assert_eq!(got, want, "level {level}, {n} leaves");
+                assert_eq!(b.finish(), root(&h));
             }
         }
     }

@@ -8,7 +8,15 @@
 //! stores them where it serves proofs from. Its [`WindowStream::seal`] signs the receipt that
 //! [`ClosedBatch::seal`](crate::ClosedBatch::seal) would sign for the same leaves, byte for
 //! byte.
+//!
+//! Each leaf is hashed once. On the way to the root the stream computes the root of every
+//! aligned chunk of [`CHUNK_LEAVES`] leaves (a perfect subtree of the window's tree), and
+//! [`WindowStream::append_streamed`] hands those roots out with the leaves
+//! ([`StreamedLeaves`]): a store that keeps a window's leaves in such chunks, and serves a
+//! proof as the path inside the chunk followed by the chunk's path among the chunk roots,
+//! stores them without hashing a leaf again.
 
+use alloc::vec::Vec;
 use core::cmp::Ordering;
 
 use ed25519_dalek::SigningKey;
@@ -20,6 +28,52 @@ use crate::leaf::{Leaf, MAX_RESPONSE_BYTES};
 use crate::merkle::{Hash, RootBuilder};
 use crate::receipt::Receipt;
 use crate::tags::ReceiptType;
+
+/// `log2` of [`CHUNK_LEAVES`].
+pub const CHUNK_LEVEL: u32 = 8;
+
+/// Leaves per chunk whose root [`WindowStream::append_streamed`] reports: chunk `k` holds
+/// the leaves of Merkle indices `k * CHUNK_LEAVES .. (k + 1) * CHUNK_LEAVES`. A power of two,
+/// so a window's tree is the RFC 6962 tree over its chunk roots (the last chunk may be
+/// shorter).
+pub const CHUNK_LEAVES: usize = 1 << CHUNK_LEVEL;
+
+/// Leaves just appended to a [`WindowStream`], with the roots of the chunks of
+/// [`CHUNK_LEAVES`] leaves they complete (what [`WindowStream::append_streamed`] returns and
+/// a store of the window's leaves takes).
+///
+/// The chunk roots are those of chunks `first_index / CHUNK_LEAVES` up to (not including)
+/// `(first_index + leaves.len()) / CHUNK_LEAVES`: every chunk whose last leaf is among
+/// `leaves`, in order. A chunk started by earlier appends and completed here is among them;
+/// the chunk the last leaves start and do not complete is not (its root comes with the
+/// append that completes it, or is computed from its leaves when the window is sealed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamedLeaves<'a> {
+    /// The Merkle index of the first leaf.
+    pub first_index: u64,
+    /// The leaves, in Merkle order (the strict order of v2).
+    pub leaves: &'a [Leaf],
+    /// The RFC 6962 root of every chunk completed by `leaves`, in chunk order.
+    pub chunk_roots: &'a [Hash],
+}
+
+impl StreamedLeaves<'_> {
+    /// The Merkle index after the last leaf (the stream's length after this append).
+    pub fn end_index(&self) -> u64 {
+        self.first_index
+            .saturating_add(u64::try_from(self.leaves.len()).unwrap_or(u64::MAX))
+    }
+
+    /// The chunk of the first root in `chunk_roots` (`first_index / CHUNK_LEAVES`).
+    pub const fn first_chunk(&self) -> u64 {
+        self.first_index >> CHUNK_LEVEL
+    }
+
+    /// How many chunks `leaves` complete: the length `chunk_roots` must have.
+    pub fn completed_chunks(&self) -> u64 {
+        (self.end_index() >> CHUNK_LEVEL).saturating_sub(self.first_chunk())
+    }
+}
 
 /// A v2 receipt window sealed from a stream: the signed receipt and the witness leaf index of
 /// every sketch register (what [`ClosedBatch::sketch_witnesses`](crate::ClosedBatch::sketch_witnesses)
@@ -123,6 +177,38 @@ impl WindowStream {
     /// index is the Merkle index), [`SealError::WindowOutOfRange`], [`SealError::TooManyBytes`].
     /// The stream is unchanged after an error.
     pub fn append(&mut self, leaves: &[Leaf]) -> Result<(), SealError> {
+        self.append_inner(leaves, None)
+    }
+
+    /// [`append`](Self::append) the leaves and return them with the root of every chunk of
+    /// [`CHUNK_LEAVES`] leaves they complete, written into `chunk_roots` (cleared first; a
+    /// buffer the caller reuses). The chunk roots are intermediate nodes of the root under
+    /// construction: nothing is hashed twice.
+    ///
+    /// # Errors
+    ///
+    /// As [`append`](Self::append); the stream is unchanged and `chunk_roots` empty after an
+    /// error.
+    pub fn append_streamed<'a>(
+        &mut self,
+        leaves: &'a [Leaf],
+        chunk_roots: &'a mut Vec<Hash>,
+    ) -> Result<StreamedLeaves<'a>, SealError> {
+        chunk_roots.clear();
+        let first_index = self.len();
+        self.append_inner(leaves, Some(&mut *chunk_roots))?;
+        Ok(StreamedLeaves {
+            first_index,
+            leaves,
+            chunk_roots,
+        })
+    }
+
+    fn append_inner(
+        &mut self,
+        leaves: &[Leaf],
+        mut chunk_roots: Option<&mut Vec<Hash>>,
+    ) -> Result<(), SealError> {
         let (start, end) = self.bounds?;
         let mut prev = self.last;
         for (i, l) in leaves.iter().enumerate() {
@@ -161,7 +247,10 @@ impl WindowStream {
         self.summary = summary;
         for l in leaves {
             self.tickets.add(self.root.len(), l);
-            self.root.push(l.hash());
+            let completed = self.root.push_completing(l.hash(), CHUNK_LEVEL);
+            if let (Some(r), Some(out)) = (completed, chunk_roots.as_deref_mut()) {
+                out.push(r);
+            }
         }
         self.last = prev;
         Ok(())
@@ -290,6 +379,62 @@ mod tests {
         .unwrap();
         assert_eq!(sealed.receipt, *batch.receipt());
         assert_eq!(sealed.witnesses, *batch.sketch_witnesses());
+    }
+
+    /// Leaves appended in pieces of every size around the chunk size hand out exactly the
+    /// roots of the chunks they complete, and the stream seals as at once.
+    #[test]
+    fn streamed_appends_report_each_completed_chunk_root_once() {
+        let mut leaves: Vec<Leaf> = (0..1_300u64)
+            .map(|i| {
+                let mut l = leaf(60_000 + i / 3);
+                l.name_hash = [(i % 251) as u8; 16];
+                l
+            })
+            .collect();
+        order_leaves(&mut leaves).unwrap();
+        let hashes: Vec<Hash> = leaves.iter().map(Leaf::hash).collect();
+        let want: Vec<Hash> = hashes
+            .chunks_exact(CHUNK_LEAVES)
+            .map(crate::merkle::root)
+            .collect();
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let batch = ClosedBatch::seal(&header(), leaves.clone(), [0; 32], 1, &key).unwrap();
+        for sizes in [
+            &[1usize][..],
+            &[255, 1, 256, 0, 513, 7],
+            &[1_300],
+            &[300, 3],
+        ] {
+            let mut s = WindowStream::new(header());
+            let mut roots = Vec::new();
+            let mut got = Vec::new();
+            let mut at = 0;
+            for size in sizes.iter().cycle() {
+                if at >= leaves.len() {
+                    break;
+                }
+                let end = (at + size).min(leaves.len());
+                let run = s.append_streamed(&leaves[at..end], &mut roots).unwrap();
+                assert_eq!(run.first_index, at as u64);
+                assert_eq!(run.end_index(), end as u64);
+                assert_eq!(run.first_chunk(), (at / CHUNK_LEAVES) as u64);
+                assert_eq!(run.completed_chunks(), run.chunk_roots.len() as u64);
+                got.extend_from_slice(run.chunk_roots);
+                at = end;
+            }
+            assert_eq!(got, want, "{sizes:?}");
+            let sealed = s.seal([0; 32], 1, &key).unwrap();
+            assert_eq!(sealed.receipt, *batch.receipt());
+        }
+        // A refused append hands out nothing and leaves the stream as it was.
+        let mut s = WindowStream::new(header());
+        let mut roots = vec![[9; 32]];
+        assert_eq!(
+            s.append_streamed(&[leaf(1)], &mut roots),
+            Err(SealError::LeafOutsideWindow { index: 0 })
+        );
+        assert!(roots.is_empty() && s.is_empty());
     }
 
     #[test]

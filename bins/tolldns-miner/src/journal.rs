@@ -37,8 +37,9 @@
 //! order, a few at a time ([`Journal::stream_append`]): the journal stores them in an *open
 //! stream* keyed by (window, backend), before the batch (and so its id) exists. Every append
 //! is one transaction: the complete chunks of [`CHUNK_LEAVES`] leaves it fills are written with
-//! their RFC 6962 roots and their ticket-index rows; at most one partial chunk per open stream
-//! waits in memory. [`Journal::stream_seal`] then writes the partial chunk, checks that the
+//! their RFC 6962 roots (as the edge's window stream computed them on the way to the window's
+//! root: the journal does not hash a leaf again) and their ticket-index rows; at most one
+//! partial chunk per open stream waits in memory. [`Journal::stream_seal`] then writes the partial chunk, checks that the
 //! root over the stored chunk roots is the receipt's `merkle_root` and that the leaf count is
 //! its `leaf_count`, and stores the receipt, the sketch witnesses, the link from the batch id
 //! to the stream and the outbox entries, in one transaction. Memory therefore does not grow
@@ -56,7 +57,8 @@
 //! witness leaf of every name-sketch register (`sketch_witnesses`). A chunk is a power of two,
 //! so the batch's tree is exactly the RFC 6962 tree over the chunk roots: a proof is the proof
 //! inside the leaf's chunk followed by the chunk's proof among the chunk roots. An audit
-//! therefore reads the chunk roots and the chunks it samples, never the whole window.
+//! therefore reads the chunk roots and the chunks it samples, never the whole window, and
+//! refuses to answer from a chunk whose leaves do not hash to its stored root.
 //! Streamed batches keep their rows under the stream (`stream_chunks`, `stream_roots`,
 //! `stream_tickets`, linked by `batch_streams`); batches journaled by earlier versions keep
 //! theirs under the batch id (`leaf_chunks`, `chunk_roots`, `ticket_index`) and are served as
@@ -86,8 +88,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use redb::{ReadableTable as _, ReadableTableMetadata as _, TableDefinition};
 use tolldns_core::NameKey;
 use tolldns_receipts::{
-    AuditAnswer, BatchHeader, LEAF_LEN, LEAF_LEN_V1, Leaf, LeafProof, MerkleProof, MerkleTree,
-    Receipt, SKETCH_REGISTERS, SketchWitnesses, sketch_with_witnesses,
+    AuditAnswer, BatchHeader, Hash, LEAF_LEN, LEAF_LEN_V1, Leaf, LeafProof, MerkleProof,
+    MerkleTree, Receipt, SKETCH_REGISTERS, SketchWitnesses, StreamedLeaves, sketch_with_witnesses,
 };
 
 /// A batch id: SHA-256 of the receipt's canonical (Borsh) bytes, signature included.
@@ -108,8 +110,10 @@ const TICKET_INDEX: TableDefinition<'_, (BatchId, [u8; 16]), &[u8]> =
 /// id -> the witness leaf index (u64 LE; `u64::MAX` for none) of each sketch register.
 const WITNESSES: TableDefinition<'_, BatchId, &[u8]> = TableDefinition::new("sketch_witnesses");
 
-/// Leaves per stored chunk (a power of two).
+/// Leaves per stored chunk (a power of two): the chunks whose roots the edge's window stream
+/// hands over with the leaves ([`StreamedLeaves`]).
 pub const CHUNK_LEAVES: usize = 256;
+const _: () = assert!(CHUNK_LEAVES == tolldns_receipts::CHUNK_LEAVES);
 
 /// A stream id (allocated from the `next_stream` counter).
 type StreamId = u64;
@@ -198,6 +202,19 @@ pub enum JournalError {
         /// Leaves the stream holds (the index the next append must start at).
         expected: u64,
         /// The index the append started at.
+        got: u64,
+    },
+    /// An append whose chunk roots are not one per chunk its leaves complete: nothing is
+    /// stored.
+    #[error(
+        "receipt journal: window {window} append completes {expected} chunks but carries {got} chunk roots"
+    )]
+    ChunkRoots {
+        /// The window.
+        window: u64,
+        /// Chunks the append completes.
+        expected: u64,
+        /// Chunk roots it carries.
         got: u64,
     },
     /// A seal for a window without an open stream.
@@ -413,6 +430,11 @@ impl ProofReader {
         if !self.chunks.contains_key(&chunk) {
             let leaves = self.chunk_bytes(source, chunk)?;
             let tree = MerkleTree::from_leaf_hashes(leaves.iter().map(Leaf::hash).collect());
+            // The stored root (checked against the receipt at the seal) must be the root of
+            // the stored leaves: a proof is never served from leaves it does not lead from.
+            if outer.leaf_hash(u64::from(chunk)) != Some(tree.root()) {
+                return Err(corrupt());
+            }
             self.chunks.insert(chunk, (leaves, tree));
         }
         let (leaves, tree) = self.chunks.get(&chunk).ok_or_else(corrupt)?;
@@ -483,57 +505,92 @@ fn usize_u64(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
-/// Writes chunk `chunk` of stream `stream` (`leaves`, at most `CHUNK_LEAVES`): the leaves, their
-/// root and the chunk's ticket-index rows. Returns the bytes stored.
-fn write_chunk(
-    tx: &redb::WriteTransaction,
-    stream: StreamId,
-    chunk: u32,
-    leaves: &[Leaf],
-) -> Result<u64, JournalError> {
-    let mut buf = Vec::with_capacity(leaves.len().saturating_mul(LEAF_LEN));
-    let mut hashes = Vec::with_capacity(leaves.len());
-    let mut by_ticket: HashMap<[u8; 16], Vec<u8>> = HashMap::new();
-    let first = u64::from(chunk).saturating_mul(CHUNK_LEAVES as u64);
-    for (i, leaf) in leaves.iter().enumerate() {
-        buf.extend_from_slice(&leaf.to_bytes());
-        hashes.push(leaf.hash());
-        if leaf.is_ticketed() {
-            by_ticket
-                .entry(leaf.ticket)
-                .or_default()
-                .extend_from_slice(&first.saturating_add(usize_u64(i)).to_le_bytes());
-        }
-    }
-    tx.open_table(STREAM_CHUNKS)?
-        .insert((stream, chunk), buf.as_slice())?;
-    tx.open_table(STREAM_ROOTS)?
-        .insert((stream, chunk), tolldns_receipts::merkle::root(&hashes))?;
-    let mut stored = usize_u64(buf.len()).saturating_add(32);
-    let mut index = tx.open_table(STREAM_TICKETS)?;
-    for (ticket, list) in &by_ticket {
-        index.insert((stream, *ticket, chunk), list.as_slice())?;
-        stored = stored.saturating_add(usize_u64(list.len()).saturating_add(16));
-    }
-    Ok(stored)
+/// The tables the chunks of a stream are written to, opened once per transaction.
+struct ChunkTables<'t> {
+    chunks: redb::Table<'t, (StreamId, u32), &'static [u8]>,
+    roots: redb::Table<'t, (StreamId, u32), [u8; 32]>,
+    tickets: redb::Table<'t, (StreamId, [u8; 16], u32), &'static [u8]>,
+    /// The encoded leaves of the chunk being written (reused from chunk to chunk).
+    buf: Vec<u8>,
+    /// The ticket-index rows of the chunk being written.
+    by_ticket: HashMap<[u8; 16], Vec<u8>>,
 }
 
-/// Writes `leaves`, which start at Merkle index `first` (a multiple of `CHUNK_LEAVES`), as
-/// chunks of stream `stream` (all complete but possibly the last). Returns the bytes stored.
-fn write_chunks(
-    tx: &redb::WriteTransaction,
-    stream: StreamId,
-    first: u64,
-    leaves: &[Leaf],
-) -> Result<u64, JournalError> {
-    let mut stored = 0u64;
-    let first_chunk = first / CHUNK_LEAVES as u64;
-    for (c, chunk) in leaves.chunks(CHUNK_LEAVES).enumerate() {
-        let c = u32::try_from(first_chunk.saturating_add(usize_u64(c)))
-            .map_err(|_| JournalError::Corrupt { what: "leaves" })?;
-        stored = stored.saturating_add(write_chunk(tx, stream, c, chunk)?);
+impl<'t> ChunkTables<'t> {
+    fn open(tx: &'t redb::WriteTransaction) -> Result<Self, JournalError> {
+        Ok(Self {
+            chunks: tx.open_table(STREAM_CHUNKS)?,
+            roots: tx.open_table(STREAM_ROOTS)?,
+            tickets: tx.open_table(STREAM_TICKETS)?,
+            buf: Vec::with_capacity(CHUNK_LEAVES.saturating_mul(LEAF_LEN)),
+            by_ticket: HashMap::new(),
+        })
     }
-    Ok(stored)
+
+    /// Writes chunk `chunk` of stream `stream`: `leaves` (at most `CHUNK_LEAVES`), their RFC
+    /// 6962 `root` (as the stream computed it, or [`chunk_root`] of them) and the chunk's
+    /// ticket-index rows. Returns the bytes stored.
+    fn write(
+        &mut self,
+        stream: StreamId,
+        chunk: u32,
+        leaves: &[Leaf],
+        root: &Hash,
+    ) -> Result<u64, JournalError> {
+        self.buf.clear();
+        self.by_ticket.clear();
+        let first = u64::from(chunk).saturating_mul(CHUNK_LEAVES as u64);
+        for (i, leaf) in leaves.iter().enumerate() {
+            self.buf.extend_from_slice(&leaf.to_bytes());
+            if leaf.is_ticketed() {
+                self.by_ticket
+                    .entry(leaf.ticket)
+                    .or_default()
+                    .extend_from_slice(&first.saturating_add(usize_u64(i)).to_le_bytes());
+            }
+        }
+        self.chunks.insert((stream, chunk), self.buf.as_slice())?;
+        self.roots.insert((stream, chunk), root)?;
+        let mut stored = usize_u64(self.buf.len()).saturating_add(32);
+        for (ticket, list) in &self.by_ticket {
+            self.tickets
+                .insert((stream, *ticket, chunk), list.as_slice())?;
+            stored = stored.saturating_add(usize_u64(list.len()).saturating_add(16));
+        }
+        Ok(stored)
+    }
+
+    /// Writes `leaves`, which start at Merkle index `first` (a multiple of `CHUNK_LEAVES`), as
+    /// chunks of stream `stream` (all complete but possibly the last), hashing them for their
+    /// roots. Returns the bytes stored.
+    fn write_hashing(
+        &mut self,
+        stream: StreamId,
+        first: u64,
+        leaves: &[Leaf],
+    ) -> Result<u64, JournalError> {
+        let mut stored = 0u64;
+        let first_chunk = first / CHUNK_LEAVES as u64;
+        for (c, chunk) in leaves.chunks(CHUNK_LEAVES).enumerate() {
+            let c = chunk_number(first_chunk.saturating_add(usize_u64(c)))?;
+            stored = stored.saturating_add(self.write(stream, c, chunk, &chunk_root(chunk))?);
+        }
+        Ok(stored)
+    }
+}
+
+/// The RFC 6962 root of a chunk's leaves.
+fn chunk_root(leaves: &[Leaf]) -> Hash {
+    let mut b = tolldns_receipts::merkle::RootBuilder::new();
+    for leaf in leaves {
+        b.push(leaf.hash());
+    }
+    b.finish()
+}
+
+/// Chunk `c` as stored (a `u32`: 2^40 leaves per window at most).
+fn chunk_number(c: u64) -> Result<u32, JournalError> {
+    u32::try_from(c).map_err(|_| JournalError::Corrupt { what: "leaves" })
 }
 
 /// Allocates a stream id.
@@ -1030,7 +1087,7 @@ impl Journal {
     ///
     /// [`JournalError::Db`].
     pub fn open(path: &Path) -> Result<(Self, u64), JournalError> {
-        Self::open_with_cache(path, 128 << 20)
+        Self::open_with_cache(path, 64 << 20)
     }
 
     /// [`Journal::open`] with a page cache of `cache_bytes` (`journal.cache_bytes`).
@@ -1162,33 +1219,43 @@ impl Journal {
         Ok(())
     }
 
-    /// Appends `leaves` to the open stream of `header`'s (window, backend): they are Merkle
-    /// leaves `first_index ..`, in the window's strict order. Index 0 opens the stream. The
-    /// complete chunks are stored (one durable transaction); the rest of the last chunk waits
-    /// in memory for the next append or the seal.
+    /// Appends `run.leaves` to the open stream of `header`'s (window, backend): they are
+    /// Merkle leaves `run.first_index ..`, in the window's strict order. Index 0 opens the
+    /// stream. The complete chunks are stored with the roots the window's stream computed
+    /// (`run.chunk_roots`; no leaf is hashed here), in one transaction; the rest of the last
+    /// chunk waits in memory for the next append or the seal. The roots are checked at
+    /// [`Journal::stream_seal`]: the root over them must be the receipt's.
     ///
     /// # Errors
     ///
-    /// [`JournalError::StreamGap`] when `first_index` is not the number of leaves the stream
-    /// holds (nothing is stored), [`JournalError::Db`].
+    /// [`JournalError::StreamGap`] when `run.first_index` is not the number of leaves the
+    /// stream holds, [`JournalError::ChunkRoots`] when `run` does not carry one root per chunk
+    /// it completes (nothing is stored), [`JournalError::Db`].
     pub fn stream_append(
         &self,
         header: &BatchHeader,
-        first_index: u64,
-        leaves: &[Leaf],
+        run: StreamedLeaves<'_>,
     ) -> Result<(), JournalError> {
         let window = header.window_id.get();
         let backend = header.backend_id.as_str();
         let key = (window, backend.to_owned());
         let mut open = self.lock_open();
         let expected = open.get(&key).map_or(0, |s| s.leaves);
-        if first_index != expected {
+        if run.first_index != expected {
             return Err(JournalError::StreamGap {
                 window,
                 expected,
-                got: first_index,
+                got: run.first_index,
             });
         }
+        if usize_u64(run.chunk_roots.len()) != run.completed_chunks() {
+            return Err(JournalError::ChunkRoots {
+                window,
+                expected: run.completed_chunks(),
+                got: usize_u64(run.chunk_roots.len()),
+            });
+        }
+        let leaves = run.leaves;
         let n = usize_u64(leaves.len());
         if let Some(s) = open.get_mut(&key)
             && s.partial.len().saturating_add(leaves.len()) < CHUNK_LEAVES
@@ -1216,23 +1283,42 @@ impl Journal {
             Some(id) => id,
             None => next_stream(&tx)?,
         };
-        // Complete the partial chunk first, then whole chunks; the rest waits.
+        // Complete the partial chunk first, then whole chunks; the rest waits. The roots are
+        // those of the chunks completed, in order (checked above: one per chunk).
         let mut rest = leaves;
         let mut next_index = stored_leaves;
-        if !partial.is_empty() {
-            let fill = CHUNK_LEAVES.saturating_sub(partial.len()).min(rest.len());
-            let (head, tail) = rest.split_at(fill);
-            let mut chunk = Vec::with_capacity(CHUNK_LEAVES);
-            chunk.extend_from_slice(partial);
-            chunk.extend_from_slice(head);
-            bytes = bytes.saturating_add(write_chunks(&tx, id, next_index, &chunk)?);
-            next_index = next_index.saturating_add(usize_u64(chunk.len()));
-            rest = tail;
+        let mut roots = run.chunk_roots.iter();
+        let mut next_root = || {
+            roots.next().ok_or(JournalError::ChunkRoots {
+                window,
+                expected: run.completed_chunks(),
+                got: usize_u64(run.chunk_roots.len()),
+            })
+        };
+        {
+            let mut tables = ChunkTables::open(&tx)?;
+            // A partial chunk is here only when these leaves complete it (see above).
+            if !partial.is_empty() {
+                let fill = CHUNK_LEAVES.saturating_sub(partial.len()).min(rest.len());
+                let (head, tail) = rest.split_at(fill);
+                let mut chunk = Vec::with_capacity(CHUNK_LEAVES);
+                chunk.extend_from_slice(partial);
+                chunk.extend_from_slice(head);
+                let c = chunk_number(next_index / CHUNK_LEAVES as u64)?;
+                bytes = bytes.saturating_add(tables.write(id, c, &chunk, next_root()?)?);
+                next_index = next_index.saturating_add(CHUNK_LEAVES as u64);
+                rest = tail;
+            }
+            while rest.len() >= CHUNK_LEAVES {
+                let (chunk, tail) = rest.split_at(CHUNK_LEAVES);
+                let c = chunk_number(next_index / CHUNK_LEAVES as u64)?;
+                bytes = bytes.saturating_add(tables.write(id, c, chunk, next_root()?)?);
+                next_index = next_index.saturating_add(CHUNK_LEAVES as u64);
+                rest = tail;
+            }
         }
-        let whole = rest.len() / CHUNK_LEAVES * CHUNK_LEAVES;
-        let (complete, remainder) = rest.split_at(whole);
-        bytes = bytes.saturating_add(write_chunks(&tx, id, next_index, complete)?);
-        let stored_now = next_index.saturating_add(usize_u64(complete.len()));
+        let remainder = rest;
+        let stored_now = next_index;
         tx.open_table(STREAMS)?
             .insert(id, (window, backend, stored_now, bytes))?;
         add_appended(&tx, stored_now.saturating_sub(stored_leaves))?;
@@ -1297,7 +1383,11 @@ impl Journal {
         let stored_leaves = s.leaves.saturating_sub(usize_u64(s.partial.len()));
         let mut stored = s.bytes;
         if !s.partial.is_empty() {
-            stored = stored.saturating_add(write_chunks(&tx, stream, stored_leaves, &s.partial)?);
+            // The last chunk, shorter than the others: the stream completed no chunk with it,
+            // so its root is computed here (at most `CHUNK_LEAVES - 1` leaves a window).
+            let written =
+                ChunkTables::open(&tx)?.write_hashing(stream, stored_leaves, &s.partial)?;
+            stored = stored.saturating_add(written);
             add_appended(&tx, usize_u64(s.partial.len()))?;
         }
         let (stored, used) =
@@ -1388,7 +1478,7 @@ impl Journal {
         let n = usize_u64(leaves.len());
         let (stored, used) = if receipt.body.v2.is_some() {
             let stream = next_stream(&tx)?;
-            let stored = write_chunks(&tx, stream, 0, leaves)?;
+            let stored = ChunkTables::open(&tx)?.write_hashing(stream, 0, leaves)?;
             add_appended(&tx, n)?;
             let (_, witnesses) = sketch_with_witnesses(leaves);
             seal_stream_rows(&tx, &id, receipt, stream, n, stored, &witnesses)?
@@ -2078,7 +2168,7 @@ pub(crate) mod tests {
     use tolldns_core::{BackendId, DeploymentId, WindowId, WindowLen};
     use tolldns_receipts::{
         AuditSample, BatchHeader, ClosedBatch, LatencyBucket, LeafFlags, RcodeClass, Transport,
-        WorkClass,
+        WindowStream, WorkClass,
     };
 
     pub(crate) fn sample_batch(window: u64, n: u64, key: &SigningKey) -> ClosedBatch {
@@ -2137,17 +2227,41 @@ pub(crate) mod tests {
         .unwrap()
     }
 
+    /// Leaves `at..end` of a window with the roots of the chunks they complete, computed
+    /// from the leaves (what a window stream hands over).
+    fn run<'a>(
+        all: &'a [Leaf],
+        at: usize,
+        end: usize,
+        roots: &'a mut Vec<Hash>,
+    ) -> StreamedLeaves<'a> {
+        roots.clear();
+        for c in at / CHUNK_LEAVES..end / CHUNK_LEAVES {
+            roots.push(chunk_root(&all[c * CHUNK_LEAVES..(c + 1) * CHUNK_LEAVES]));
+        }
+        StreamedLeaves {
+            first_index: at as u64,
+            leaves: &all[at..end],
+            chunk_roots: roots,
+        }
+    }
+
     /// Appends `leaves` to their window's stream in pieces of the given sizes (cycled), as the
-    /// edge's pump does, checking the memory bound after every append.
+    /// edge's pump does (through a `WindowStream`, which hashes each leaf once and hands the
+    /// chunk roots over), checking the memory bound after every append.
     fn stream(j: &Journal, header: &BatchHeader, leaves: &[Leaf], sizes: &[usize]) {
         let mut at = 0usize;
+        let mut window = WindowStream::new(*header);
+        let mut roots = Vec::new();
         for size in sizes.iter().cycle() {
             if at >= leaves.len() {
                 break;
             }
             let end = (at + size).min(leaves.len());
-            j.stream_append(header, at as u64, &leaves[at..end])
+            let run = window
+                .append_streamed(&leaves[at..end], &mut roots)
                 .unwrap();
+            j.stream_append(header, run).unwrap();
             at = end;
             let key = (
                 header.window_id.get(),
@@ -2238,12 +2352,15 @@ pub(crate) mod tests {
                 assert_eq!(w, &b.sketch_witness(*reg), "register {reg}");
             }
             // Sealing the same receipt again stores nothing new.
-            j.stream_append(&h, 0, b.leaves()).unwrap();
+            let mut roots = Vec::new();
+            j.stream_append(&h, run(b.leaves(), 0, n as usize, &mut roots))
+                .unwrap();
             assert!(!j.stream_seal(b.receipt(), &witnesses, &[], 6).unwrap().1);
         }
         // An empty window opened by an empty append seals the same way.
         let e = sample_batch(38, 0, &key);
-        j.stream_append(&header_of(&e), 0, &[]).unwrap();
+        j.stream_append(&header_of(&e), run(&[], 0, 0, &mut Vec::new()))
+            .unwrap();
         let (id, _) = j
             .stream_seal(e.receipt(), &[u64::MAX; SKETCH_REGISTERS], &[], 7)
             .unwrap();
@@ -2286,6 +2403,65 @@ pub(crate) mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// The journal stores the chunk roots the window stream hands over without hashing the
+    /// leaves: roots that are not the leaves' are refused at the seal (the root over them is
+    /// not the receipt's), and leaves that are not the roots' are never served as proven.
+    #[test]
+    fn chunk_roots_that_are_not_the_leaves_are_refused() {
+        let dir = tmp("stream-roots");
+        let key = SigningKey::from_bytes(&[6; 32]);
+        let (j, _) = Journal::open(&dir.join("j.redb")).unwrap();
+        let b = sample_batch(43, 600, &key);
+        let h = header_of(&b);
+        let (_, witnesses) = sketch_with_witnesses(b.leaves());
+        let mut roots = Vec::new();
+        let mut wrong = run(b.leaves(), 0, 600, &mut roots).chunk_roots.to_vec();
+        wrong[1][0] ^= 1;
+        j.stream_append(
+            &h,
+            StreamedLeaves {
+                first_index: 0,
+                leaves: b.leaves(),
+                chunk_roots: &wrong,
+            },
+        )
+        .unwrap();
+        assert!(matches!(
+            j.stream_seal(b.receipt(), &witnesses, &[], 1),
+            Err(JournalError::StreamMismatch {
+                what: "merkle_root",
+                ..
+            })
+        ));
+        assert_eq!(j.stats().unwrap().batches, 0);
+        j.stream_abandon(43, "edge-ingress", 600).unwrap();
+        // The receipt's roots with a leaf of chunk 1 changed: the seal cannot tell (it does
+        // not hash the leaves), an audit of that chunk can and refuses to answer.
+        let mut other = b.leaves().to_vec();
+        other[300].response_bytes += 1;
+        let good = run(b.leaves(), 0, 600, &mut roots).chunk_roots.to_vec();
+        j.stream_append(
+            &h,
+            StreamedLeaves {
+                first_index: 0,
+                leaves: &other,
+                chunk_roots: &good,
+            },
+        )
+        .unwrap();
+        let (id, _) = j.stream_seal(b.receipt(), &witnesses, &[], 1).unwrap();
+        let (_, answers) = j.audit(&id, &[5, 599]).unwrap();
+        assert_eq!(answers[0], b.audit_answer(5).unwrap());
+        assert_eq!(answers[1], b.audit_answer(599).unwrap());
+        assert!(matches!(
+            j.audit(&id, &[300]),
+            Err(AuditError::Journal(JournalError::Corrupt {
+                what: "leaves"
+            }))
+        ));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn a_stream_refuses_gaps_and_receipts_of_other_leaves() {
         let dir = tmp("stream-refuse");
@@ -2293,18 +2469,31 @@ pub(crate) mod tests {
         let (j, _) = Journal::open(&dir.join("j.redb")).unwrap();
         let b = sample_batch(40, 600, &key);
         let h = header_of(&b);
+        let l = b.leaves();
+        let mut roots = Vec::new();
         // The first append must open the stream at 0, and each continue it.
         assert!(matches!(
-            j.stream_append(&h, 5, &b.leaves()[5..10]),
+            j.stream_append(&h, run(l, 5, 10, &mut roots)),
             Err(JournalError::StreamGap {
                 expected: 0,
                 got: 5,
                 ..
             })
         ));
-        j.stream_append(&h, 0, &b.leaves()[..300]).unwrap();
+        // One root per completed chunk, no more, no less.
+        let mut one_short = run(l, 0, 300, &mut roots);
+        one_short.chunk_roots = &[];
         assert!(matches!(
-            j.stream_append(&h, 299, &b.leaves()[299..]),
+            j.stream_append(&h, one_short),
+            Err(JournalError::ChunkRoots {
+                expected: 1,
+                got: 0,
+                ..
+            })
+        ));
+        j.stream_append(&h, run(l, 0, 300, &mut roots)).unwrap();
+        assert!(matches!(
+            j.stream_append(&h, run(l, 299, 600, &mut roots)),
             Err(JournalError::StreamGap {
                 expected: 300,
                 got: 299,
@@ -2321,9 +2510,10 @@ pub(crate) mod tests {
             })
         ));
         // The right count of other leaves: wrong root.
-        let mut other = b.leaves()[300..].to_vec();
-        other[10].response_bytes += 1;
-        j.stream_append(&h, 300, &other).unwrap();
+        let mut other = b.leaves().to_vec();
+        other[310].response_bytes += 1;
+        j.stream_append(&h, run(&other, 300, 600, &mut roots))
+            .unwrap();
         assert!(matches!(
             j.stream_seal(b.receipt(), &witnesses, &[], 1),
             Err(JournalError::StreamMismatch {

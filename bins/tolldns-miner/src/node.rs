@@ -10,7 +10,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::{Notify, mpsc, watch};
 use tolldns_core::{WindowId, WindowLen};
 use tolldns_ingress::{NameKeyProvider, ReceiptSink, RedeemedToken, SinkError};
-use tolldns_receipts::{BatchHeader, Leaf, SealedWindow};
+use tolldns_receipts::{BatchHeader, SealedWindow, StreamedLeaves};
 
 use crate::agent::{Agent, AgentSettings};
 use crate::audit_api::{ApiState, AuthSettings};
@@ -79,18 +79,13 @@ impl JournalSink {
 }
 
 impl ReceiptSink for JournalSink {
-    fn append(
-        &self,
-        header: &BatchHeader,
-        first_index: u64,
-        leaves: &[Leaf],
-    ) -> Result<(), SinkError> {
-        self.journal
-            .stream_append(header, first_index, leaves)
-            .map_err(|e| {
-                self.metrics.journal_errors.inc();
-                SinkError::new(e)
-            })
+    /// Stores the complete chunks with the roots the window's stream computed (no leaf is
+    /// hashed again); the seal checks the root over them against the receipt.
+    fn append(&self, header: &BatchHeader, leaves: StreamedLeaves<'_>) -> Result<(), SinkError> {
+        self.journal.stream_append(header, leaves).map_err(|e| {
+            self.metrics.journal_errors.inc();
+            SinkError::new(e)
+        })
     }
 
     fn seal(&self, window: WindowId, sealed: SealedWindow) -> Result<(), SinkError> {
