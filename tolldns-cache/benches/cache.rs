@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tolldns_cache::{Cache, CacheConfig, CacheKey, Lookup};
+use tolldns_cache::{Cache, CacheConfig, CacheKey, CheckedAnswer, Lookup};
 
 /// A NOERROR answer for `www.example.com`/A with `n` A records (TTL 300), owners compressed.
 fn answer(n: u8) -> Vec<u8> {
@@ -58,6 +58,16 @@ fn bench(c: &mut Criterion) {
         let wire = answer(n);
         c.bench_function(&format!("insert_{n}_records"), |b| {
             b.iter(|| black_box(cache.insert(black_box(&key), black_box(&wire), t0)))
+        });
+        // The miss path's insert: the caller already parsed the answer in full.
+        let checked = CheckedAnswer {
+            rcode: 0,
+            ttl_cap: None,
+        };
+        c.bench_function(&format!("insert_checked_{n}_records"), |b| {
+            b.iter(|| {
+                black_box(cache.insert_checked(black_box(&key), black_box(&wire), checked, t0))
+            })
         });
     }
 }

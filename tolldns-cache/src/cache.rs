@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hickory_proto::ProtoError;
-use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::op::Message;
 
 use crate::key::CacheKey;
 use crate::wire::{
@@ -18,6 +18,9 @@ const MAX_MESSAGE_LEN: usize = u16::MAX as usize;
 /// the `Arc` counts and the cache's own slot bookkeeping (an estimate, kept conservative).
 const ENTRY_OVERHEAD: usize =
     size_of::<CacheKey>() + size_of::<Entry>() + 2 * size_of::<usize>() + 64;
+/// NOERROR and NXDOMAIN, the cacheable response codes.
+const RCODE_NOERROR: u16 = 0;
+const RCODE_NXDOMAIN: u16 = 3;
 /// No attack clamp set.
 const NO_CLAMP: u32 = u32::MAX;
 /// A shard should hold at least this many bytes before the cache is split further.
@@ -129,6 +132,19 @@ pub struct Inserted {
     pub ttl: u32,
     /// The bytes the entry is charged against [`CacheConfig::max_bytes`].
     pub bytes: usize,
+}
+
+/// What a caller that already checked an answer (with hickory-proto as [`Cache::insert`] does,
+/// or with the [`wire`](crate::wire) walker as the edge's upstream pool does) hands to
+/// [`Cache::insert_checked`], so the answer is stored without being parsed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckedAnswer {
+    /// The response code the caller's check found: the header RCODE with the EDNS extended
+    /// bits (as `u16::from(message.response_code())` gives it).
+    pub rcode: u16,
+    /// A cap on every stored TTL in seconds, applied before the configured clamps (an upstream
+    /// quorum's trust cap); `None` for none.
+    pub ttl_cap: Option<u32>,
 }
 
 /// Why an answer was not cached. Every refusal is counted in [`CacheStats::inserts_refused`].
@@ -471,6 +487,32 @@ impl Cache {
         now: Instant,
     ) -> Result<Inserted, InsertError> {
         let result = self.try_insert(key, answer, now);
+        self.count_insert(result)
+    }
+
+    /// Stores `answer` under `key` at time `now` as [`Cache::insert`] does, for a caller that has
+    /// already parsed the answer in full and hands over what the parse found (`checked`): the
+    /// answer is not parsed with hickory-proto again. Every other check of [`Cache::insert`] is
+    /// made (key, size, QR, opcode, TC, RCODE, question, record structure, SOA of negative
+    /// answers, zero TTL, entry weight) and refusals are counted the same way. The stored TTLs
+    /// are also capped by [`CheckedAnswer::ttl_cap`].
+    ///
+    /// # Errors
+    ///
+    /// [`InsertError`] says why the answer was refused; nothing is stored then.
+    pub fn insert_checked(
+        &self,
+        key: &CacheKey,
+        answer: &[u8],
+        checked: CheckedAnswer,
+        now: Instant,
+    ) -> Result<Inserted, InsertError> {
+        let result =
+            Self::check_size(key, answer).and_then(|()| self.try_store(key, answer, checked, now));
+        self.count_insert(result)
+    }
+
+    fn count_insert(&self, result: Result<Inserted, InsertError>) -> Result<Inserted, InsertError> {
         let counter = match result {
             Ok(_) => &self.counters.inserts,
             Err(_) => &self.counters.inserts_refused,
@@ -479,12 +521,7 @@ impl Cache {
         result
     }
 
-    fn try_insert(
-        &self,
-        key: &CacheKey,
-        answer: &[u8],
-        now: Instant,
-    ) -> Result<Inserted, InsertError> {
+    fn check_size(key: &CacheKey, answer: &[u8]) -> Result<(), InsertError> {
         if !key.is_valid() {
             return Err(InsertError::InvalidKey);
         }
@@ -494,19 +531,43 @@ impl Cache {
                 max: MAX_MESSAGE_LEN,
             });
         }
+        Ok(())
+    }
+
+    fn try_insert(
+        &self,
+        key: &CacheKey,
+        answer: &[u8],
+        now: Instant,
+    ) -> Result<Inserted, InsertError> {
+        Self::check_size(key, answer)?;
         let msg = Message::from_vec(answer).map_err(InsertError::Parse)?;
-        let header = Header::parse(answer).ok_or(InsertError::Malformed)?;
+        let checked = CheckedAnswer {
+            rcode: u16::from(msg.response_code()),
+            ttl_cap: None,
+        };
+        self.try_store(key, answer, checked, now)
+    }
+
+    /// Everything [`Cache::insert`] does after the full parse.
+    fn try_store(
+        &self,
+        key: &CacheKey,
+        answer: &[u8],
+        checked: CheckedAnswer,
+        now: Instant,
+    ) -> Result<Inserted, InsertError> {
+        let header = Header::parse(answer).map_err(|_| InsertError::Malformed)?;
         if header.flags & FLAG_QR == 0 || header.opcode() != 0 {
             return Err(InsertError::NotAResponse);
         }
         if header.flags & FLAG_TC != 0 {
             return Err(InsertError::Truncated);
         }
-        let rcode = msg.response_code();
-        let nxdomain = match rcode {
-            ResponseCode::NoError => false,
-            ResponseCode::NXDomain => true,
-            other => return Err(InsertError::Rcode(u16::from(other))),
+        let nxdomain = match checked.rcode {
+            RCODE_NOERROR => false,
+            RCODE_NXDOMAIN => true,
+            other => return Err(InsertError::Rcode(other)),
         };
         if header.qdcount != 1 {
             return Err(InsertError::QuestionMismatch);
@@ -533,7 +594,7 @@ impl Cache {
         let mut has_qtype_answer = false;
         let mut trailing_opt: Option<usize> = None; // rdata start of an OPT that ends the message
         for i in 0..total {
-            let (rr, next) = wire::read_record(answer, pos).ok_or(InsertError::Malformed)?;
+            let (rr, next) = wire::read_record(answer, pos).map_err(|_| InsertError::Malformed)?;
             pos = next;
             if rr.rtype == TYPE_OPT {
                 trailing_opt = (i + 1 == total).then_some(rr.rdata.start);
@@ -586,7 +647,10 @@ impl Cache {
                 Some((soa_index, negative_ttl)) if soa_index == i => negative_ttl,
                 _ => ttl,
             };
-            let stored = ttl.clamp(low, high);
+            let stored = checked
+                .ttl_cap
+                .map_or(ttl, |cap| ttl.min(cap))
+                .clamp(low, high);
             entry_ttl = entry_ttl.min(stored);
             let offset = u16::try_from(offset).map_err(|_| InsertError::Malformed)?;
             slots.push(TtlSlot {
@@ -716,7 +780,7 @@ fn effective_wire_ttl(ttl: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::op::{Edns, MessageType, OpCode, Query};
+    use hickory_proto::op::{Edns, MessageType, OpCode, Query, ResponseCode};
     use hickory_proto::rr::rdata::{A, CNAME, SOA};
     use hickory_proto::rr::{Name, RData, Record, RecordType};
 
@@ -1004,6 +1068,167 @@ mod tests {
         ));
         let s = cache.stats();
         assert_eq!((s.inserts, s.inserts_refused, s.entries), (0, 10, 0));
+    }
+
+    /// What a caller's full parse hands to `insert_checked`.
+    fn checked_of(answer: &[u8], ttl_cap: Option<u32>) -> CheckedAnswer {
+        let m = Message::from_vec(answer).expect("caller's parse");
+        CheckedAnswer {
+            rcode: u16::from(m.response_code()),
+            ttl_cap,
+        }
+    }
+
+    #[test]
+    fn checked_inserts_store_what_inserts_store() {
+        let t0 = Instant::now();
+        let mut alias = response("alias.example.", RecordType::A, ResponseCode::NoError);
+        alias.add_answer(Record::from_rdata(
+            name("alias.example."),
+            50,
+            RData::CNAME(CNAME(name("t.example."))),
+        ));
+        alias.add_name_server(soa(40, 60));
+        let cases = [
+            ("a.example", a_answer("a.example.", &[300, 60, 7200])),
+            (
+                "nx.example",
+                negative("nx.example.", ResponseCode::NXDomain, 3600, 300),
+            ),
+            (
+                "nd.example",
+                negative("nd.example.", ResponseCode::NoError, 200, 7200),
+            ),
+            ("alias.example", alias.to_vec().expect("encode")),
+        ];
+        for (qname, answer) in &cases {
+            let (plain, checked) = (
+                Cache::new(CacheConfig::default()),
+                Cache::new(CacheConfig::default()),
+            );
+            let k = key(qname);
+            let a = plain.insert(&k, answer, t0).expect("insert");
+            let b = checked
+                .insert_checked(&k, answer, checked_of(answer, None), t0)
+                .expect("insert_checked");
+            assert_eq!(a, b, "{qname}");
+            let (mut out_a, mut out_b) = ([0u8; 512], [0u8; 512]);
+            let later = secs(t0, 20);
+            assert_eq!(
+                plain.lookup(&k, 9, later, &mut out_a),
+                checked.lookup(&k, 9, later, &mut out_b),
+                "{qname}"
+            );
+            assert_eq!(out_a, out_b, "{qname}");
+            assert_eq!(checked.stats().inserts, 1);
+        }
+    }
+
+    #[test]
+    fn checked_inserts_apply_the_ttl_cap() {
+        let cache = Cache::new(CacheConfig {
+            min_ttl: 10,
+            ..CacheConfig::default()
+        });
+        let t0 = Instant::now();
+        let answer = a_answer("cap.example.", &[300, 20, 5]);
+        let k = key("cap.example");
+        let ins = cache
+            .insert_checked(&k, &answer, checked_of(&answer, Some(30)), t0)
+            .expect("insert");
+        // 300 is capped to 30, 20 stays, 5 is raised to the configured minimum.
+        assert_eq!(ins.ttl, 10);
+        let mut out = [0u8; 512];
+        let Lookup::Hit { len, .. } = cache.lookup(&k, 1, t0, &mut out) else {
+            panic!("expected a hit");
+        };
+        assert_eq!(served_ttls(&out[..len]), vec![30, 20, 10]);
+        let nx = negative("nx.example.", ResponseCode::NXDomain, 3600, 300);
+        let ins = cache
+            .insert_checked(&key("nx.example"), &nx, checked_of(&nx, Some(30)), t0)
+            .expect("insert");
+        assert_eq!((ins.kind, ins.ttl), (AnswerKind::NxDomain, 30));
+    }
+
+    #[test]
+    fn checked_inserts_refuse_and_count_what_inserts_refuse() {
+        let cache = Cache::new(CacheConfig::default());
+        let t0 = Instant::now();
+        let k = key("r.example");
+        let refused = |answer: &[u8], checked: CheckedAnswer| {
+            cache
+                .insert_checked(&k, answer, checked, t0)
+                .expect_err("refused")
+        };
+        for rcode in [
+            ResponseCode::ServFail,
+            ResponseCode::Refused,
+            ResponseCode::FormErr,
+        ] {
+            let m = response("r.example.", RecordType::A, rcode)
+                .to_vec()
+                .expect("encode");
+            let err = refused(&m, checked_of(&m, None));
+            assert!(
+                matches!(err, InsertError::Rcode(c) if c == u16::from(rcode)),
+                "{err}"
+            );
+        }
+        let mut tc = response("r.example.", RecordType::A, ResponseCode::NoError);
+        tc.set_truncated(true);
+        let tc = tc.to_vec().expect("encode");
+        assert!(matches!(
+            refused(&tc, checked_of(&tc, None)),
+            InsertError::Truncated
+        ));
+        let other = a_answer("other.example.", &[60]);
+        assert!(matches!(
+            refused(&other, checked_of(&other, None)),
+            InsertError::QuestionMismatch
+        ));
+        let mut query = a_answer("r.example.", &[60]);
+        query[2] &= 0x7F; // clear QR
+        assert!(matches!(
+            refused(&query, checked_of(&query, None)),
+            InsertError::NotAResponse
+        ));
+        let ok = CheckedAnswer {
+            rcode: 0,
+            ttl_cap: None,
+        };
+        // Bytes that no parse accepted are still refused by the walk.
+        assert!(matches!(refused(&[1, 2, 3], ok), InsertError::Malformed));
+        let cut = a_answer("r.example.", &[60]);
+        assert!(matches!(
+            refused(&cut[..cut.len() - 3], ok),
+            InsertError::Malformed
+        ));
+        let zero = a_answer("r.example.", &[0]);
+        assert!(matches!(
+            refused(&zero, checked_of(&zero, None)),
+            InsertError::ZeroTtl
+        ));
+        let capped_to_zero = a_answer("r.example.", &[60]);
+        assert!(matches!(
+            refused(&capped_to_zero, checked_of(&capped_to_zero, Some(0))),
+            InsertError::ZeroTtl
+        ));
+        let no_soa = response("r.example.", RecordType::A, ResponseCode::NXDomain)
+            .to_vec()
+            .expect("encode");
+        assert!(matches!(
+            refused(&no_soa, checked_of(&no_soa, None)),
+            InsertError::NegativeWithoutSoa
+        ));
+        let bad_key = CacheKey::new(b"a..b", 1, 1, false, false);
+        assert!(matches!(
+            cache.insert_checked(&bad_key, &other, ok, t0),
+            Err(InsertError::InvalidKey)
+        ));
+        let huge = vec![0u8; MAX_MESSAGE_LEN + 1];
+        assert!(matches!(refused(&huge, ok), InsertError::TooLarge { .. }));
+        let s = cache.stats();
+        assert_eq!((s.inserts, s.inserts_refused, s.entries), (0, 13, 0));
     }
 
     #[test]

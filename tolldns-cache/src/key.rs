@@ -3,37 +3,14 @@
 use core::fmt;
 use core::hash::{Hash, Hasher};
 
-use crate::wire::{self, FLAG_CD, FLAG_QR, HEADER_LEN, Header, MAX_NAME_LEN, NameFault, TYPE_OPT};
+use crate::wire::{self, FLAG_CD, MAX_NAME_LEN, QueryError};
 
 const FLAG_DO: u8 = 0x01;
 const FLAG_CD_KEY: u8 = 0x02;
 
-/// Why a query could not be turned into a [`CacheKey`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyError {
-    /// The message ends before its header, question or additional records are complete.
-    #[error("query is truncated or malformed")]
-    Truncated,
-    /// The QR bit is set: this is a response, not a query.
-    #[error("message is a response, not a query")]
-    NotAQuery,
-    /// The opcode is not QUERY (0); only standard queries are cacheable.
-    #[error("opcode {0} is not QUERY")]
-    Opcode(u8),
-    /// QDCOUNT is not exactly one.
-    #[error("query carries {0} questions, expected exactly one")]
-    QuestionCount(u16),
-    /// The question name uses a compression pointer (nothing precedes it to point at).
-    #[error("question name is compressed")]
-    CompressedName,
-    /// The question name has a reserved label type or exceeds 255 octets.
-    #[error("question name is invalid")]
-    InvalidName,
-    /// More than one OPT record (RFC 6891 §6.1.1: FORMERR).
-    #[error("query carries more than one OPT record")]
-    DuplicateOpt,
-}
+/// Why a query could not be turned into a [`CacheKey`]: the same error, by the same rules, as
+/// every other parser of client queries built on [`crate::wire::walk_query`].
+pub type KeyError = QueryError;
 
 /// A cache key: the question (qname lowercased, qtype, qclass) and the DO and CD flags.
 ///
@@ -80,58 +57,30 @@ impl CacheKey {
         Self::from_parts(name, name_len, qtype, qclass, dnssec_ok, checking_disabled)
     }
 
-    /// Builds a key from a DNS query message, parsing only the header, the question and the
-    /// additional section (for the EDNS DO bit). Returns the key and the query's message ID.
+    /// Builds a key from a DNS query message with [`wire::walk_query`]: the header, the
+    /// question and the additional section (for the EDNS DO bit). Returns the key and the
+    /// query's message ID.
     ///
-    /// No allocation. Answer and authority records, if any, are skipped.
+    /// No allocation. The message must follow the rules of [`crate::wire`] (one question with
+    /// an uncompressed name, no answer or authority records, at most one OPT record with version
+    /// 0 and nothing else in the additional section), exactly as the edge's query parser
+    /// requires.
     ///
     /// # Errors
     ///
-    /// [`KeyError`] when the message is not a well-formed standard query with one question.
+    /// [`KeyError`] names the first rule the message breaks.
     pub fn from_query(msg: &[u8]) -> Result<(Self, u16), KeyError> {
-        let h = Header::parse(msg).ok_or(KeyError::Truncated)?;
-        if h.flags & FLAG_QR != 0 {
-            return Err(KeyError::NotAQuery);
-        }
-        if h.opcode() != 0 {
-            return Err(KeyError::Opcode(h.opcode()));
-        }
-        if h.qdcount != 1 {
-            return Err(KeyError::QuestionCount(h.qdcount));
-        }
         let mut name = [0u8; MAX_NAME_LEN];
-        let (after_name, name_len) =
-            wire::read_plain_name(msg, HEADER_LEN, &mut name).map_err(|f| match f {
-                NameFault::Truncated => KeyError::Truncated,
-                NameFault::Compressed => KeyError::CompressedName,
-                NameFault::Invalid => KeyError::InvalidName,
-            })?;
-        let qtype = wire::read_u16(msg, after_name).ok_or(KeyError::Truncated)?;
-        let qclass = wire::read_u16(msg, after_name + 2).ok_or(KeyError::Truncated)?;
-        let mut pos = after_name + 4;
-        let mut dnssec_ok = None;
-        let records = u32::from(h.ancount) + u32::from(h.nscount) + u32::from(h.arcount);
-        let first_additional = u32::from(h.ancount) + u32::from(h.nscount);
-        for i in 0..records {
-            let (rr, next) = wire::read_record(msg, pos).ok_or(KeyError::Truncated)?;
-            if i >= first_additional && rr.rtype == TYPE_OPT {
-                if dnssec_ok.is_some() {
-                    return Err(KeyError::DuplicateOpt);
-                }
-                // OPT's TTL field: extended RCODE, version, then the DO bit at the top of the flags.
-                dnssec_ok = Some(rr.ttl & 0x0000_8000 != 0);
-            }
-            pos = next;
-        }
+        let q = wire::walk_query(msg, &mut name)?;
         let key = Self::from_parts(
             name,
-            name_len,
-            qtype,
-            qclass,
-            dnssec_ok.unwrap_or(false),
-            h.flags & FLAG_CD != 0,
+            q.question.name_len,
+            q.question.qtype,
+            q.question.qclass,
+            q.opt.is_some_and(|o| o.dnssec_ok),
+            q.header.flags & FLAG_CD != 0,
         );
-        Ok((key, h.id))
+        Ok((key, q.header.id))
     }
 
     fn from_parts(
@@ -406,8 +355,9 @@ mod tests {
 
     #[test]
     fn from_query_rejects_what_is_not_a_plain_query() {
+        use crate::wire::WireError;
         let q = question();
-        assert_eq!(CacheKey::from_query(&q[..5]), Err(KeyError::Truncated));
+        assert_eq!(CacheKey::from_query(&q[..5]), Err(KeyError::NoHeader));
         assert_eq!(
             CacheKey::from_query(&query(0x8100, 1, 0, &q)),
             Err(KeyError::NotAQuery)
@@ -422,15 +372,15 @@ mod tests {
         );
         assert_eq!(
             CacheKey::from_query(&query(0, 1, 0, &[0xC0, 0x0C, 0, 1, 0, 1])),
-            Err(KeyError::CompressedName)
+            Err(KeyError::Question(WireError::Compressed))
         );
         assert_eq!(
             CacheKey::from_query(&query(0, 1, 0, &[0x80, 0, 1, 0, 1])),
-            Err(KeyError::InvalidName)
+            Err(KeyError::Question(WireError::ReservedLabelType(0x80)))
         );
         assert_eq!(
             CacheKey::from_query(&query(0, 1, 0, &q[..q.len() - 1])),
-            Err(KeyError::Truncated)
+            Err(KeyError::Question(WireError::Truncated))
         );
         let mut two_opts = q.clone();
         two_opts.extend_from_slice(&OPT_DO);
@@ -441,7 +391,21 @@ mod tests {
         );
         assert_eq!(
             CacheKey::from_query(&query(0, 1, 1, &q)),
-            Err(KeyError::Truncated)
+            Err(KeyError::Additional(WireError::Truncated))
         );
+        // A name of exactly 255 octets is a key; one of 256 is not.
+        for (last, ok) in [(61usize, true), (62, false)] {
+            let mut tail = Vec::new();
+            for len in [63, 63, 63, last] {
+                tail.push(u8::try_from(len).expect("label length"));
+                tail.extend(std::iter::repeat_n(b'x', len));
+            }
+            tail.extend_from_slice(&[0, 0, 1, 0, 1]);
+            let r = CacheKey::from_query(&query(0, 1, 0, &tail));
+            assert_eq!(r.is_ok(), ok, "{r:?}");
+            if let Ok((k, _)) = r {
+                assert_eq!(k.qname_wire().len(), 255);
+            }
+        }
     }
 }

@@ -57,6 +57,15 @@
 //! is stored inline (no heap). An answer is inserted only if it parses and its question
 //! equals the key's; the caller inserts under the key of the query it actually sent.
 //!
+//! # Wire walker
+//!
+//! [`wire`] is the hand-written, non-allocating DNS walker of the hot path, public so that the
+//! edge's ingress parses client queries with the same code: [`wire::walk_query`] applies one
+//! set of rules (one question, an uncompressed name of at most 255 octets with the root label's
+//! length octet, no answer or authority records, at most one OPT record and nothing else in the
+//! additional section, EDNS version 0), and [`CacheKey::from_query`] is built on it. Its
+//! module documentation states the rules.
+//!
 //! # TTLs
 //!
 //! At insert, each record's TTL is clamped to `[min_ttl, max_ttl]` (negative answers: to
@@ -114,7 +123,9 @@
 
 mod cache;
 mod key;
-mod wire;
+pub mod wire;
 
-pub use cache::{AnswerKind, Cache, CacheConfig, CacheStats, InsertError, Inserted, Lookup};
+pub use cache::{
+    AnswerKind, Cache, CacheConfig, CacheStats, CheckedAnswer, InsertError, Inserted, Lookup,
+};
 pub use key::{CacheKey, KeyError};

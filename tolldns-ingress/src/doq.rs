@@ -11,7 +11,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{
@@ -357,7 +357,7 @@ async fn serve_query(
             return;
         }
     };
-    let received = Instant::now();
+    let received = shared.engine.clock().now();
     let req = Request {
         transport: Transport::Doq,
         source,

@@ -3,9 +3,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prometheus_client::registry::Registry;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use rustls::ServerConfig;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -13,13 +15,17 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tolldns_cache::Cache;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::EdgeConfig;
+#[cfg(feature = "doq")]
 use crate::doq;
 use crate::engine::{Engine, EngineConfig};
 use crate::error::EdgeError;
 use crate::metrics::Metrics;
-use crate::receipts::{ReceiptsSetup, Recorder, unix_ms};
-use crate::server::{Shared, doh_listener, stream_listener, udp_worker};
+use crate::receipts::{ReceiptsSetup, Recorder};
+#[cfg(feature = "doh")]
+use crate::server::doh_listener;
+use crate::server::{Shared, stream_listener, udp_worker};
 use crate::tickets::TicketGate;
 use crate::tls;
 use crate::upstream::UpstreamPool;
@@ -42,6 +48,43 @@ pub struct LocalAddrs {
 /// The edge server. See the [crate documentation](crate) for an example.
 #[derive(Debug)]
 pub struct Edge;
+
+/// The time and randomness an edge reads, given to [`Edge::start_with`]: every value of time
+/// its logic uses (cache expiry, admission refills, attack mode, upstream round-trip times and
+/// backoff, ticket session-key rotation, receipt windows) comes from `clock`. Timers that only
+/// pace loops (the attack-mode tick, the receipt pump, upstream timeouts) stay on Tokio's.
+#[derive(Debug, Clone)]
+pub struct EdgeInputs {
+    /// The clock (the system clock by default).
+    pub clock: Arc<dyn Clock>,
+    /// The seed of the upstream selector's RNG (its exploration share); `None` (the default)
+    /// seeds it from the operating system.
+    pub rng_seed: Option<u64>,
+}
+
+impl Default for EdgeInputs {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            rng_seed: None,
+        }
+    }
+}
+
+impl EdgeInputs {
+    /// `clock`, with an RNG seeded from the operating system.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            rng_seed: None,
+        }
+    }
+
+    fn rng(&self) -> StdRng {
+        self.rng_seed
+            .map_or_else(StdRng::from_entropy, StdRng::seed_from_u64)
+    }
+}
 
 /// A running edge.
 #[derive(Debug)]
@@ -78,7 +121,7 @@ fn bind_udp(addr: SocketAddr, reuse_port: bool) -> std::io::Result<UdpSocket> {
 impl Edge {
     /// Start an edge: bind every listener of `config.listen`, start the upstream health checks,
     /// the attack-mode ticker and (with `receipts`) the receipt pump, and register the
-    /// metrics into `registry`.
+    /// metrics into `registry`. It reads the system clock; see [`Edge::start_with`].
     ///
     /// `tls` is the rustls configuration for DoT, DoH and DoQ; without it, `config.tls` files
     /// are loaded when DoT, DoH or DoQ listeners are configured. ALPN is set per listener (`h2`,
@@ -94,12 +137,46 @@ impl Edge {
         receipts: Option<ReceiptsSetup>,
         registry: &mut Registry,
     ) -> Result<EdgeHandle, EdgeError> {
+        Self::start_with(config, tls, receipts, registry, EdgeInputs::default()).await
+    }
+
+    /// [`start`](Self::start) an edge reading time from `inputs.clock` and drawing the upstream
+    /// selector's randomness from `inputs.rng_seed`, so that tests drive time instead of
+    /// sleeping.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    pub async fn start_with(
+        config: EdgeConfig,
+        tls: Option<Arc<ServerConfig>>,
+        receipts: Option<ReceiptsSetup>,
+        registry: &mut Registry,
+        inputs: EdgeInputs,
+    ) -> Result<EdgeHandle, EdgeError> {
+        let clock = Arc::clone(&inputs.clock);
         let metrics = Metrics::register(registry);
         if !config.listen.doh_path.starts_with('/') {
             return Err(EdgeError::DohPath);
         }
-        let pool = UpstreamPool::new(config.upstream.to_upstream_config()?)
-            .map_err(EdgeError::Upstream)?;
+        if !cfg!(feature = "doh") && !config.listen.doh.is_empty() {
+            return Err(EdgeError::Unsupported {
+                protocol: "DoH",
+                feature: "doh",
+            });
+        }
+        if !cfg!(feature = "doq") && !config.listen.doq.is_empty() {
+            return Err(EdgeError::Unsupported {
+                protocol: "DoQ",
+                feature: "doq",
+            });
+        }
+        let pool = UpstreamPool::with_clock_and_rng(
+            config.upstream.to_upstream_config()?,
+            Arc::clone(&clock),
+            inputs.rng(),
+        )
+        .map_err(EdgeError::Upstream)?;
         pool.attach_metrics(metrics.clone());
         let workers = match config.listen.udp_workers {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
@@ -130,7 +207,7 @@ impl Edge {
             (None, false) => None,
         };
         let cache = Arc::new(Cache::new(config.cache.to_cache_config()));
-        let now = Instant::now();
+        let now = clock.now();
         let mut engine = Engine::new(
             EngineConfig {
                 admission: config.admission.clone(),
@@ -141,9 +218,10 @@ impl Edge {
             metrics,
             recorder.clone(),
             now,
-        );
+        )
+        .with_clock(Arc::clone(&clock));
         if config.tickets.enabled() {
-            let gate = TicketGate::new(&config.tickets, now)?;
+            let gate = TicketGate::new(&config.tickets, now)?.with_clock(Arc::clone(&clock));
             if let Some(r) = &recorder {
                 for (id, not_after) in r.redeemed_before() {
                     gate.redeemer().restore_redeemed(id, not_after);
@@ -207,6 +285,7 @@ impl Edge {
             )));
         }
         if let Some(base) = &tls {
+            #[cfg_attr(not(feature = "doh"), allow(unused_variables))]
             let (dot_cfg, doh_cfg) = tls::per_protocol(base);
             for &addr in &config.listen.dot {
                 let l = TcpListener::bind(addr)
@@ -224,6 +303,7 @@ impl Edge {
                     stop_rx.clone(),
                 )));
             }
+            #[cfg(feature = "doh")]
             for &addr in &config.listen.doh {
                 let l = TcpListener::bind(addr)
                     .await
@@ -240,6 +320,7 @@ impl Edge {
                     stop_rx.clone(),
                 )));
             }
+            #[cfg(feature = "doq")]
             for &addr in &config.listen.doq {
                 let endpoint = doq::bind(addr, base, &config.streams)?;
                 addrs.doq.push(
@@ -267,7 +348,7 @@ impl Edge {
                 loop {
                     tokio::select! {
                         _ = stop.changed() => break,
-                        _ = tick.tick() => { shared.engine.tick(Instant::now()); }
+                        _ = tick.tick() => { shared.engine.tick(shared.engine.clock().now()); }
                     }
                 }
             }));
@@ -278,6 +359,7 @@ impl Edge {
             let period = Duration::from_millis(config.receipts.flush_interval_ms.max(10));
             let rec = Arc::clone(rec);
             let shared = Arc::clone(&shared);
+            let clock = Arc::clone(&clock);
             let mut stop = stop_rx.clone();
             background.push(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(period);
@@ -288,8 +370,9 @@ impl Edge {
                         _ = tick.tick() => {}
                     }
                     let task_rec = Arc::clone(&rec);
+                    let now_ms = clock.unix_ms();
                     let Ok(report) =
-                        tokio::task::spawn_blocking(move || task_rec.pump(unix_ms())).await
+                        tokio::task::spawn_blocking(move || task_rec.pump(now_ms)).await
                     else {
                         continue;
                     };
@@ -324,6 +407,16 @@ impl EdgeHandle {
     /// Current attack mode.
     pub fn mode(&self) -> crate::attack::Mode {
         self.shared.engine.mode()
+    }
+
+    /// The clock the edge reads (the system clock unless given to [`Edge::start_with`]).
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        self.shared.engine.clock()
+    }
+
+    /// Background cache refreshes running now (a refresh ends once its answer is cached).
+    pub fn prefetches_running(&self) -> usize {
+        self.shared.engine.prefetches_running()
     }
 
     /// Leaves recorded, and leaves lost (refused when recorded, or recorded into a window
@@ -370,6 +463,7 @@ impl EdgeHandle {
         }
         // Queries in progress hold clones of the drain sender.
         let engine_metrics = shared.engine.metrics().clone();
+        let clock = Arc::clone(shared.engine.clock());
         let engine_shared = shared;
         let drain_done = async {
             // The listener tasks are gone; wait for the last spawned answer.
@@ -388,7 +482,7 @@ impl EdgeHandle {
         let Some(rec) = closer else { return 0 };
         let metrics = engine_metrics;
         tokio::task::spawn_blocking(move || {
-            let report = rec.close_all(unix_ms());
+            let report = rec.close_all(clock.unix_ms());
             for _ in 0..report.sealed {
                 metrics.batch();
             }

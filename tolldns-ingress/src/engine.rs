@@ -7,15 +7,18 @@ use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hickory_proto::rr::{DNSClass, RecordType};
 use tolldns_cache::{Cache, CacheKey, Lookup};
 use tolldns_receipts::{RcodeClass, Transport};
 
 use crate::admission::{AdmissionConfig, Limits, PrefixLimiter, Verdict};
 use crate::attack::{AttackConfig, AttackFsm, Mode, ModeKnobs, Signals, Transition};
+use crate::clock::{Clock, SystemClock};
+use crate::cookies::{self, CookieCheck, CookieSecret};
 use crate::metrics::{Decision, Metrics, Prefetch};
 use crate::receipts::{Answered, Recorder};
 use crate::rrl::{ResponseAction, ResponseCategory, ResponseLimiter, UdpResponse};
-use crate::tickets::{Credential, TicketGate, TicketOutcome, TicketPolicy, unix_ms};
+use crate::tickets::{Credential, TicketGate, TicketOutcome, TicketPolicy};
 use crate::upstream::{Confidence, Question, UpstreamAnswer, UpstreamPool};
 use crate::wire::{self, ParseError, Query, Rcode, ResponseWriter};
 
@@ -27,6 +30,8 @@ pub const EDNS_UDP_SIZE: u16 = 1232;
 pub const MAX_MESSAGE: usize = 65_535;
 /// Size of an OPT record without options.
 const OPT_LEN: usize = 11;
+/// Size of the COOKIE option the edge appends (code, length, client and server cookie).
+const COOKIE_OPTION_LEN: usize = 4 + cookies::CLIENT_COOKIE_LEN + cookies::SERVER_COOKIE_LEN;
 
 /// Whether an upstream answer may be cached: always outside quorum mode; in quorum mode only
 /// when the quorum returned identical answers (High, or an NXDOMAIN the quorum confirmed,
@@ -41,6 +46,19 @@ fn cacheable(answer: &UpstreamAnswer) -> bool {
         Confidence::Medium => nxdomain,
         _ => false,
     }
+}
+
+/// The question to ask upstream for the parsed query `q` of `query`: the name as the client
+/// spelled it (letter case kept), type, class, and the DO and CD bits. `None` when the name
+/// does not decode.
+fn upstream_question(query: &[u8], q: &Query) -> Option<Question> {
+    let name_end = q.question_end.checked_sub(4)?;
+    let name = query.get(wire::HEADER_LEN..name_end)?;
+    let mut question = Question::from_wire(name, RecordType::from(q.qtype)).ok()?;
+    question.qclass = DNSClass::from(q.qclass);
+    question.dnssec_ok = q.dnssec_ok();
+    question.checking_disabled = q.checking_disabled();
+    Some(question)
 }
 
 /// One query as received.
@@ -201,6 +219,8 @@ pub struct Engine {
     ticks: AtomicU64,
     prefetching: Arc<AtomicUsize>,
     max_prefetches: usize,
+    clock: Arc<dyn Clock>,
+    cookies: CookieSecret,
 }
 
 fn rcode_class(rcode: u8, answers: u16) -> RcodeClass {
@@ -240,7 +260,25 @@ impl Engine {
             ticks: AtomicU64::new(0),
             prefetching: Arc::new(AtomicUsize::new(0)),
             max_prefetches: config.max_prefetches,
+            clock: Arc::new(SystemClock),
+            cookies: CookieSecret::random(),
         }
+    }
+
+    /// Read time from `clock` instead of the system clocks: the instants of cache inserts and
+    /// serve-stale lookups after an upstream answer, the response limits of resolved answers,
+    /// answer latencies, and the wall clock of tickets and receipt leaves. Listeners take
+    /// [`Request::received`] and the `now` of [`Engine::handle`] from the same clock
+    /// ([`Engine::clock`]).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock the engine reads (the system clock unless set with [`Engine::with_clock`]).
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     /// Redeem toll tickets with `gate` (see [`crate::TicketsConfig`]).
@@ -365,8 +403,9 @@ impl Engine {
         match self.decide(req, now, out, &mut ticket) {
             Step::Respond(mut reply) => {
                 self.attach_ticket(req.transport, &mut reply, ticket, out);
+                let verified = self.attach_cookie(req, &mut reply, out);
                 // The query is credited and its answer charged under one lock.
-                if udp && !self.limit_udp(req, &mut reply, out, req.query.len(), now) {
+                if udp && !verified && !self.limit_udp(req, &mut reply, out, req.query.len(), now) {
                     return Step::Drop;
                 }
                 Step::Respond(reply)
@@ -410,7 +449,12 @@ impl Engine {
                 q.qtype,
                 q.wire_name(),
                 q.question_end
-                    .saturating_add(if q.edns.is_some() { OPT_LEN } else { 0 }),
+                    .saturating_add(if q.edns.is_some() { OPT_LEN } else { 0 })
+                    .saturating_add(if q.cookies.is_some() {
+                        COOKIE_OPTION_LEN
+                    } else {
+                        0
+                    }),
             ),
             None => (0, &[][..], wire::HEADER_LEN),
         };
@@ -437,6 +481,12 @@ impl Engine {
                 match tc {
                     Some(tc) => {
                         *reply = tc;
+                        // The client learns its server cookie even from a TC=1 reply, so its
+                        // next query over UDP is verified.
+                        if let Some(c) = query.and_then(|q| q.cookies) {
+                            let now_secs = self.clock.unix_ms() / 1_000;
+                            self.append_cookie(req, reply, &c, now_secs, out);
+                        }
                         (action, true)
                     }
                     // Not even a question to echo: nothing to send.
@@ -446,6 +496,39 @@ impl Engine {
         };
         self.metrics.abuse.udp_limited(action);
         send
+    }
+
+    /// DNS cookies (RFC 7873, [`crate::cookies`]): when the query carried a client cookie,
+    /// append a COOKIE option with a fresh server cookie to the response. Returns whether the
+    /// query's server cookie proved the source address (UDP only, counted; the UDP response
+    /// limits do not apply then).
+    fn attach_cookie(&self, req: &Request<'_>, reply: &mut Reply, out: &mut [u8]) -> bool {
+        let Some(c) = reply.query.as_ref().and_then(|q| q.cookies) else {
+            return false;
+        };
+        let now_secs = self.clock.unix_ms() / 1_000;
+        let verified = req.transport == Transport::Udp && {
+            let check = self.cookies.check(Some(&c), req.source, now_secs);
+            self.metrics.abuse.cookie(check);
+            check == CookieCheck::Valid
+        };
+        self.append_cookie(req, reply, &c, now_secs, out);
+        verified
+    }
+
+    fn append_cookie(
+        &self,
+        req: &Request<'_>,
+        reply: &mut Reply,
+        c: &cookies::ClientCookies,
+        now_secs: u64,
+        out: &mut [u8],
+    ) {
+        let data = cookies::response_option(&self.cookies, c, req.source, now_secs);
+        match wire::add_edns_option(out, reply.len, cookies::COOKIE_OPTION_CODE, &data) {
+            Some(len) => reply.len = len,
+            None => tracing::debug!("no room for the server cookie in the response"),
+        }
     }
 
     /// Put what ticketing decided into a reply (and, over DNS transports, a new session ticket
@@ -509,19 +592,21 @@ impl Engine {
                 None,
             ),
             Credential::None => (TicketOutcome::Unticketed, None),
-            Credential::Session(session) => match gate.redeemer().charge(&session, unix_ms()) {
-                Ok(c) => {
-                    self.metrics.ticketed_query();
-                    (
-                        TicketOutcome::Ticketed {
-                            ticket_id: c.ticket_id,
-                            session_out: c.renewed,
-                        },
-                        None,
-                    )
+            Credential::Session(session) => {
+                match gate.redeemer().charge(&session, self.clock.unix_ms()) {
+                    Ok(c) => {
+                        self.metrics.ticketed_query();
+                        (
+                            TicketOutcome::Ticketed {
+                                ticket_id: c.ticket_id,
+                                session_out: c.renewed,
+                            },
+                            None,
+                        )
+                    }
+                    Err(r) => (TicketOutcome::Refused(r), None),
                 }
-                Err(r) => (TicketOutcome::Refused(r), None),
-            },
+            }
             Credential::Token(bytes) => {
                 // A redemption costs one RSA verification: it passes the prefix's admission
                 // first, like an unticketed query.
@@ -529,7 +614,7 @@ impl Engine {
                 if !verdict.allowed {
                     return (TicketOutcome::Unticketed, Some(verdict));
                 }
-                match gate.redeemer().redeem(bytes, unix_ms()) {
+                match gate.redeemer().redeem(bytes, self.clock.unix_ms()) {
                     Ok(r) => {
                         self.metrics.ticket_redeemed();
                         self.metrics.ticketed_query();
@@ -814,13 +899,23 @@ impl Engine {
     fn fit(out: &mut [u8], len: usize, query: &[u8], q: &Query) -> (usize, wire::ResponseInfo) {
         let info = out
             .get_mut(..len)
-            .and_then(|m| {
-                wire::restore_question_case(m, query, q.question_end);
-                wire::scan_response(m, None)
-            })
+            .and_then(|m| wire::scan_response(m, None))
             .unwrap_or_default();
-        let len = wire::fit_edns(out, len, &info, q.edns, EDNS_UDP_SIZE).unwrap_or(len);
-        (len, info)
+        (Self::fit_scanned(out, len, query, q, &info), info)
+    }
+
+    /// [`Engine::fit`] for an answer whose facts a scan of `out[..len]` already gave.
+    fn fit_scanned(
+        out: &mut [u8],
+        len: usize,
+        query: &[u8],
+        q: &Query,
+        info: &wire::ResponseInfo,
+    ) -> usize {
+        if let Some(m) = out.get_mut(..len) {
+            wire::restore_question_case(m, query, q.question_end);
+        }
+        wire::fit_edns(out, len, info, q.edns, EDNS_UDP_SIZE).unwrap_or(len)
     }
 
     /// A slot for one background refresh, when fewer than the configured number are running;
@@ -847,9 +942,7 @@ impl Engine {
     /// whether a new answer was cached; failures are counted, and the old entry stays.
     pub async fn prefetch(&self, pool: &UpstreamPool, query: &[u8], slot: PrefetchSlot) -> bool {
         let parsed = wire::parse_query(query).ok();
-        let question = hickory_proto::op::Message::from_vec(query)
-            .ok()
-            .and_then(|m| Question::from_message(&m));
+        let question = parsed.as_ref().and_then(|q| upstream_question(query, q));
         let ok = match (parsed, question) {
             (Some(q), Some(question)) => {
                 let key = CacheKey::new(
@@ -863,12 +956,16 @@ impl Engine {
                 match pool.resolve(&question).await {
                     Ok(answer) => {
                         self.metrics.upstream(true, answer.rtt.as_secs_f64());
-                        let cache_it = self.quorum_check(&answer);
-                        let mut message = answer.message;
-                        if answer.ttl_cap.is_some() {
-                            let _ = wire::scan_response(&mut message, answer.ttl_cap);
-                        }
-                        cache_it && self.cache.insert(&key, &message, Instant::now()).is_ok()
+                        self.quorum_check(&answer)
+                            && self
+                                .cache
+                                .insert_checked(
+                                    &key,
+                                    &answer.message,
+                                    answer.checked(),
+                                    self.clock.now(),
+                                )
+                                .is_ok()
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "prefetch failed");
@@ -930,8 +1027,10 @@ impl Engine {
         let ticket = fwd.ticket;
         let mut reply = self.resolve_inner(pool, req, fwd, out).await;
         self.attach_ticket(req.transport, &mut reply, ticket, out);
+        let verified = self.attach_cookie(req, &mut reply, out);
         if req.transport == Transport::Udp
-            && !self.limit_udp(req, &mut reply, out, 0, Instant::now())
+            && !verified
+            && !self.limit_udp(req, &mut reply, out, 0, self.clock.now())
         {
             // Nothing is sent for an empty reply.
             reply.len = 0;
@@ -950,7 +1049,7 @@ impl Engine {
         let fail = |engine: &Self, out: &mut [u8]| -> Reply {
             match engine
                 .cache
-                .lookup_stale(&fwd.key, q.id, Instant::now(), out)
+                .lookup_stale(&fwd.key, q.id, engine.clock.now(), out)
             {
                 Lookup::Stale { len } | Lookup::Hit { len, .. } => {
                     engine.metrics.cache(false, true);
@@ -969,11 +1068,7 @@ impl Engine {
             let len = Self::local(req.query, &q, Rcode::ServFail, out, |_| Some(())).unwrap_or(0);
             Reply::plain(len, RcodeClass::UpstreamFail, Some(q))
         };
-        // Full parse on the miss path.
-        let question = hickory_proto::op::Message::from_vec(req.query)
-            .ok()
-            .and_then(|m| Question::from_message(&m));
-        let Some(question) = question else {
+        let Some(question) = upstream_question(req.query, &q) else {
             let len = Self::local(req.query, &q, Rcode::FormErr, out, |_| Some(())).unwrap_or(0);
             return Reply::plain(len, RcodeClass::Malformed, Some(q));
         };
@@ -990,28 +1085,31 @@ impl Engine {
             }
         };
         self.metrics.upstream(true, answer.rtt.as_secs_f64());
-        let cache_it = self.quorum_check(&answer);
-        let mut message = answer.message;
-        if answer.ttl_cap.is_some() {
-            let _ = wire::scan_response(&mut message, answer.ttl_cap);
+        // The pool walked and checked the whole answer; the cache stores it on those facts
+        // (with the quorum's TTL cap) without parsing it again, and the client's copy gets one
+        // walk that sets its TTLs and reads what the reply needs.
+        if self.quorum_check(&answer)
+            && let Err(e) = self.cache.insert_checked(
+                &fwd.key,
+                &answer.message,
+                answer.checked(),
+                self.clock.now(),
+            )
+        {
+            tracing::trace!(error = %e, "answer not cached");
         }
-        let now = Instant::now();
-        if cache_it {
-            if let Err(e) = self.cache.insert(&fwd.key, &message, now) {
-                tracing::trace!(error = %e, "answer not cached");
-            }
-        }
-        let clamp = match (fwd.clamp, self.knobs().ttl_clamp) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let clamp = [fwd.clamp, self.knobs().ttl_clamp, answer.ttl_cap]
+            .into_iter()
+            .flatten()
+            .min();
+        let message = &answer.message;
         let Some(dst) = out.get_mut(..message.len()) else {
             return fail(self, out);
         };
-        dst.copy_from_slice(&message);
+        dst.copy_from_slice(message);
         wire::set_id(dst, q.id);
         let info = wire::scan_response(dst, clamp).unwrap_or_default();
-        let (len, _) = Self::fit(out, message.len(), req.query, &q);
+        let len = Self::fit_scanned(out, message.len(), req.query, &q, &info);
         if len > fwd.limit {
             let len =
                 Self::local(req.query, &q, Rcode::NoError, out, |w| w.truncated()).unwrap_or(0);
@@ -1029,9 +1127,9 @@ impl Engine {
     }
 
     /// Bookkeeping after `response` (= `out[..reply.len]`) was sent: metrics and the receipt
-    /// leaf.
+    /// leaf. The latency is measured from [`Request::received`] to now on the engine's clock.
     pub fn complete(&self, req: &Request<'_>, reply: &Reply, response: &[u8]) {
-        let elapsed = req.received.elapsed();
+        let elapsed = self.clock.now().saturating_duration_since(req.received);
         self.metrics
             .response(req.transport, reply.rcode, elapsed.as_secs_f64());
         let Some(recorder) = &self.recorder else {
@@ -1040,18 +1138,21 @@ impl Engine {
         let mut name_buf = [0u8; wire::MAX_WIRE_NAME];
         let name = reply.query.as_ref().map(|q| q.dotted_name(&mut name_buf));
         let ticket = reply.ticket.unwrap_or([0; 16]);
-        let recorded = recorder.record(&Answered {
-            transport: req.transport,
-            qtype: reply.query.map_or(0, |q| q.qtype),
-            name: name.and_then(|n| name_buf.get(..n)),
-            rcode_class: reply.rcode,
-            cache_hit: reply.cache_hit,
-            stale: reply.stale,
-            truncated: reply.truncated,
-            latency_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-            response,
-            ticket,
-        });
+        let recorded = recorder.record_at(
+            &Answered {
+                transport: req.transport,
+                qtype: reply.query.map_or(0, |q| q.qtype),
+                name: name.and_then(|n| name_buf.get(..n)),
+                rcode_class: reply.rcode,
+                cache_hit: reply.cache_hit,
+                stale: reply.stale,
+                truncated: reply.truncated,
+                latency_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+                response,
+                ticket,
+            },
+            self.clock.unix_ms(),
+        );
         self.metrics.leaf(recorded);
     }
 

@@ -40,6 +40,14 @@ pub enum EdgeError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A listener is configured for a protocol this build leaves out (a cargo feature is off).
+    #[error("this build has no {protocol} support (feature {feature})")]
+    Unsupported {
+        /// The protocol, e.g. `DoH`.
+        protocol: &'static str,
+        /// The cargo feature of `tolldns-ingress` that adds it, e.g. `doh`.
+        feature: &'static str,
+    },
     /// The DoH path does not start with `/`.
     #[error("the DoH path must start with '/'")]
     DohPath,

@@ -10,10 +10,10 @@
 //! Data path: a listener reads a query, [`Engine::handle`] decides synchronously (sans-IO:
 //! admission by source prefix, the minimal parse of header, question and EDNS, RFC 8482 for
 //! ANY, a cache lookup that writes the answer with the query's ID and counted-down TTLs into a
-//! per-task buffer) and either answers, drops, or forwards; a miss is parsed fully
-//! (hickory-proto) and resolved by the [`upstream::UpstreamPool`], which sends only to its
-//! configured allow-list, so the edge is never an open relay. After the response is sent,
-//! [`Engine::complete`] records metrics and appends the fixed-size leaf.
+//! per-task buffer) and either answers, drops, or forwards; a miss is resolved by the
+//! [`upstream::UpstreamPool`] (query written and answer checked on the wire bytes), which
+//! sends only to its configured allow-list, so the edge is never an open relay. After the
+//! response is sent, [`Engine::complete`] records metrics and appends the fixed-size leaf.
 //!
 //! Toll tickets ([`TicketsConfig`], `docs/TICKETS.md`): a client presents a Privacy Pass token
 //! once (DoH `Authorization: PrivateToken token=…`, or the EDNS option
@@ -51,17 +51,25 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The in-process authoritative test server, test certificates and the loopback edge harness
+//! used by this crate's tests live in the `tolldns-testkit` crate (test support, not published).
+//!
 //! # Cargo features
 //!
-//! - `testkit` (off by default): the `testkit` module, an in-process authoritative test DNS server on
-//!   loopback (UDP/TCP, failure modes, query counters) and self-signed certificate helpers,
-//!   for tests of this crate and of crates built on it. Pulls in `rcgen`.
+//! - `doh` (default): the DNS-over-HTTPS listener.
+//! - `doq` (default): the DNS-over-QUIC listener (quinn).
+//!
+//! Without one, [`Edge::start`] refuses a configuration that lists addresses for it with
+//! [`EdgeError::Unsupported`]. Small devices build without both (see `docs/DEVICES.md`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod admission;
 mod attack;
+pub mod clock;
 mod config;
+pub mod cookies;
+#[cfg(feature = "doq")]
 mod doq;
 mod edge;
 mod engine;
@@ -76,20 +84,19 @@ mod udp;
 pub mod upstream;
 pub mod wire;
 
-#[cfg(feature = "testkit")]
-pub mod testkit;
-
 pub use admission::{
     AdmissionConfig, Level, Limits, Prefix, PrefixLimiter, SweepReport, TokenBucket, Verdict,
 };
 pub use attack::{
     Assessment, AttackConfig, AttackFsm, Mode, ModeKnobs, Signals, Transition, assess,
 };
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     CacheSettings, EdgeConfig, ListenConfig, StreamConfig, TlsFiles, UpstreamSettings,
 };
+#[cfg(feature = "doq")]
 pub use doq::{DOQ_ALPN, DoqErrorCode};
-pub use edge::{Edge, EdgeHandle, LocalAddrs};
+pub use edge::{Edge, EdgeHandle, EdgeInputs, LocalAddrs};
 pub use engine::{
     ANY_TTL, EDNS_UDP_SIZE, Engine, EngineConfig, Forward, MAX_MESSAGE, PrefetchSlot, Reply,
     Request, Step,

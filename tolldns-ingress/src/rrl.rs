@@ -290,12 +290,18 @@ struct QuorumSet {
     result: &'static str,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct CookieSet {
+    result: &'static str,
+}
+
 /// Metrics of the abuse defences (registered with the edge's other metrics).
 #[derive(Debug, Clone)]
 pub(crate) struct AbuseMetrics {
     rate_limited: [Counter; 3],
     udp_limited: [Counter; 4],
     quorum: [Counter; 2],
+    cookies: [Counter; 3],
     offenders: Gauge,
 }
 
@@ -322,6 +328,14 @@ impl AbuseMetrics {
             "Quorum-mode answers: agreed (cached) or disagreed (answered, not cached)",
             quorum.clone(),
         );
+        let cookies = Family::<CookieSet, Counter>::default();
+        reg.register(
+            "udp_cookies",
+            "UDP queries with a DNS cookie, by what it showed: client_only (first contact), \
+             valid (a server cookie issued to this address: exempt from the UDP response \
+             limits), invalid (forged, expired or for another address: limited as usual)",
+            cookies.clone(),
+        );
         let offenders = Gauge::default();
         reg.register(
             "offending_prefixes",
@@ -343,6 +357,8 @@ impl AbuseMetrics {
             .map(|(limit, action)| limits.get_or_create(&LimitSet { limit, action }).clone()),
             quorum: ["agreed", "disagreed"]
                 .map(|r| quorum.get_or_create(&QuorumSet { result: r }).clone()),
+            cookies: ["client_only", "valid", "invalid"]
+                .map(|r| cookies.get_or_create(&CookieSet { result: r }).clone()),
             offenders,
         }
     }
@@ -362,6 +378,19 @@ impl AbuseMetrics {
             ResponseAction::Drop(LimitReason::Amplification) => 3,
         };
         if let Some(c) = self.udp_limited.get(i) {
+            c.inc();
+        }
+    }
+
+    pub(crate) fn cookie(&self, check: crate::cookies::CookieCheck) {
+        use crate::cookies::CookieCheck;
+        let i = match check {
+            CookieCheck::None => return,
+            CookieCheck::ClientOnly => 0,
+            CookieCheck::Valid => 1,
+            CookieCheck::Invalid => 2,
+        };
+        if let Some(c) = self.cookies.get(i) {
             c.inc();
         }
     }

@@ -44,13 +44,14 @@ pub(crate) struct Shared {
 
 /// Answer buffers for misses, which are answered from their own task: zeroed once and reused.
 /// Allocating and zeroing 64 KiB per miss cost more CPU than the rest of the miss path. At
-/// most [`AnswerBuffers::KEEP`] idle buffers are kept (4 MiB); more misses in flight allocate.
+/// most [`AnswerBuffers::KEEP`] idle buffers are kept (16 MiB); more misses in flight
+/// allocate.
 #[derive(Debug, Default)]
 pub(crate) struct AnswerBuffers(std::sync::Mutex<Vec<Vec<u8>>>);
 
 impl AnswerBuffers {
     /// Idle buffers kept.
-    const KEEP: usize = 64;
+    const KEEP: usize = 256;
 
     /// A buffer of `MAX_MESSAGE + 2` bytes (its content is whatever the last user left).
     pub(crate) fn take(&self) -> Vec<u8> {
@@ -137,7 +138,7 @@ pub(crate) async fn udp_worker(
             };
             served = served.saturating_add(n.max(1));
             // Every datagram of the batch was read by the same call.
-            let received = Instant::now();
+            let received = shared.engine.clock().now();
             for i in 0..n {
                 let Some((query, peer)) = inbox.get(i) else {
                     continue;
@@ -340,7 +341,7 @@ async fn serve_stream<S>(
             }
             start = q_end;
             consumed = true;
-            let received = Instant::now();
+            let received = shared.engine.clock().now();
             let Some(query) = inbuf.get(q_start..q_end) else {
                 close = true;
                 break;
@@ -508,6 +509,8 @@ async fn flush<W: AsyncWrite>(
 }
 
 /// Accept DoH connections until shutdown.
+// Without the `doh` feature nothing starts it, and the linker drops the DoH server.
+#[cfg_attr(not(feature = "doh"), allow(dead_code))]
 pub(crate) async fn doh_listener(
     shared: Arc<Shared>,
     listener: TcpListener,
@@ -710,7 +713,7 @@ async fn doh_request(
     if query.len() > max_body {
         return plain(StatusCode::PAYLOAD_TOO_LARGE, "query too large\n");
     }
-    let received = Instant::now();
+    let received = shared.engine.clock().now();
     let credential = match (&token, session) {
         (Some(t), _) => Credential::Token(t),
         (None, Some(s)) => Credential::Session(s),
@@ -819,84 +822,6 @@ fn challenge(
 #[cfg(test)]
 mod tests {
     use super::parse_ticket;
-
-    /// A real edge: queries from many client sockets, all queued before the edge reads, are
-    /// read and answered in batches; every client gets exactly its own answers, and every
-    /// answer is completed (counted).
-    #[cfg(feature = "testkit")]
-    #[tokio::test]
-    async fn udp_batches_answer_each_client_on_its_own_socket() {
-        use std::collections::HashSet;
-
-        use hickory_proto::op::{Message, Query, ResponseCode};
-        use hickory_proto::rr::{Name, RecordType};
-        use tokio::net::UdpSocket;
-
-        use crate::testkit::{TestServer, TestZone};
-        use crate::{Edge, EdgeConfig};
-
-        fn query(id: u16) -> Vec<u8> {
-            let mut m = Message::new();
-            m.set_id(id)
-                .set_recursion_desired(true)
-                .add_query(Query::query(
-                    Name::from_ascii("a.test.").unwrap(),
-                    RecordType::A,
-                ));
-            m.to_vec().unwrap()
-        }
-
-        let upstream = TestServer::start(TestZone::default()).await.unwrap();
-        let mut cfg = EdgeConfig::default();
-        cfg.listen.udp = vec!["127.0.0.1:0".parse().unwrap()];
-        cfg.listen.tcp = Vec::new();
-        cfg.listen.udp_workers = 1;
-        cfg.upstream.servers = vec![upstream.udp_upstream().to_string()];
-        let mut registry = prometheus_client::registry::Registry::default();
-        let edge = Edge::start(cfg, None, None, &mut registry).await.unwrap();
-        let addr = edge.local_addrs().udp[0];
-
-        // A miss first (answered from its own task), so that the rest are cache hits.
-        let warm = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        warm.send_to(&query(7), addr).await.unwrap();
-        let mut buf = vec![0u8; 4096];
-        let n = warm.recv(&mut buf).await.unwrap();
-        assert_eq!(Message::from_vec(&buf[..n]).unwrap().id(), 7);
-
-        const CLIENTS: u16 = 40;
-        let mut clients = Vec::new();
-        for c in 0..CLIENTS {
-            let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-            for k in 0..2 {
-                s.send_to(&query(c * 2 + k + 100), addr).await.unwrap();
-            }
-            clients.push(s);
-        }
-        for (c, s) in (0..CLIENTS).zip(&clients) {
-            let mut ids = HashSet::new();
-            for _ in 0..2 {
-                let n = s.recv(&mut buf).await.unwrap();
-                let m = Message::from_vec(&buf[..n]).unwrap();
-                assert_eq!(m.response_code(), ResponseCode::NoError);
-                assert_eq!(m.answers().len(), 1);
-                ids.insert(m.id());
-            }
-            assert_eq!(ids, HashSet::from([c * 2 + 100, c * 2 + 101]));
-        }
-
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-        let answered = text
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix(
-                    "tolldns_ingress_responses_total{transport=\"udp\",rcode=\"noerror\"} ",
-                )
-            })
-            .and_then(|v| v.parse::<u64>().ok());
-        assert_eq!(answered, Some(u64::from(CLIENTS) * 2 + 1), "{text}");
-        edge.shutdown().await;
-    }
 
     #[test]
     fn tickets_parse_from_hex_and_base64() {

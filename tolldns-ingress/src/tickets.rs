@@ -1,9 +1,8 @@
 //! Toll-ticket redemption at the edge: the per-listener policy, the accepted issuer keys and
 //! the shared [`Redeemer`] (redeemed tokens, sessions, quotas). See `docs/TICKETS.md`.
 
-use std::sync::Mutex;
-use std::sync::PoisonError;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -13,6 +12,7 @@ use tolldns_tickets::{
     TokenVerifier,
 };
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::EdgeError;
 
 /// What a listener does with tickets.
@@ -177,21 +177,16 @@ pub struct TicketGate {
     challenge_header: String,
     rotation: Duration,
     last_rotation: Mutex<Instant>,
+    clock: Arc<dyn Clock>,
 }
 
 fn fresh_key() -> [u8; 32] {
     rand::random()
 }
 
-/// Unix milliseconds now.
-pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 impl TicketGate {
-    /// Build from the configuration.
+    /// Build from the configuration, on the system clock, with the session-key period starting
+    /// at `now`.
     ///
     /// # Errors
     ///
@@ -235,7 +230,17 @@ impl TicketGate {
             challenge_header,
             rotation: Duration::from_secs(config.session_key_rotation_secs.max(1)),
             last_rotation: Mutex::new(now),
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// Read the wall clock of session-key rotations (which expire the sessions idle for a whole
+    /// period) from `clock` instead of the system clock; the engine's ticks, which decide when
+    /// a period has passed, read the same clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The policy of a transport's listeners.
@@ -260,7 +265,8 @@ impl TicketGate {
         &self.challenge_header
     }
 
-    /// Rotate the session key when a period has passed since the last rotation.
+    /// Rotate the session key when a period has passed since the last rotation (`now` and the
+    /// gate's clock agree: both come from the engine's clock).
     pub(crate) fn maybe_rotate(&self, now: Instant) -> Option<usize> {
         let mut last = self
             .last_rotation
@@ -271,7 +277,7 @@ impl TicketGate {
         }
         *last = now;
         drop(last);
-        Some(self.redeemer.rotate(fresh_key(), unix_ms()))
+        Some(self.redeemer.rotate(fresh_key(), self.clock.unix_ms()))
     }
 }
 
@@ -299,4 +305,51 @@ pub(crate) enum TicketOutcome {
     },
     /// Refused.
     Refused(Refusal),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::{TicketGate, TicketsConfig};
+    use crate::clock::{Clock, ManualClock};
+
+    /// The session-key period runs on the instants given, and the rotation forgets the tokens
+    /// whose issuer key expired by the gate's clock, not by the system's.
+    #[test]
+    fn rotation_reads_the_injected_clock() {
+        let config = TicketsConfig {
+            session_key_rotation_secs: 60,
+            ..TicketsConfig::default()
+        };
+        // Long before the system's now: a token whose key expired at second 2,000 still counts.
+        let clock = Arc::new(ManualClock::new(Instant::now(), 1_000_000));
+        let gate = TicketGate::new(&config, clock.now())
+            .expect("gate")
+            .with_clock(Arc::clone(&clock) as Arc<dyn Clock>);
+        gate.redeemer().restore_redeemed([1; 16], Some(2_000));
+        gate.redeemer().restore_redeemed([2; 16], None);
+        clock.advance(Duration::from_secs(59));
+        assert_eq!(gate.maybe_rotate(clock.now()), None, "within the period");
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(
+            gate.maybe_rotate(clock.now()),
+            Some(0),
+            "a period has passed"
+        );
+        assert_eq!(
+            gate.redeemer().redeemed(),
+            2,
+            "second 1,060: the key is still valid"
+        );
+        assert_eq!(gate.maybe_rotate(clock.now()), None, "the period restarts");
+        clock.advance(Duration::from_secs(1_000));
+        assert_eq!(gate.maybe_rotate(clock.now()), Some(0));
+        assert_eq!(
+            gate.redeemer().redeemed(),
+            1,
+            "second 2,060: the token of the expired key is forgotten"
+        );
+    }
 }

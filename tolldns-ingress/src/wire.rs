@@ -4,6 +4,14 @@
 //! (UDP payload size, DO bit, version, and the ticket options). Responses the edge writes itself
 //! (errors, RFC 8482 answers, truncation) are built straight into the caller's buffer. Every
 //! read is bounds-checked: malformed input is an error value, never a panic.
+//!
+//! Reading is done by the walker of [`tolldns_cache::wire`], shared with the cache's
+//! `CacheKey::from_query`, so the edge and its cache accept and refuse exactly the same
+//! queries; this module adds the edge's view of a query ([`Query`]) and the writers.
+
+use tolldns_cache::wire::{
+    self as walk, QueryError, read_u16 as u16_at, write_u16 as put_u16, write_u32 as put_u32,
+};
 
 /// EDNS option code that carries a 16-byte session ticket (in queries and responses). 65001
 /// lies in the range RFC 6891 reserves for local/experimental use (65001–65534).
@@ -12,14 +20,14 @@ pub const TICKET_OPTION_CODE: u16 = tolldns_tickets::protocol::SESSION_OPTION_CO
 pub const TOKEN_OPTION_CODE: u16 = tolldns_tickets::protocol::TOKEN_OPTION_CODE;
 
 /// Length of a DNS header.
-pub const HEADER_LEN: usize = 12;
-/// Largest wire-format name (RFC 1035 §3.1).
-pub const MAX_WIRE_NAME: usize = 255;
+pub const HEADER_LEN: usize = walk::HEADER_LEN;
+/// Largest wire-format name, the root label's length octet included (RFC 1035 §3.1).
+pub const MAX_WIRE_NAME: usize = walk::MAX_NAME_LEN;
 
 /// RR type OPT.
-pub const TYPE_OPT: u16 = 41;
+pub const TYPE_OPT: u16 = walk::TYPE_OPT;
 /// RR type ANY (`*`).
-pub const TYPE_ANY: u16 = 255;
+pub const TYPE_ANY: u16 = walk::TYPE_ANY;
 /// RR type HINFO.
 pub const TYPE_HINFO: u16 = 13;
 
@@ -93,6 +101,9 @@ pub struct Query {
     pub ticket: Option<[u8; 16]>,
     /// Where the token option's data lies in the packet (offset, length), when present.
     pub token: Option<(u16, u16)>,
+    /// The COOKIE option (RFC 7873), when present with a valid length (an option of another
+    /// length is ignored, as if absent).
+    pub cookies: Option<crate::cookies::ClientCookies>,
 }
 
 impl core::fmt::Debug for Query {
@@ -167,176 +178,70 @@ impl Query {
     }
 }
 
-fn u16_at(buf: &[u8], at: usize) -> Option<u16> {
-    let b = buf.get(at..at.checked_add(2)?)?;
-    Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
+/// Read the header of a packet: `(id, flags)`.
+pub fn header(buf: &[u8]) -> Option<(u16, u16)> {
+    let h = walk::Header::parse(buf).ok()?;
+    Some((h.id, h.flags))
 }
 
-fn u32_at(buf: &[u8], at: usize) -> Option<u32> {
-    let b = buf.get(at..at.checked_add(4)?)?;
-    Some(u32::from_be_bytes(b.try_into().ok()?))
-}
-
-fn put_u16(buf: &mut [u8], at: usize, v: u16) -> Option<()> {
-    let b = buf.get_mut(at..at.checked_add(2)?)?;
-    b.copy_from_slice(&v.to_be_bytes());
-    Some(())
-}
-
-fn put_u32(buf: &mut [u8], at: usize, v: u32) -> Option<()> {
-    let b = buf.get_mut(at..at.checked_add(4)?)?;
-    b.copy_from_slice(&v.to_be_bytes());
-    Some(())
-}
-
-/// Skip a possibly compressed name starting at `pos`; returns the offset after it.
-fn skip_name(buf: &[u8], mut pos: usize) -> Option<usize> {
-    let mut total = 0usize;
-    loop {
-        let len = *buf.get(pos)?;
-        match len & 0xC0 {
-            0x00 => {
-                pos = pos.checked_add(1)?;
-                if len == 0 {
-                    return Some(pos);
-                }
-                total = total.checked_add(usize::from(len) + 1)?;
-                if total > MAX_WIRE_NAME {
-                    return None;
-                }
-                pos = pos.checked_add(usize::from(len))?;
-            }
-            0xC0 => {
-                buf.get(pos.checked_add(1)?)?;
-                return pos.checked_add(2);
-            }
-            _ => return None,
+impl From<QueryError> for ParseError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::NoHeader => Self::NoHeader,
+            QueryError::NotAQuery => Self::Response,
+            QueryError::Opcode(op) => Self::NotImplemented(op),
+            QueryError::BadVersion(v) => Self::BadVersion(v),
+            other => Self::Malformed(other.reason()),
         }
     }
 }
 
-/// Read the header of a packet: `(id, flags)`.
-pub fn header(buf: &[u8]) -> Option<(u16, u16)> {
-    if buf.len() < HEADER_LEN {
-        return None;
-    }
-    Some((u16_at(buf, 0)?, u16_at(buf, 2)?))
-}
-
-/// Parse a query.
+/// Parse a query, by the rules of [`tolldns_cache::wire`] (the walker `CacheKey::from_query`
+/// uses too, so both accept and refuse the same messages): one question with an uncompressed
+/// name of at most 255 octets, empty answer and authority sections, at most one OPT record
+/// (owner the root, EDNS version 0) and nothing else in the additional section.
 ///
 /// # Errors
 ///
 /// A [`ParseError`]; [`ParseError::NoHeader`] and [`ParseError::Response`] must not be answered.
 pub fn parse_query(buf: &[u8]) -> Result<Query, ParseError> {
-    let (id, flags) = header(buf).ok_or(ParseError::NoHeader)?;
-    if flags & 0x8000 != 0 {
-        return Err(ParseError::Response);
-    }
-    let opcode = ((flags >> 11) & 0x0F) as u8;
-    let malformed = ParseError::Malformed;
-    let qdcount = u16_at(buf, 4).ok_or(malformed("header"))?;
-    let ancount = u16_at(buf, 6).ok_or(malformed("header"))?;
-    let nscount = u16_at(buf, 8).ok_or(malformed("header"))?;
-    let arcount = u16_at(buf, 10).ok_or(malformed("header"))?;
-    if opcode != 0 {
-        return Err(ParseError::NotImplemented(opcode));
-    }
-    if qdcount != 1 {
-        return Err(malformed("question count is not 1"));
-    }
-    if ancount != 0 || nscount != 0 {
-        return Err(malformed("query carries answer or authority records"));
-    }
-    // The question name: uncompressed labels only (nothing precedes it to point at).
     let mut name = [0u8; MAX_WIRE_NAME];
-    let mut pos = HEADER_LEN;
-    let mut n = 0usize;
-    loop {
-        let len = *buf.get(pos).ok_or(malformed("truncated question"))?;
-        if len & 0xC0 != 0 {
-            return Err(malformed("compressed or extended label in the question"));
-        }
-        let end = pos
-            .checked_add(1 + usize::from(len))
-            .ok_or(malformed("name"))?;
-        let label = buf.get(pos..end).ok_or(malformed("truncated question"))?;
-        let out = name
-            .get_mut(n..n.saturating_add(label.len()))
-            .ok_or(malformed("name longer than 255 octets"))?;
-        for (dst, src) in out.iter_mut().zip(label) {
-            *dst = src.to_ascii_lowercase();
-        }
-        // The length byte itself is below 64, so lowercasing left it unchanged.
-        n = n.saturating_add(label.len());
-        pos = end;
-        if len == 0 {
-            break;
-        }
-    }
-    let qtype = u16_at(buf, pos).ok_or(malformed("truncated question"))?;
-    let qclass = u16_at(buf, pos.saturating_add(2)).ok_or(malformed("truncated question"))?;
-    let question_end = pos.saturating_add(4);
+    let info = walk::walk_query(buf, &mut name)?;
     let mut q = Query {
-        id,
-        flags,
+        id: info.header.id,
+        flags: info.header.flags,
         name,
-        name_len: u8::try_from(n).map_err(|_| malformed("name"))?,
-        qtype,
-        qclass,
-        question_end,
+        name_len: u8::try_from(info.question.name_len)
+            .map_err(|_| ParseError::Malformed("name longer than 255 octets"))?,
+        qtype: info.question.qtype,
+        qclass: info.question.qclass,
+        question_end: info.question.end,
         edns: None,
         ticket: None,
         token: None,
+        cookies: None,
     };
-    // Additional section: find OPT, skip anything else.
-    let mut pos = question_end;
-    for _ in 0..arcount {
-        let name_start = pos;
-        pos = skip_name(buf, pos).ok_or(malformed("additional record"))?;
-        let rtype = u16_at(buf, pos).ok_or(malformed("additional record"))?;
-        let class = u16_at(buf, pos.saturating_add(2)).ok_or(malformed("additional record"))?;
-        let ttl = u32_at(buf, pos.saturating_add(4)).ok_or(malformed("additional record"))?;
-        let rdlen = u16_at(buf, pos.saturating_add(8)).ok_or(malformed("additional record"))?;
-        let rdata_start = pos.saturating_add(10);
-        let rdata_end = rdata_start.saturating_add(usize::from(rdlen));
-        let rdata = buf
-            .get(rdata_start..rdata_end)
-            .ok_or(malformed("truncated additional record"))?;
-        if rtype == TYPE_OPT {
-            if q.edns.is_some() {
-                return Err(malformed("more than one OPT record"));
-            }
-            if pos != name_start.saturating_add(1) || buf.get(name_start) != Some(&0) {
-                return Err(malformed("OPT owner is not the root"));
-            }
-            let version = ((ttl >> 16) & 0xFF) as u8;
-            q.edns = Some(Edns {
-                udp_size: class.max(512),
-                dnssec_ok: ttl & 0x8000 != 0,
-            });
-            if version != 0 {
-                return Err(ParseError::BadVersion(version));
-            }
-            let mut o = 0usize;
-            while o < rdata.len() {
-                let code = u16_at(rdata, o).ok_or(malformed("EDNS option"))?;
-                let olen = usize::from(
-                    u16_at(rdata, o.saturating_add(2)).ok_or(malformed("EDNS option"))?,
-                );
-                let ostart = o.saturating_add(4);
-                let oend = ostart.saturating_add(olen);
-                let value = rdata.get(ostart..oend).ok_or(malformed("EDNS option"))?;
-                if code == TICKET_OPTION_CODE {
-                    q.ticket = <[u8; 16]>::try_from(value).ok();
-                } else if code == TOKEN_OPTION_CODE {
-                    let at = rdata_start.saturating_add(ostart);
-                    q.token = u16::try_from(at).ok().zip(u16::try_from(value.len()).ok());
-                }
-                o = oend;
+    if let Some(opt) = info.opt {
+        q.edns = Some(Edns {
+            udp_size: opt.udp_size.max(512),
+            dnssec_ok: opt.dnssec_ok,
+        });
+        // The walker checked that the options exactly fill the RDATA.
+        for option in opt.options(buf).flatten() {
+            if option.code == TICKET_OPTION_CODE {
+                q.ticket = buf
+                    .get(option.data)
+                    .and_then(|v| <[u8; 16]>::try_from(v).ok());
+            } else if option.code == TOKEN_OPTION_CODE {
+                q.token = u16::try_from(option.data.start)
+                    .ok()
+                    .zip(u16::try_from(option.data.len()).ok());
+            } else if option.code == crate::cookies::COOKIE_OPTION_CODE {
+                q.cookies = buf
+                    .get(option.data)
+                    .and_then(crate::cookies::ClientCookies::from_option);
             }
         }
-        pos = rdata_end;
     }
     Ok(q)
 }
@@ -374,51 +279,39 @@ pub struct OptSpan {
 ///
 /// `None` when the message is not a well-formed response.
 pub fn scan_response(buf: &mut [u8], clamp: Option<u32>) -> Option<ResponseInfo> {
-    let (_, flags) = header(buf)?;
-    let qd = u16_at(buf, 4)?;
-    let an = u16_at(buf, 6)?;
-    let ns = u16_at(buf, 8)?;
-    let ar = u16_at(buf, 10)?;
+    let h = walk::Header::parse(buf).ok()?;
     let mut pos = HEADER_LEN;
-    for _ in 0..qd {
-        pos = skip_name(buf, pos)?.checked_add(4)?;
+    for _ in 0..h.qdcount {
+        pos = walk::skip_name(buf, pos).ok()?.checked_add(4)?;
         if pos > buf.len() {
             return None;
         }
     }
     let mut info = ResponseInfo {
-        rcode: (flags & 0x000F) as u8,
-        answers: an,
+        rcode: h.rcode(),
+        answers: h.ancount,
         min_ttl: None,
-        truncated: flags & 0x0200 != 0,
+        truncated: h.flags & walk::FLAG_TC != 0,
         opt: None,
     };
-    let records = u32::from(an) + u32::from(ns) + u32::from(ar);
+    let records = h.record_count();
     for i in 0..records {
-        let start = pos;
-        pos = skip_name(buf, pos)?;
-        let rtype = u16_at(buf, pos)?;
-        let ttl_at = pos.checked_add(4)?;
-        let mut ttl = u32_at(buf, ttl_at)?;
-        let rdlen = u16_at(buf, pos.checked_add(8)?)?;
-        let end = pos.checked_add(10)?.checked_add(usize::from(rdlen))?;
-        if end > buf.len() {
-            return None;
-        }
-        if rtype != TYPE_OPT {
+        let (rr, end) = walk::read_record(buf, pos).ok()?;
+        if rr.rtype != TYPE_OPT {
+            let mut ttl = rr.ttl;
             // RFC 2181 §8: a TTL with the top bit set is treated as zero.
             if ttl > 0x7FFF_FFFF {
                 ttl = 0;
-                put_u32(buf, ttl_at, 0)?;
+                put_u32(buf, rr.ttl_offset, 0)?;
             }
             if let Some(max) = clamp.filter(|max| ttl > *max) {
                 ttl = max;
-                put_u32(buf, ttl_at, max)?;
+                put_u32(buf, rr.ttl_offset, max)?;
             }
             info.min_ttl = Some(info.min_ttl.map_or(ttl, |m| m.min(ttl)));
         } else if info.opt.is_none() {
             info.opt = Some(OptSpan {
-                start,
+                start: rr.start,
                 end,
                 records_after: u16::try_from(records - i - 1).unwrap_or(0),
             });
@@ -860,5 +753,359 @@ mod tests {
         assert_eq!(info.min_ttl, Some(3600));
         let info = scan_response(&mut out[..n], Some(60)).unwrap();
         assert_eq!(info.min_ttl, Some(60));
+    }
+}
+
+/// The edge's query parser and the cache's key builder accept and refuse the same messages and
+/// read the same question out of them; structured queries are also checked against the rules
+/// stated in [`tolldns_cache::wire`] and, when accepted, against hickory-proto's full parse.
+#[cfg(test)]
+mod parser_agreement {
+    use super::*;
+    use hickory_proto::op::Message;
+    use hickory_proto::serialize::binary::BinEncodable;
+    use proptest::prelude::*;
+    use tolldns_cache::CacheKey;
+
+    /// How the question name is written.
+    #[derive(Debug, Clone)]
+    enum NameForm {
+        /// Plain labels adding up to this wire length (root octet included).
+        Plain(usize),
+        /// Plain labels of this wire length, then a compression pointer instead of the root.
+        ThenPointer(usize, u16),
+        /// A length octet of a reserved label type first.
+        Reserved(u8),
+    }
+
+    /// One record of the additional section.
+    #[derive(Debug, Clone)]
+    enum Extra {
+        Opt {
+            /// 0: root, 1: pointer to the question, 2: a one-label name.
+            owner: u8,
+            udp: u16,
+            version: u8,
+            dnssec_ok: bool,
+            options: Vec<(u16, Vec<u8>)>,
+            /// Stray octets after the options.
+            stray: u8,
+        },
+        Other {
+            rtype: u16,
+            rdata: Vec<u8>,
+        },
+    }
+
+    #[derive(Debug, Clone)]
+    struct Shape {
+        id: u16,
+        qr: bool,
+        opcode: u8,
+        cd: bool,
+        qdcount: u16,
+        answers: u8,
+        authorities: u8,
+        name: NameForm,
+        upper: Vec<bool>,
+        qtype: u16,
+        qclass: u16,
+        extras: Vec<Extra>,
+        trailing: Vec<u8>,
+    }
+
+    /// Labels of letters adding up to `wire_len` octets with the root octet (lengths near
+    /// the 255 bound are what matters; a wire length of 2 cannot exist and becomes 3).
+    fn labels(wire_len: usize, upper: &[bool]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut rest = wire_len.max(1) - 1;
+        if rest == 1 {
+            rest = 2;
+        }
+        let mut i = 0usize;
+        while rest > 0 {
+            let mut seg = rest.min(64);
+            if rest - seg == 1 {
+                seg -= 1;
+            }
+            out.push(u8::try_from(seg - 1).unwrap());
+            for _ in 1..seg {
+                let up = upper.get(i % upper.len().max(1)).copied().unwrap_or(false);
+                out.push(if up { b'A' } else { b'a' } + u8::try_from(i % 26).unwrap());
+                i += 1;
+            }
+            rest -= seg;
+        }
+        out
+    }
+
+    fn record(owner: &[u8], rtype: u16, class: u16, ttl: u32, rdata: &[u8]) -> Vec<u8> {
+        let mut r = owner.to_vec();
+        r.extend_from_slice(&rtype.to_be_bytes());
+        r.extend_from_slice(&class.to_be_bytes());
+        r.extend_from_slice(&ttl.to_be_bytes());
+        r.extend_from_slice(&u16::try_from(rdata.len()).unwrap().to_be_bytes());
+        r.extend_from_slice(rdata);
+        r
+    }
+
+    /// The message, and whether the rules accept it.
+    fn build(s: &Shape) -> (Vec<u8>, bool) {
+        let mut flags = u16::from(s.opcode & 0x0F) << 11 | 0x0100;
+        if s.qr {
+            flags |= 0x8000;
+        }
+        if s.cd {
+            flags |= 0x0010;
+        }
+        let mut m = Vec::new();
+        m.extend_from_slice(&s.id.to_be_bytes());
+        m.extend_from_slice(&flags.to_be_bytes());
+        m.extend_from_slice(&s.qdcount.to_be_bytes());
+        m.extend_from_slice(&u16::from(s.answers).to_be_bytes());
+        m.extend_from_slice(&u16::from(s.authorities).to_be_bytes());
+        m.extend_from_slice(&u16::try_from(s.extras.len()).unwrap().to_be_bytes());
+        let mut ok = !s.qr && s.opcode == 0 && s.qdcount == 1;
+        ok &= s.answers == 0 && s.authorities == 0;
+        match &s.name {
+            NameForm::Plain(len) => {
+                let l = labels(*len, &s.upper);
+                ok &= l.len() < MAX_WIRE_NAME;
+                m.extend_from_slice(&l);
+                m.push(0);
+            }
+            NameForm::ThenPointer(len, to) => {
+                m.extend_from_slice(&labels(*len, &s.upper));
+                m.extend_from_slice(&(0xC000 | (to & 0x3FFF)).to_be_bytes());
+                ok = false;
+            }
+            NameForm::Reserved(b) => {
+                m.extend_from_slice(&[0x40 | (b & 0x80), 1, b'a', 0]);
+                ok = false;
+            }
+        }
+        m.extend_from_slice(&s.qtype.to_be_bytes());
+        m.extend_from_slice(&s.qclass.to_be_bytes());
+        for i in 0..(u32::from(s.answers) + u32::from(s.authorities)) {
+            let rdata = [192, 0, 2, u8::try_from(i % 256).unwrap()];
+            m.extend_from_slice(&record(&[0xC0, 12], 1, 1, 60, &rdata));
+        }
+        let mut opts = 0;
+        let mut bad_version = false;
+        for e in &s.extras {
+            match e {
+                Extra::Opt {
+                    owner,
+                    udp,
+                    version,
+                    dnssec_ok,
+                    options,
+                    stray,
+                } => {
+                    opts += 1;
+                    let owner: &[u8] = match owner % 3 {
+                        0 => &[0],
+                        1 => &[0xC0, 12],
+                        _ => &[1, b'x', 0],
+                    };
+                    ok &= owner == [0];
+                    bad_version |= *version != 0;
+                    let mut rdata = Vec::new();
+                    for (code, data) in options {
+                        rdata.extend_from_slice(&code.to_be_bytes());
+                        rdata.extend_from_slice(&u16::try_from(data.len()).unwrap().to_be_bytes());
+                        rdata.extend_from_slice(data);
+                    }
+                    let stray = usize::from(stray % 4);
+                    rdata.extend(std::iter::repeat_n(0xEE, stray));
+                    ok &= stray == 0;
+                    let ttl = u32::from(*version) << 16 | if *dnssec_ok { 0x8000 } else { 0 };
+                    m.extend_from_slice(&record(owner, TYPE_OPT, *udp, ttl, &rdata));
+                }
+                Extra::Other { rtype, rdata } => {
+                    ok &= *rtype == TYPE_OPT;
+                    m.extend_from_slice(&record(&[0], *rtype, 1, 0, rdata));
+                }
+            }
+        }
+        ok &= opts <= 1 && !bad_version;
+        m.extend_from_slice(&s.trailing);
+        (m, ok)
+    }
+
+    fn name_form() -> impl Strategy<Value = NameForm> {
+        let near_bound = prop_oneof![Just(253usize), Just(254), Just(255), Just(256), Just(257)];
+        prop_oneof![
+            6 => near_bound.prop_map(NameForm::Plain),
+            3 => (1usize..260).prop_map(NameForm::Plain),
+            1 => ((1usize..40), any::<u16>()).prop_map(|(l, p)| NameForm::ThenPointer(l, p)),
+            1 => (1usize..12).prop_map(|l| NameForm::ThenPointer(l, 12)),
+            1 => any::<u8>().prop_map(NameForm::Reserved),
+        ]
+    }
+
+    fn extra() -> impl Strategy<Value = Extra> {
+        let option = (
+            prop_oneof![
+                Just(10u16),
+                Just(12),
+                Just(TICKET_OPTION_CODE),
+                Just(TOKEN_OPTION_CODE)
+            ],
+            proptest::collection::vec(any::<u8>(), 0..24),
+        );
+        let opt = (
+            prop_oneof![8 => Just(0u8), 1 => Just(1), 1 => Just(2)],
+            any::<u16>(),
+            prop_oneof![9 => Just(0u8), 1 => any::<u8>()],
+            any::<bool>(),
+            proptest::collection::vec(option, 0..3),
+            prop_oneof![9 => Just(0u8), 1 => any::<u8>()],
+        )
+            .prop_map(
+                |(owner, udp, version, dnssec_ok, options, stray)| Extra::Opt {
+                    owner,
+                    udp,
+                    version,
+                    dnssec_ok,
+                    options,
+                    stray,
+                },
+            );
+        let other = (
+            prop_oneof![Just(1u16), Just(250), Just(24), any::<u16>()],
+            proptest::collection::vec(any::<u8>(), 0..8),
+        )
+            .prop_map(|(rtype, rdata)| Extra::Other { rtype, rdata });
+        prop_oneof![6 => opt, 1 => other]
+    }
+
+    fn shape() -> impl Strategy<Value = Shape> {
+        (
+            (
+                any::<u16>(),
+                prop_oneof![9 => Just(false), 1 => Just(true)],
+                prop_oneof![9 => Just(0u8), 1 => 0u8..16],
+                any::<bool>(),
+                prop_oneof![9 => Just(1u16), 1 => 0u16..3],
+                prop_oneof![9 => Just(0u8), 1 => 0u8..3],
+                prop_oneof![9 => Just(0u8), 1 => 0u8..3],
+            ),
+            (
+                name_form(),
+                proptest::collection::vec(any::<bool>(), 1..8),
+                prop_oneof![Just(1u16), Just(28), Just(255), any::<u16>()],
+                prop_oneof![Just(1u16), any::<u16>()],
+                proptest::collection::vec(extra(), 0..3),
+                prop_oneof![9 => Just(Vec::new()), 1 => proptest::collection::vec(any::<u8>(), 1..6)],
+            ),
+        )
+            .prop_map(
+                |((id, qr, opcode, cd, qdcount, answers, authorities), rest)| {
+                    let (name, upper, qtype, qclass, extras, trailing) = rest;
+                    Shape {
+                        id,
+                        qr,
+                        opcode,
+                        cd,
+                        qdcount,
+                        answers,
+                        authorities,
+                        name,
+                        upper,
+                        qtype,
+                        qclass,
+                        extras,
+                        trailing,
+                    }
+                },
+            )
+    }
+
+    /// Both parsers give the same verdict and, on acceptance, the same question.
+    fn agree(m: &[u8]) -> Result<bool, TestCaseError> {
+        let edge = parse_query(m);
+        let key = CacheKey::from_query(m);
+        prop_assert_eq!(
+            edge.is_ok(),
+            key.is_ok(),
+            "edge {:?}, cache {:?}",
+            edge,
+            key
+        );
+        if let (Ok(q), Ok((k, id))) = (&edge, &key) {
+            prop_assert_eq!(q.id, *id);
+            prop_assert_eq!(q.wire_name(), k.qname_wire());
+            prop_assert_eq!((q.qtype, q.qclass), (k.qtype(), k.qclass()));
+            prop_assert_eq!(q.dnssec_ok(), k.dnssec_ok());
+            prop_assert_eq!(q.checking_disabled(), k.checking_disabled());
+        }
+        Ok(edge.is_ok())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn structured_queries_follow_the_rules(s in shape()) {
+            let (m, expected) = build(&s);
+            let accepted = agree(&m)?;
+            prop_assert_eq!(accepted, expected, "{:02x?}", m);
+            if accepted {
+                // What the rules accept, a full parse accepts too, with the same question.
+                let full = Message::from_vec(&m);
+                prop_assert!(full.is_ok(), "hickory refused {:?}", full);
+                let full = full.unwrap();
+                let q = parse_query(&m).unwrap();
+                let fq = &full.queries()[0];
+                prop_assert_eq!(fq.name().to_lowercase().to_bytes().unwrap(), q.wire_name());
+                prop_assert_eq!(u16::from(fq.query_type()), q.qtype);
+                prop_assert_eq!(u16::from(fq.query_class()), q.qclass);
+                let full_do = full.extensions().as_ref().is_some_and(|e| e.flags().dnssec_ok);
+                prop_assert_eq!(full_do, q.dnssec_ok());
+            }
+        }
+
+        #[test]
+        fn mutated_queries_get_the_same_verdict(
+            s in shape(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..5),
+            cut in proptest::option::of(any::<prop::sample::Index>()),
+        ) {
+            let (mut m, _) = build(&s);
+            for (at, v) in edits {
+                let i = at.index(m.len());
+                m[i] = v;
+            }
+            if let Some(cut) = cut {
+                m.truncate(cut.index(m.len() + 1));
+            }
+            agree(&m)?;
+        }
+
+        #[test]
+        fn random_bytes_get_the_same_verdict(m in proptest::collection::vec(any::<u8>(), 0..300)) {
+            agree(&m)?;
+        }
+    }
+
+    #[test]
+    fn name_bound_is_255_octets_with_the_root() {
+        for (len, ok) in [
+            (253, true),
+            (254, true),
+            (255, true),
+            (256, false),
+            (257, false),
+        ] {
+            let mut m = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+            let l = labels(len, &[false]);
+            m.extend_from_slice(&l);
+            m.push(0);
+            assert_eq!(l.len() + 1, len);
+            m.extend_from_slice(&[0, 1, 0, 1]);
+            assert_eq!(parse_query(&m).is_ok(), ok, "{len}");
+            assert_eq!(CacheKey::from_query(&m).is_ok(), ok, "{len}");
+        }
     }
 }

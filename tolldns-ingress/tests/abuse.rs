@@ -7,60 +7,72 @@
 //! timing: the pacing comes from waiting for answers, not from clocks.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tolldns_ingress::testkit::{TestServer, TestZone};
-use tolldns_ingress::{Edge, EdgeConfig, EdgeHandle, Mode};
+use tolldns_ingress::{Clock, EdgeConfig, Mode, SystemClock};
+use tolldns_testkit::{EdgeHarness, TestServer, TestZone, framed};
 
-struct Setup {
-    edge: EdgeHandle,
-    registry: prometheus_client::registry::Registry,
+/// The system clock plus an offset the test moves forward: time flows as usual (the flood's
+/// pacing, sweeps and attack-mode ticks see real durations) and jumps where the test would
+/// otherwise wait for it.
+#[derive(Debug, Default)]
+struct JumpClock {
+    ahead: Mutex<Duration>,
 }
 
-impl Setup {
-    async fn start(upstreams: &[&TestServer], tweak: impl FnOnce(&mut EdgeConfig)) -> Self {
-        let mut cfg = EdgeConfig::default();
-        cfg.listen.udp = vec!["127.0.0.1:0".parse().unwrap()];
-        cfg.listen.tcp = vec!["127.0.0.1:0".parse().unwrap()];
+impl JumpClock {
+    fn jump(&self, by: Duration) {
+        *self.ahead.lock().unwrap() += by;
+    }
+
+    fn ahead(&self) -> Duration {
+        *self.ahead.lock().unwrap()
+    }
+}
+
+impl Clock for JumpClock {
+    fn now(&self) -> Instant {
+        SystemClock.now() + self.ahead()
+    }
+
+    fn unix_ms(&self) -> u64 {
+        SystemClock.unix_ms() + u64::try_from(self.ahead().as_millis()).unwrap()
+    }
+}
+
+/// An edge with UDP and TCP listeners in front of test upstreams answering `zones`; `tweak`
+/// changes the configuration first.
+async fn start(
+    zones: impl IntoIterator<Item = TestZone>,
+    tweak: impl FnOnce(&mut EdgeConfig),
+) -> EdgeHarness {
+    start_on(Arc::new(SystemClock), zones, tweak).await
+}
+
+/// [`start`] with the edge reading `clock`.
+async fn start_on(
+    clock: Arc<dyn Clock>,
+    zones: impl IntoIterator<Item = TestZone>,
+    tweak: impl FnOnce(&mut EdgeConfig),
+) -> EdgeHarness {
+    let mut builder = EdgeHarness::builder()
+        .clock(clock)
+        .udp()
+        .tcp()
         // One socket: datagrams are served in arrival order, so an answer to one client proves
         // every datagram sent before it was handled.
-        cfg.listen.udp_workers = 1;
-        cfg.upstream.servers = upstreams
-            .iter()
-            .map(|u| u.udp_upstream().to_string())
-            .collect();
-        tweak(&mut cfg);
-        let mut registry = prometheus_client::registry::Registry::default();
-        let edge = Edge::start(cfg, None, None, &mut registry)
-            .await
-            .expect("edge starts");
-        Self { edge, registry }
+        .configure(|c| c.listen.udp_workers = 1);
+    for zone in zones {
+        builder = builder.upstream(zone);
     }
-
-    fn udp(&self) -> SocketAddr {
-        self.edge.local_addrs().udp[0]
-    }
-
-    fn tcp(&self) -> SocketAddr {
-        self.edge.local_addrs().tcp[0]
-    }
-
-    /// The value of the sample `name{labels}` in the text exposition, 0 if absent.
-    fn metric(&self, sample: &str) -> u64 {
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry).unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or(0)
-    }
+    builder.configure(tweak).start().await.expect("edge starts")
 }
 
 /// A wire query for `name`/`qtype` with `id`, with an OPT record advertising `edns` bytes.
 fn query(id: u16, name: &str, qtype: u16, edns: Option<u16>) -> Vec<u8> {
-    let mut b = [0u8; 512];
-    let n = tolldns_ingress::wire::build_query(&mut b, id, name, qtype).unwrap();
-    let mut q = b[..n].to_vec();
+    let mut q = tolldns_testkit::query(id, name, qtype);
     if let Some(size) = edns {
         q[11] = 1;
         q.extend_from_slice(&[0, 0, 41]);
@@ -112,9 +124,7 @@ async fn tcp_exchange_from(from: Ipv4Addr, to: SocketAddr, q: &[u8]) -> Vec<u8> 
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind(SocketAddr::from((from, 0))).unwrap();
     let mut s = sock.connect(to).await.unwrap();
-    let mut framed = u16::try_from(q.len()).unwrap().to_be_bytes().to_vec();
-    framed.extend_from_slice(q);
-    s.write_all(&framed).await.unwrap();
+    s.write_all(&framed(q)).await.unwrap();
     let mut len = [0u8; 2];
     s.read_exact(&mut len).await.unwrap();
     let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
@@ -142,8 +152,9 @@ const WAIT: Duration = Duration::from_secs(3);
 /// unknown UDP source answered TC=1, the established client keeps ≥ 99 % full answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_from_10000_prefixes_spares_an_established_client() {
-    let upstream = TestServer::start(TestZone::default()).await.unwrap();
-    let s = Setup::start(&[&upstream], |c| {
+    let clock = Arc::new(JumpClock::default());
+    let edge_clock: Arc<dyn Clock> = Arc::clone(&clock) as Arc<dyn Clock>;
+    let s = start_on(edge_clock, [TestZone::default()], |c| {
         c.admission.max_prefixes = 1_000;
         c.admission.known_prefix_after_secs = 1;
         // Unknown UDP sources get TC=1 even in NORMAL: being forgotten shows as a TC.
@@ -161,9 +172,10 @@ async fn a_flood_from_10000_prefixes_spares_an_established_client() {
     ];
     let (answered, total, flood) = tokio::task::spawn_blocking(move || {
         let legit = StdUdpSocket::bind("127.200.0.1:0").unwrap();
-        // Become known: answered TC until the prefix has been seen for a second.
+        // Become known: answered TC until the prefix has been seen for a second. The edge's
+        // clock jumps a quarter second between queries (the prefix is never idle long enough
+        // for a sweep to forget it), so the fifth query is answered in full at the latest.
         let mut id = 1u16;
-        let mut waited = 0;
         loop {
             let r = exchange(&legit, to, &query(id, "a.test", 1, None), WAIT).expect("answered");
             id += 1;
@@ -171,9 +183,11 @@ async fn a_flood_from_10000_prefixes_spares_an_established_client() {
                 break;
             }
             assert!(truncated(&r), "an unknown source gets TC=1");
-            waited += 1;
-            assert!(waited < 200, "the client never became known");
-            std::thread::sleep(Duration::from_millis(50));
+            assert!(
+                id <= 5,
+                "the client is still unknown a second after it was first seen"
+            );
+            clock.jump(Duration::from_millis(250));
         }
         let (mut answered, mut total, mut flood) = (0u32, 0u32, 0u32);
         let fq = query(0xF00D, "a.test", 1, None);
@@ -225,8 +239,7 @@ fn reflection_zone() -> TestZone {
 /// most three times the bytes sent in its name, with the default settings.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reflection_attempt_is_bounded_to_3x() {
-    let upstream = TestServer::start(reflection_zone()).await.unwrap();
-    let s = Setup::start(&[&upstream], |_| {}).await;
+    let s = start([reflection_zone()], |_| {}).await;
     let to = s.udp();
     let (sent, received, full, tcs) = tokio::task::spawn_blocking(move || {
         // The "victim" address: queries carry it as their source, answers land on it.
@@ -294,8 +307,7 @@ async fn a_reflection_attempt_is_bounded_to_3x() {
 /// stays in NORMAL and another prefix keeps full answers throughout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_prefix_flood_does_not_change_another_prefix_treatment() {
-    let upstream = TestServer::start(TestZone::default()).await.unwrap();
-    let s = Setup::start(&[&upstream], |c| {
+    let s = start([TestZone::default()], |c| {
         c.admission.rate_per_prefix = 100;
         c.admission.burst_per_prefix = 100;
         // An offender's bucket refills at 1/s: what it has after the flood is what it gets.
@@ -377,8 +389,7 @@ async fn one_prefix_flood_does_not_change_another_prefix_treatment() {
 /// name that is cached, and the cache is not even looked up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_check_comes_before_a_cache_hit() {
-    let upstream = TestServer::start(TestZone::default()).await.unwrap();
-    let s = Setup::start(&[&upstream], |c| {
+    let s = start([TestZone::default()], |c| {
         c.attack.normal.tc_udp_unknown = true;
         c.admission.known_prefix_after_secs = 3_600;
     })
@@ -386,7 +397,7 @@ async fn attack_check_comes_before_a_cache_hit() {
     // Over TCP (the address is proven): answered, and cached.
     let r = tcp_exchange(s.tcp(), &query(1, "a.test", 1, None)).await;
     assert!(is_answer(&r, 1));
-    assert_eq!(upstream_count(&upstream, "a.test."), 1);
+    assert_eq!(upstream_count(s.upstream(), "a.test."), 1);
     let hits = "tolldns_ingress_cache_lookups_total{result=\"hit\"}";
     assert_eq!(s.metric(hits), 0);
     let to = s.udp();
@@ -408,7 +419,7 @@ async fn attack_check_comes_before_a_cache_hit() {
     let r = tcp_exchange(s.tcp(), &query(3, "a.test", 1, None)).await;
     assert!(is_answer(&r, 3));
     assert_eq!(s.metric(hits), 1);
-    assert_eq!(upstream_count(&upstream, "a.test."), 1);
+    assert_eq!(upstream_count(s.upstream(), "a.test."), 1);
     s.edge.shutdown().await;
 }
 
@@ -416,26 +427,20 @@ async fn attack_check_comes_before_a_cache_hit() {
 /// answers they agree on are cached.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quorum_disagreement_is_answered_not_cached() {
-    let one = TestServer::start(
+    let zone = |split: u8| {
         TestZone::empty("test.")
-            .with_a("split.test.", Ipv4Addr::new(192, 0, 2, 1))
-            .with_a("same.test.", Ipv4Addr::new(192, 0, 2, 7)),
-    )
-    .await
-    .unwrap();
-    let two = TestServer::start(
-        TestZone::empty("test.")
-            .with_a("split.test.", Ipv4Addr::new(192, 0, 2, 99))
-            .with_a("same.test.", Ipv4Addr::new(192, 0, 2, 7)),
-    )
-    .await
-    .unwrap();
-    let s = Setup::start(&[&one, &two], |c| c.upstream.quorum = Some(2)).await;
+            .with_a("split.test.", Ipv4Addr::new(192, 0, 2, split))
+            .with_a("same.test.", Ipv4Addr::new(192, 0, 2, 7))
+    };
+    let s = start([zone(1), zone(99)], |c| c.upstream.quorum = Some(2)).await;
+    let [one, two] = s.upstreams() else {
+        panic!("two upstreams");
+    };
     for id in [1u16, 2] {
         let r = tcp_exchange(s.tcp(), &query(id, "split.test", 1, None)).await;
         assert!(is_answer(&r, id), "a disagreement is still answered");
     }
-    let asked = upstream_count(&one, "split.test.") + upstream_count(&two, "split.test.");
+    let asked = upstream_count(one, "split.test.") + upstream_count(two, "split.test.");
     assert_eq!(asked, 4, "not cached: both queries went to both upstreams");
     assert_eq!(
         s.metric("tolldns_ingress_quorum_answers_total{result=\"disagreed\"}"),
@@ -445,11 +450,116 @@ async fn quorum_disagreement_is_answered_not_cached() {
         let r = tcp_exchange(s.tcp(), &query(id, "same.test", 1, None)).await;
         assert!(is_answer(&r, id));
     }
-    let asked = upstream_count(&one, "same.test.") + upstream_count(&two, "same.test.");
+    let asked = upstream_count(one, "same.test.") + upstream_count(two, "same.test.");
     assert_eq!(asked, 2, "agreed: cached after the first query");
     assert_eq!(
         s.metric("tolldns_ingress_quorum_answers_total{result=\"agreed\"}"),
         1
     );
+    s.edge.shutdown().await;
+}
+
+/// A query like [`query`] with EDNS (1,232 bytes) carrying a COOKIE option with `cookie`
+/// (client cookie, optionally followed by a server cookie).
+fn query_with_cookie(id: u16, name: &str, qtype: u16, cookie: &[u8]) -> Vec<u8> {
+    let mut q = tolldns_testkit::query(id, name, qtype);
+    q[11] = 1;
+    q.extend_from_slice(&[0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0]);
+    let rdlen = u16::try_from(4 + cookie.len()).unwrap();
+    q.extend_from_slice(&rdlen.to_be_bytes());
+    q.extend_from_slice(&[0, 10]);
+    q.extend_from_slice(&u16::try_from(cookie.len()).unwrap().to_be_bytes());
+    q.extend_from_slice(cookie);
+    q
+}
+
+/// The COOKIE option data (client + server cookie) of a response for `client`, if any.
+fn returned_cookie(m: &[u8], client: &[u8; 8]) -> Option<Vec<u8>> {
+    m.windows(4 + 24)
+        .find(|w| w[..4] == [0, 10, 0, 24] && w[4..12] == client[..])
+        .map(|w| w[4..].to_vec())
+}
+
+/// (7) DNS cookies: a client that returns the server cookie it was given proves its address and
+/// gets full UDP answers past the amplification bound; the same cookie replayed from another
+/// address (a spoofer who saw it), or altered, proves nothing and is limited as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returned_server_cookie_lifts_the_udp_limits_and_a_replayed_one_does_not() {
+    let s = start([reflection_zone()], |_| {}).await;
+    let to = s.udp();
+    let (first_tc, verified_full, verified_bytes, verified_sent, replayed, tampered) =
+        tokio::task::spawn_blocking(move || {
+            let client = StdUdpSocket::bind("127.202.0.1:0").unwrap();
+            let mine = *b"cookie01";
+            // First contact: a client cookie only. The large answer does not fit the credit of
+            // one small query: TC=1, but it carries the server cookie.
+            let first = exchange(
+                &client,
+                to,
+                &query_with_cookie(1, "refl.test", 16, &mine),
+                WAIT,
+            )
+            .expect("first answer");
+            let pair = returned_cookie(&first, &mine).expect("a server cookie is returned");
+            // Verified: 50 full answers of ~1.1 kB each for ~70-byte queries.
+            let (mut full, mut bytes, mut sent) = (0u32, 0u64, 0u64);
+            for id in 2..52u16 {
+                let q = query_with_cookie(id, "refl.test", 16, &pair);
+                sent += q.len() as u64;
+                let m = exchange(&client, to, &q, WAIT).expect("answer");
+                bytes += m.len() as u64;
+                if is_answer(&m, id) && m.len() > 1000 {
+                    full += 1;
+                }
+                assert!(
+                    returned_cookie(&m, &mine).is_some(),
+                    "every answer renews the cookie"
+                );
+            }
+            // The same pair from another address (another /24), then an altered server cookie
+            // from a third: neither proves its address, so both are held to 3x.
+            let limited = |from: &str, cookie: &[u8], first_id: u16| {
+                let sock = StdUdpSocket::bind(from).unwrap();
+                let (mut sent, mut got, mut tcs) = (0u64, 0u64, 0u32);
+                for id in first_id..first_id + 10 {
+                    let q = query_with_cookie(id, "refl.test", 16, cookie);
+                    sent += q.len() as u64;
+                    let m = exchange(&sock, to, &q, WAIT).expect("answer");
+                    got += m.len() as u64;
+                    tcs += u32::from(truncated(&m));
+                }
+                (sent, got, tcs)
+            };
+            let replayed = limited("127.203.0.1:0", &pair, 100);
+            let mut bad = pair;
+            *bad.last_mut().unwrap() ^= 1;
+            let tampered = limited("127.204.0.1:0", &bad, 200);
+            (truncated(&first), full, bytes, sent, replayed, tampered)
+        })
+        .await
+        .unwrap();
+    assert!(
+        first_tc,
+        "the first large answer is TC=1 (amplification bound)"
+    );
+    assert_eq!(
+        verified_full, 50,
+        "a verified client gets every full answer"
+    );
+    assert!(
+        verified_bytes > 3 * verified_sent,
+        "verified answers are not held to 3x ({verified_bytes} B / {verified_sent} B)"
+    );
+    for (what, (sent, got, tcs)) in [("replayed", replayed), ("altered", tampered)] {
+        assert!(tcs >= 5, "{what} cookie: answers go TC=1 ({tcs} of 10)");
+        assert!(
+            got <= 3 * sent,
+            "{what} cookie: {got} B for {sent} B is over 3x"
+        );
+    }
+    let valid = s.metric("tolldns_ingress_udp_cookies_total{result=\"valid\"}");
+    let invalid = s.metric("tolldns_ingress_udp_cookies_total{result=\"invalid\"}");
+    let client_only = s.metric("tolldns_ingress_udp_cookies_total{result=\"client_only\"}");
+    assert_eq!((client_only, valid, invalid), (1, 50, 20));
     s.edge.shutdown().await;
 }

@@ -12,111 +12,49 @@ use hickory_proto::rr::RData;
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use quinn::crypto::rustls::QuicClientConfig;
 use quinn::{Connection, ConnectionError, Endpoint};
-use tokio::sync::mpsc;
-use tolldns_core::NameKey;
-use tolldns_ingress::testkit::{TestCert, TestServer, TestZone};
-use tolldns_ingress::{
-    ChannelSink, DOQ_ALPN, DoqErrorCode, Edge, EdgeConfig, EdgeHandle, ReceiptsSetup, SignedBatch,
-    StaticNameKey, TicketPolicy,
-};
+use tolldns_ingress::{DOQ_ALPN, DoqErrorCode, EdgeConfig, TicketPolicy};
 use tolldns_receipts::Transport;
-use tolldns_tickets::{IssuerSecretKey, TokenChallenge, client, ticket_id};
+use tolldns_testkit::{EdgeHarness, framed, issue_token, query, rfc9578_issuer_key};
+use tolldns_tickets::ticket_id;
 
-struct DoqEdge {
-    // Kept alive: the edge forwards to it.
-    _upstream: TestServer,
-    edge: EdgeHandle,
-    cert: TestCert,
-    batches: mpsc::Receiver<SignedBatch>,
-    registry: prometheus_client::registry::Registry,
+/// An edge with only a DoQ listener, recording receipts; `tweak` changes the configuration first.
+async fn start(tweak: impl FnOnce(&mut EdgeConfig)) -> EdgeHarness {
+    EdgeHarness::builder()
+        .doq()
+        .receipts()
+        .configure(tweak)
+        .start()
+        .await
+        .expect("edge starts")
 }
 
-impl DoqEdge {
-    async fn start(tweak: impl FnOnce(&mut EdgeConfig)) -> Self {
-        let upstream = TestServer::start(TestZone::default())
-            .await
-            .expect("testkit server");
-        let cert = TestCert::generate().expect("test certificate");
-        let mut cfg = EdgeConfig::default();
-        cfg.listen.udp = Vec::new();
-        cfg.listen.tcp = Vec::new();
-        cfg.listen.doq = vec![SocketAddr::from(([127, 0, 0, 1], 0))];
-        cfg.upstream.servers = vec![upstream.udp_upstream().to_string()];
-        cfg.receipts.window_secs = 3600;
-        cfg.streams.idle_timeout_ms = 1_000;
-        tweak(&mut cfg);
-        let tls = cert.server_config(&[]).expect("server config");
-        let (sink, batches) = ChannelSink::new(16);
-        let receipts = ReceiptsSetup {
-            signing_key: ed25519_dalek::SigningKey::from_bytes(&[0x11; 32]),
-            name_keys: Arc::new(StaticNameKey(NameKey([0x5A; 32]))),
-            sink: Arc::new(sink),
-        };
-        let mut registry = prometheus_client::registry::Registry::default();
-        let edge = Edge::start(cfg, Some(tls), Some(receipts), &mut registry)
-            .await
-            .expect("edge starts");
-        Self {
-            _upstream: upstream,
-            edge,
-            cert,
-            batches,
-            registry,
-        }
-    }
+/// A client endpoint trusting the test CA, offering `doq`, with keep-alives so that only the
+/// server's timers end a quiet connection.
+fn client(h: &EdgeHarness, early_data: bool) -> Endpoint {
+    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(h.cert.root_store())
+    .with_no_client_auth();
+    tls.alpn_protocols = vec![DOQ_ALPN.to_vec()];
+    tls.enable_early_data = early_data;
+    let mut cfg = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls).unwrap()));
+    let mut transport = quinn::TransportConfig::default();
+    transport.keep_alive_interval(Some(Duration::from_millis(200)));
+    cfg.transport_config(Arc::new(transport));
+    let mut endpoint = Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    endpoint.set_default_client_config(cfg);
+    endpoint
+}
 
-    fn addr(&self) -> SocketAddr {
-        self.edge.local_addrs().doq[0]
-    }
-
-    fn metric(&self, sample: &str) -> u64 {
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry).unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or(0)
-    }
-
-    /// A client endpoint trusting the test CA, offering `doq`, with keep-alives so that only
-    /// the server's timers end a quiet connection.
-    fn client(&self, early_data: bool) -> Endpoint {
-        let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(&[&rustls::version::TLS13])
+async fn connect(h: &EdgeHarness, client: &Endpoint) -> Connection {
+    client
+        .connect(h.doq(), "localhost")
         .unwrap()
-        .with_root_certificates(self.cert.root_store())
-        .with_no_client_auth();
-        tls.alpn_protocols = vec![DOQ_ALPN.to_vec()];
-        tls.enable_early_data = early_data;
-        let mut cfg = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls).unwrap()));
-        let mut transport = quinn::TransportConfig::default();
-        transport.keep_alive_interval(Some(Duration::from_millis(200)));
-        cfg.transport_config(Arc::new(transport));
-        let mut endpoint = Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
-        endpoint.set_default_client_config(cfg);
-        endpoint
-    }
-
-    async fn connect(&self, client: &Endpoint) -> Connection {
-        client
-            .connect(self.addr(), "localhost")
-            .unwrap()
-            .await
-            .expect("DoQ handshake")
-    }
-}
-
-fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
-    let mut b = [0u8; 512];
-    let n = tolldns_ingress::wire::build_query(&mut b, id, name, qtype).unwrap();
-    b[..n].to_vec()
-}
-
-fn framed(msg: &[u8]) -> Vec<u8> {
-    let mut v = u16::try_from(msg.len()).unwrap().to_be_bytes().to_vec();
-    v.extend_from_slice(msg);
-    v
+        .await
+        .expect("DoQ handshake")
 }
 
 /// Send `stream` on a new bidirectional stream, finish it, and read the whole answer stream.
@@ -158,9 +96,9 @@ async fn close_code(conn: &Connection) -> Option<DoqErrorCode> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quinn_client_is_answered_and_doq_leaves_are_recorded() {
-    let mut h = DoqEdge::start(|_| {}).await;
-    let client = h.client(false);
-    let conn = h.connect(&client).await;
+    let mut h = start(|_| {}).await;
+    let client = client(&h, false);
+    let conn = connect(&h, &client).await;
 
     let first = exchange(&conn, &query(0, "a.test", 1)).await;
     assert_eq!(first.id(), 0);
@@ -218,11 +156,11 @@ async fn futures_join(conn: &Connection, names: &[&str]) -> Vec<Message> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protocol_errors_close_the_connection_with_doq_protocol_error() {
-    let h = DoqEdge::start(|_| {}).await;
-    let client = h.client(false);
+    let h = start(|_| {}).await;
+    let client = client(&h, false);
 
     // A Message ID other than 0 (§4.2.1).
-    let conn = h.connect(&client).await;
+    let conn = connect(&h, &client).await;
     assert!(
         exchange_raw(&conn, &framed(&query(7, "a.test", 1)))
             .await
@@ -231,19 +169,19 @@ async fn protocol_errors_close_the_connection_with_doq_protocol_error() {
     assert_eq!(close_code(&conn).await, Some(DoqErrorCode::ProtocolError));
 
     // Two queries on one stream.
-    let conn = h.connect(&client).await;
+    let conn = connect(&h, &client).await;
     let q = framed(&query(0, "a.test", 1));
     let two = [q.clone(), q.clone()].concat();
     assert!(exchange_raw(&conn, &two).await.is_err());
     assert_eq!(close_code(&conn).await, Some(DoqErrorCode::ProtocolError));
 
     // FIN before the whole message.
-    let conn = h.connect(&client).await;
+    let conn = connect(&h, &client).await;
     assert!(exchange_raw(&conn, &q[..q.len() - 3]).await.is_err());
     assert_eq!(close_code(&conn).await, Some(DoqErrorCode::ProtocolError));
 
     // The edns-tcp-keepalive option (§5.5.2).
-    let conn = h.connect(&client).await;
+    let conn = connect(&h, &client).await;
     let mut keepalive = query(0, "a.test", 1);
     keepalive[10..12].copy_from_slice(&1u16.to_be_bytes());
     keepalive.extend_from_slice(&[0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 4, 0, 11, 0, 0]);
@@ -251,14 +189,14 @@ async fn protocol_errors_close_the_connection_with_doq_protocol_error() {
     assert_eq!(close_code(&conn).await, Some(DoqErrorCode::ProtocolError));
 
     // A unidirectional stream from the client.
-    let conn = h.connect(&client).await;
+    let conn = connect(&h, &client).await;
     let mut uni = conn.open_uni().await.unwrap();
     uni.write_all(&q).await.unwrap();
     uni.finish().unwrap();
     assert_eq!(close_code(&conn).await, Some(DoqErrorCode::ProtocolError));
 
     // The same query, well formed, is answered.
-    let conn = h.connect(&client).await;
+    let conn = connect(&h, &client).await;
     let ok = exchange(&conn, &query(0, "a.test", 1)).await;
     assert_eq!(a_records(&ok), vec![std::net::Ipv4Addr::new(192, 0, 2, 1)]);
     h.edge.shutdown().await;
@@ -266,9 +204,9 @@ async fn protocol_errors_close_the_connection_with_doq_protocol_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_without_fin_is_cancelled_after_the_idle_time() {
-    let h = DoqEdge::start(|_| {}).await;
-    let client = h.client(false);
-    let conn = h.connect(&client).await;
+    let h = start(|_| {}).await;
+    let client = client(&h, false);
+    let conn = connect(&h, &client).await;
     let (mut send, mut recv) = conn.open_bi().await.unwrap();
     send.write_all(&framed(&query(0, "a.test", 1)))
         .await
@@ -293,14 +231,14 @@ async fn a_query_without_fin_is_cancelled_after_the_idle_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_rtt_is_refused() {
-    let h = DoqEdge::start(|_| {}).await;
-    let client = h.client(true);
+    let h = start(|_| {}).await;
+    let client = client(&h, true);
     // A first connection leaves a session ticket with the client.
-    let conn = h.connect(&client).await;
+    let conn = connect(&h, &client).await;
     exchange(&conn, &query(0, "a.test", 1)).await;
     conn.close(DoqErrorCode::NoError.code().into(), b"");
     // The next one may resume, but never with early data.
-    let connecting = client.connect(h.addr(), "localhost").unwrap();
+    let connecting = client.connect(h.doq(), "localhost").unwrap();
     match connecting.into_0rtt() {
         Ok((conn, accepted)) => {
             assert!(!accepted.await, "the server accepted 0-RTT data");
@@ -330,7 +268,7 @@ async fn dnspython_doq_client_is_answered() {
         println!("skipped: python3 with dnspython[doq] is not installed");
         return;
     }
-    let mut h = DoqEdge::start(|_| {}).await;
+    let mut h = start(|_| {}).await;
     let ca = std::env::temp_dir().join(format!("tolldns-doq-ca-{}.pem", std::process::id()));
     std::fs::write(&ca, &h.cert.ca_pem).unwrap();
     let script = r#"
@@ -342,7 +280,7 @@ for use_edns in (False, 0):
     addrs = sorted(rr.to_text() for rrset in r.answer for rr in rrset)
     print(dns.rcode.to_text(r.rcode()), r.id, " ".join(addrs))
 "#;
-    let port = h.addr().port().to_string();
+    let port = h.doq().port().to_string();
     let ca_arg = ca.to_string_lossy().into_owned();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("python3")
@@ -392,28 +330,11 @@ fn session_of(m: &Message) -> Option<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tickets_ride_in_edns_options_under_the_doq_policy() {
-    // The RFC 9578 test vector's issuer key.
-    let path = format!(
-        "{}/../test-vectors/rfc9578-type2.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let pem_hex = v["vectors"][0]["skS"].as_str().unwrap();
-    let pem: Vec<u8> = (0..pem_hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&pem_hex[i..i + 2], 16).unwrap())
-        .collect();
-    let issuer = IssuerSecretKey::from_pem(std::str::from_utf8(&pem).unwrap()).unwrap();
-    let challenge = TokenChallenge::deployment("issuer.test", "tolldns-test");
-    let (request, pending) = client::request(issuer.public(), &challenge).unwrap();
-    let token = pending
-        .finalize(issuer.public(), &issuer.issue(&request).unwrap())
-        .unwrap()
-        .to_bytes();
+    let issuer = rfc9578_issuer_key();
+    let token = issue_token(&issuer, "issuer.test", "tolldns-test").expect("a token");
     let spki = base64::engine::general_purpose::URL_SAFE.encode(issuer.public().spki());
 
-    let mut h = DoqEdge::start(|c| {
+    let mut h = start(|c| {
         c.tickets.issuer_name = "issuer.test".to_owned();
         c.tickets.deployment = "tolldns-test".to_owned();
         c.tickets.issuer_keys = vec![spki];
@@ -421,8 +342,8 @@ async fn tickets_ride_in_edns_options_under_the_doq_policy() {
         c.tickets.doq = TicketPolicy::Required;
     })
     .await;
-    let client = h.client(false);
-    let conn = h.connect(&client).await;
+    let client = client(&h, false);
+    let conn = connect(&h, &client).await;
     // Unticketed: refused.
     let refused = exchange(&conn, &query(0, "a.test", 1)).await;
     assert_eq!(refused.response_code(), ResponseCode::Refused);

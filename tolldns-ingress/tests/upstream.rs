@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -13,15 +13,24 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
-use tolldns_ingress::testkit::{Mode, TEST_SERVER_NAME, TestCert, TestServer, TestZone, Transport};
+use tolldns_cache::{Cache, CacheConfig};
+use tolldns_ingress::clock::{Clock, ManualClock};
 use tolldns_ingress::upstream::{
     AttemptError, Confidence, Mismatch, Question, UpstreamConfig, UpstreamError, UpstreamPool,
     UpstreamSpec,
+};
+use tolldns_ingress::{
+    Credential, Engine, EngineConfig, MAX_MESSAGE, Metrics, Reply, Request, Step,
+};
+use tolldns_testkit::{
+    Mode, TEST_SERVER_NAME, TEST_TTL, TestCert, TestServer, TestZone, Transport,
 };
 
 /// Upper bound for any single test step.
@@ -189,6 +198,18 @@ async fn fails_over_on_drop_servfail_and_refused() {
     );
 }
 
+/// A pool on a manual clock with a seeded exploration RNG.
+fn manual_pool(cfg: UpstreamConfig, seed: u64) -> (UpstreamPool, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::starting_now());
+    let pool = UpstreamPool::with_clock_and_rng(
+        cfg,
+        Arc::clone(&clock) as Arc<dyn Clock>,
+        StdRng::seed_from_u64(seed),
+    )
+    .unwrap();
+    (pool, clock)
+}
+
 #[tokio::test]
 async fn health_checks_mark_down_and_up() {
     let server = TestServer::start(TestZone::default()).await.unwrap();
@@ -196,34 +217,184 @@ async fn health_checks_mark_down_and_up() {
         health_interval: Duration::from_millis(50),
         health_max_backoff: Duration::from_millis(200),
         unhealthy_after: 2,
-        timeout: Duration::from_millis(100),
+        ..config(vec![server.udp_upstream()])
+    };
+    let (pool, clock) = manual_pool(cfg, 1);
+    let probe = || bounded(pool.probe_due());
+    let status = || (pool.stats()[0].healthy, pool.stats()[0].probes);
+
+    // A healthy upstream is probed on every round, whatever the time.
+    assert_eq!(probe().await, 1);
+    assert_eq!(probe().await, 1);
+    assert_eq!(status(), (true, 2));
+
+    // Two failed probes in a row take it down.
+    server.set_mode(Mode::Drop);
+    assert_eq!(probe().await, 1);
+    assert_eq!(status(), (true, 3));
+    assert_eq!(probe().await, 1);
+    assert_eq!(status(), (false, 4));
+
+    // Down: probed again after the interval, then after twice the interval, then at most
+    // every `health_max_backoff`; never before.
+    for wait in [50, 100, 200, 200] {
+        let wait = Duration::from_millis(wait);
+        clock.advance(wait - Duration::from_millis(1));
+        assert_eq!(
+            probe().await,
+            0,
+            "probed before its backoff of {wait:?} ran out"
+        );
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(probe().await, 1, "not probed after its backoff of {wait:?}");
+        assert!(!pool.stats()[0].healthy);
+    }
+    assert_eq!(status(), (false, 8));
+
+    // One successful probe brings it back, and resets the backoff.
+    server.set_mode(Mode::Normal);
+    clock.advance(Duration::from_millis(200));
+    assert_eq!(probe().await, 1);
+    assert_eq!(status(), (true, 9));
+    assert_eq!(probe().await, 1);
+    let stats = &pool.stats()[0];
+    assert_eq!(stats.probes, 10);
+    assert_eq!(stats.queries, 0, "probes are not counted as client queries");
+    assert_eq!(server.queries(), 10);
+}
+
+#[tokio::test]
+async fn health_check_task_probes_on_its_own() {
+    let server = TestServer::start(TestZone::default()).await.unwrap();
+    let cfg = UpstreamConfig {
+        health_interval: Duration::from_millis(50),
         ..config(vec![server.udp_upstream()])
     };
     let pool = UpstreamPool::new(cfg).unwrap();
     let task = pool.spawn_health_checks();
-    let wait_for = |healthy: bool| {
-        let pool = pool.clone();
-        async move {
-            while pool.stats()[0].healthy != healthy {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
+    // The first round starts at once; its probe is answered and measured.
     bounded(async {
-        while pool.stats()[0].probes == 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        while pool.stats()[0].srtt.is_none() {
+            tokio::task::yield_now().await;
         }
     })
     .await;
-    assert!(pool.stats()[0].healthy);
-    server.set_mode(Mode::Drop);
-    bounded(wait_for(false)).await;
-    server.set_mode(Mode::Normal);
-    bounded(wait_for(true)).await;
     let stats = &pool.stats()[0];
-    assert!(stats.probes >= 3);
-    assert_eq!(stats.queries, 0, "probes are not counted as client queries");
+    assert!(stats.healthy && stats.probes >= 1 && stats.queries == 0);
+    assert!(server.queries() >= 1);
     task.abort();
+}
+
+// ----- The engine and the pool on one manual clock: lifetimes without waiting ----------------
+
+/// Asks `engine` as a stream listener would (handle, resolve a forward, complete), at the
+/// clock's current time; returns the reply and the response bytes.
+async fn ask_engine(
+    engine: &Engine,
+    pool: &UpstreamPool,
+    clock: &ManualClock,
+    query: &[u8],
+) -> (Reply, Vec<u8>) {
+    let req = Request {
+        transport: tolldns_receipts::Transport::Tcp,
+        source: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        query,
+        credential: Credential::None,
+        received: clock.now(),
+    };
+    let mut out = vec![0u8; MAX_MESSAGE];
+    let reply = match engine.handle(&req, clock.now(), &mut out) {
+        Step::Respond(reply) => reply,
+        Step::Forward(fwd) => bounded(engine.resolve(pool, &req, fwd, &mut out)).await,
+        Step::Drop => panic!("query dropped"),
+    };
+    let response = out[..reply.len].to_vec();
+    engine.complete(&req, &reply, &response);
+    (reply, response)
+}
+
+fn first_ttl(response: &[u8]) -> u32 {
+    Message::from_vec(response).unwrap().answers()[0].ttl()
+}
+
+#[tokio::test]
+async fn cached_answers_age_refresh_and_go_stale_on_the_engine_clock() {
+    let server = TestServer::start(TestZone::default()).await.unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    let shared: Arc<dyn Clock> = Arc::clone(&clock) as Arc<dyn Clock>;
+    let pool = UpstreamPool::with_clock_and_rng(
+        config(vec![server.udp_upstream()]),
+        Arc::clone(&shared),
+        StdRng::seed_from_u64(3),
+    )
+    .unwrap();
+    let mut registry = prometheus_client::registry::Registry::default();
+    // Defaults: prefetch due from the 5th hit with at most 10 % of the TTL left; one hour of
+    // serve-stale at 30 s.
+    let engine = Engine::new(
+        EngineConfig::default(),
+        Arc::new(Cache::new(CacheConfig::default())),
+        Metrics::register(&mut registry),
+        None,
+        clock.now(),
+    )
+    .with_clock(shared);
+    let mut buf = [0u8; 512];
+    let n = tolldns_ingress::wire::build_query(&mut buf, 0x1234, "a.test", 1).unwrap();
+    let query = &buf[..n];
+    let secs = Duration::from_secs;
+
+    // A miss goes upstream and is answered with the zone's TTL.
+    let (r, bytes) = ask_engine(&engine, &pool, &clock, query).await;
+    assert!(!r.cache_hit);
+    assert_eq!((r.min_ttl, first_ttl(&bytes)), (Some(TEST_TTL), TEST_TTL));
+    assert_eq!(server.queries(), 1);
+
+    // Hits count the TTL down by the clock, without asking the upstream.
+    clock.advance(secs(100));
+    let (r, bytes) = ask_engine(&engine, &pool, &clock, query).await;
+    assert!(r.cache_hit && !r.prefetch);
+    assert_eq!((r.min_ttl, first_ttl(&bytes)), (Some(200), 200));
+
+    // 25 s left (under 10 %): the fifth hit asks for a refresh, once.
+    clock.advance(secs(175));
+    for hit in 2..=5 {
+        let (r, _) = ask_engine(&engine, &pool, &clock, query).await;
+        assert!(r.cache_hit);
+        assert_eq!(r.min_ttl, Some(25));
+        assert_eq!(r.prefetch, hit == 5, "hit {hit}");
+    }
+    assert_eq!(server.queries(), 1);
+    let slot = engine.prefetch_slot().unwrap();
+    assert!(bounded(engine.prefetch(&pool, query, slot)).await);
+    assert_eq!(server.queries(), 2);
+
+    // Past the first answer's expiry the refreshed one is served, aged from the refresh.
+    clock.advance(secs(50));
+    let (r, bytes) = ask_engine(&engine, &pool, &clock, query).await;
+    assert!(r.cache_hit);
+    assert_eq!((r.min_ttl, first_ttl(&bytes)), (Some(250), 250));
+    assert_eq!(server.queries(), 2);
+
+    // Expired, and the upstream is gone: served stale with the stale TTL.
+    server.set_mode(Mode::Drop);
+    clock.advance(secs(300));
+    let (r, bytes) = ask_engine(&engine, &pool, &clock, query).await;
+    assert!(r.stale && r.cache_hit);
+    assert_eq!((r.min_ttl, first_ttl(&bytes)), (Some(30), 30));
+    assert_eq!(server.queries(), 3);
+
+    // Past the stale window: SERVFAIL.
+    clock.advance(secs(3_600));
+    let (r, bytes) = ask_engine(&engine, &pool, &clock, query).await;
+    assert!(!r.stale && !r.cache_hit);
+    assert_eq!(r.rcode, tolldns_receipts::RcodeClass::UpstreamFail);
+    assert_eq!(
+        Message::from_vec(&bytes).unwrap().response_code(),
+        ResponseCode::ServFail
+    );
+    let stats = engine.cache().stats();
+    assert_eq!((stats.inserts, stats.inserts_refused), (2, 0));
 }
 
 #[tokio::test]
@@ -371,12 +542,11 @@ async fn sends_only_to_the_allow_list_with_random_ids_and_ports() {
     let b = TestServer::start(TestZone::default()).await.unwrap();
     let outsider = TestServer::start(TestZone::default()).await.unwrap();
     let cfg = UpstreamConfig {
-        health_interval: Duration::from_millis(20),
         exploration: 0.5,
         ..config(vec![a.udp_upstream(), b.tcp_upstream()])
     };
-    let pool = UpstreamPool::new(cfg).unwrap();
-    let health = pool.spawn_health_checks();
+    // Health probes go out between the queries, as the health task would send them.
+    let (pool, clock) = manual_pool(cfg, 7);
     // Names that mention the outsider's address must not make it a destination.
     let lure = format!("{}.in-addr.test.", outsider.udp_addr.port());
     for name in [
@@ -389,23 +559,21 @@ async fn sends_only_to_the_allow_list_with_random_ids_and_ports() {
         for _ in 0..4 {
             let _ = bounded(pool.resolve(&question(name, RecordType::A))).await;
         }
+        clock.advance(Duration::from_secs(1));
+        bounded(pool.probe_due()).await;
     }
     a.set_mode(Mode::Drop);
     for _ in 0..4 {
         let _ = bounded(pool.resolve(&question("a.test.", RecordType::A))).await;
+        clock.advance(Duration::from_secs(1));
+        bounded(pool.probe_due()).await;
     }
-    health.abort();
-    // Let datagrams already on their way land before counting.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every exchange has finished (answered or timed out): each query sent was received.
     assert_eq!(outsider.queries(), 0);
     let stats = pool.stats();
     let sent: u64 = stats.iter().map(|s| s.queries + s.probes).sum();
-    let received = a.queries() + b.queries();
-    // Aborting the health task can cut one probe between the pool's count and the send.
-    assert!(
-        received.abs_diff(sent) <= 1,
-        "servers received {received}, pool counted {sent}"
-    );
+    assert!(stats.iter().all(|s| s.probes > 0));
+    assert_eq!(a.queries() + b.queries(), sent);
     assert!(a.queries() > 0 && b.queries() > 0);
 
     let udp: Vec<_> = a

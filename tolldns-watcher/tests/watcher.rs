@@ -596,7 +596,7 @@ async fn miner_api(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn audits_and_probes_catch_a_cheater() {
-    use tolldns_ingress::testkit::{TestServer, TestZone};
+    use tolldns_testkit::{TestServer, TestZone};
     use tolldns_watcher::store::{AuditStatus, ProbeStatus};
     let dir = temp_dir("audits");
     let watcher_key = SigningKey::from_bytes(&[44; 32]);

@@ -2,7 +2,7 @@
 //! least 1M leaves while dnsperf queries the edge, with the miner's RSS sampled throughout.
 //!
 //! Everything runs as real processes on 127.0.0.1: an in-process authoritative upstream
-//! (`tolldns_ingress::testkit`), the release `tolldns-miner` binary, `dnsperf`, and the auditors
+//! (`tolldns_testkit`), the release `tolldns-miner` binary, `dnsperf`, and the auditors
 //! (tokio tasks in this process, each with a signed `Authorization: TollDNS-Auditor` header).
 //!
 //! 1. fill: dnsperf at `--fill-qps` (25k) for one whole receipt window (plus a few toll-ticketed
@@ -45,12 +45,12 @@ use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
 use tolldns_core::{BackendId, DeploymentId, NameKey, OperatorId, Role, WindowId, WindowLen};
-use tolldns_ingress::testkit::{TestServer, TestZone};
 use tolldns_miner::now_ms;
 use tolldns_receipts::{
     AuditAnswer, AuditSample, Deployment, Leaf, LeafProof, MerkleProof, OperatorRegistry,
     OperatorStatus, PolicyRegistry, Receipt, ReceiptLedger, TicketCheck, TicketStatus, Verifier,
 };
+use tolldns_testkit::{TestServer, TestZone};
 use tolldns_tickets::protocol::{SESSION_OPTION_CODE, TOKEN_OPTION_CODE};
 use tolldns_tickets::{IssuerSecretKey, TokenChallenge};
 

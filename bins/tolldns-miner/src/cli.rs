@@ -85,10 +85,13 @@ fn register(args: &RunArgs, wallet: Option<&Path>) -> anyhow::Result<()> {
     writeln!(out, "  udp {}", l.udp)?;
     writeln!(out, "  tcp {}", l.tcp)?;
     writeln!(out, "  dot tls://{}", l.dot)?;
-    writeln!(out, "  doh https://{}{}", l.doh, l.doh_path)?;
+    if let Some(doh) = l.doh {
+        writeln!(out, "  doh https://{doh}{}", l.doh_path)?;
+    }
     writeln!(out, "  audit http://{}/v1/batches", config.api.listen)?;
-    if [l.udp, l.tcp, l.dot, l.doh]
-        .iter()
+    if [l.udp, l.tcp, l.dot]
+        .into_iter()
+        .chain(l.doh)
         .any(|a| a.ip().is_loopback())
     {
         writeln!(

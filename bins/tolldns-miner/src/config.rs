@@ -77,8 +77,9 @@ pub struct ListenConfig {
     pub tcp: SocketAddr,
     /// DNS over TLS.
     pub dot: SocketAddr,
-    /// DNS over HTTPS.
-    pub doh: SocketAddr,
+    /// DNS over HTTPS: `127.0.0.1:8443` unless set. Builds without the `doh` feature have no
+    /// DoH listener (`None` by default) and refuse the key.
+    pub doh: Option<SocketAddr>,
     /// DNS over QUIC (RFC 9250, UDP); off unless set.
     pub doq: Option<SocketAddr>,
     /// The DoH request path.
@@ -242,7 +243,7 @@ impl Default for ListenConfig {
             udp: loopback(5353),
             tcp: loopback(5353),
             dot: loopback(8853),
-            doh: loopback(8443),
+            doh: cfg!(feature = "doh").then(|| loopback(8443)),
             doq: None,
             doh_path: "/dns-query".to_owned(),
         }
@@ -291,7 +292,7 @@ impl Default for JournalConfig {
             audit_window_secs: 7 * 86_400,
             max_leaf_bytes: 1 << 30,
             checkpoint_interval_ms: 1_000,
-            cache_bytes: 128 << 20,
+            cache_bytes: 64 << 20,
         }
     }
 }
@@ -409,6 +410,12 @@ impl ConfigFile for Config {
         }
         if !self.listen.doh_path.starts_with('/') {
             return invalid("listen.doh_path", "must start with `/`");
+        }
+        if !cfg!(feature = "doh") && self.listen.doh.is_some() {
+            return invalid("listen.doh", "this build has no DoH support (feature doh)");
+        }
+        if !cfg!(feature = "doq") && self.listen.doq.is_some() {
+            return invalid("listen.doq", "this build has no DoQ support (feature doq)");
         }
         if self.journal.checkpoint_interval_ms == 0 {
             return invalid("journal.checkpoint_interval_ms", "must be positive");
@@ -593,7 +600,9 @@ upstreams = []
 udp = "127.0.0.1:5353"
 tcp = "127.0.0.1:5353"
 dot = "127.0.0.1:8853"
-doh = "127.0.0.1:8443"
+# DNS over HTTPS: on by default at 127.0.0.1:8443. Builds without the `doh` feature (the
+# router build) have no DoH listener and refuse this key.
+# doh = "127.0.0.1:8443"
 doh_path = "/dns-query"
 # DNS over QUIC (RFC 9250, ALPN "doq", UDP; the DoT certificate): off unless set, e.g.
 # doq = "127.0.0.1:8853"
@@ -645,9 +654,9 @@ audit_window_secs = 604800
 max_leaf_bytes = 1073741824
 # How often the count of accepted but not yet journaled leaves is persisted (ms).
 checkpoint_interval_ms = 1000
-# The journal database's page cache (128 MiB): most of the miner's memory once the journal
+# The journal database's page cache (64 MiB): most of the miner's memory once the journal
 # has grown. Audits read only the chunks they prove, so a small cache costs little.
-cache_bytes = 134217728
+cache_bytes = 67108864
 
 [agent]
 # Watchers that receive every signed batch receipt (HTTP POST, JSON). Reloaded on SIGHUP.
@@ -875,6 +884,34 @@ mod tests {
         )
         .unwrap();
         assert!(!c.tickets.enabled());
+    }
+
+    #[test]
+    fn listeners_left_out_of_the_build_are_refused() {
+        let doh = Config::parse("[listen]\ndoh = \"127.0.0.1:8443\"\n", Path::new("c.toml"));
+        let doq = Config::parse("[listen]\ndoq = \"127.0.0.1:8853\"\n", Path::new("c.toml"));
+        if cfg!(feature = "doh") {
+            assert_eq!(doh.unwrap().listen.doh, Some(loopback(8443)));
+            assert_eq!(Config::default().listen.doh, Some(loopback(8443)));
+        } else {
+            let e = doh.unwrap_err().to_string();
+            assert!(e.contains("listen.doh"), "{e}");
+            assert!(
+                e.contains("this build has no DoH support (feature doh)"),
+                "{e}"
+            );
+            assert_eq!(Config::default().listen.doh, None);
+        }
+        if cfg!(feature = "doq") {
+            assert_eq!(doq.unwrap().listen.doq, Some(loopback(8853)));
+        } else {
+            let e = doq.unwrap_err().to_string();
+            assert!(e.contains("listen.doq"), "{e}");
+            assert!(
+                e.contains("this build has no DoQ support (feature doq)"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub fn edge_config(setup: &EdgeSetup) -> EdgeConfig {
     e.listen.udp = vec![c.listen.udp];
     e.listen.tcp = vec![c.listen.tcp];
     e.listen.dot = vec![c.listen.dot];
-    e.listen.doh = vec![c.listen.doh];
+    e.listen.doh = c.listen.doh.into_iter().collect();
     e.listen.doq = c.listen.doq.into_iter().collect();
     e.listen.doh_path.clone_from(&c.listen.doh_path);
     e.listen.udp_workers = c.edge.udp_workers;

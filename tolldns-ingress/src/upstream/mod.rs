@@ -20,6 +20,11 @@
 //! * **Health checks**: [`UpstreamPool::spawn_health_checks`] probes every upstream; consecutive
 //!   failures mark it down, a success marks it up, and down upstreams are probed with
 //!   exponential backoff.
+//! * **Injected time and randomness**: round-trip times, probe schedules and backoff read the
+//!   [`Clock`] given to [`UpstreamPool::with_clock_and_rng`], and the exploration share draws from
+//!   the seedable RNG given there ([`UpstreamPool::new`]: the system clock and an RNG seeded from
+//!   the OS). Query IDs and source ports are not affected: they always come from the thread-local
+//!   CSPRNG and the OS.
 //! * **Quorum mode** ([`UpstreamConfig::quorum`]): several upstreams are asked in parallel and
 //!   the answers graded: identical answers from the quorum give [`Confidence::High`] (TTL cap
 //!   [`HIGH_TTL_CAP`]), overlapping answers [`Confidence::Medium`] ([`MEDIUM_TTL_CAP`]), anything
@@ -43,25 +48,27 @@ mod wire;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rand::Rng;
+use hickory_proto::op::Message;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::task::{JoinHandle, JoinSet};
-use tokio::time::Instant;
+use tolldns_cache::CheckedAnswer;
 
 pub use config::{
     DEFAULT_DOH_PATH, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_POOL_SIZE,
     ParseUpstreamError, UpstreamConfig, UpstreamConfigError, UpstreamProto, UpstreamSpec,
 };
 pub use quorum::{Confidence, HIGH_TTL_CAP, LOW_TTL_CAP, MEDIUM_TTL_CAP, NXDOMAIN_TTL_CAP};
-pub use wire::{AttemptError, Mismatch, Question};
+pub use wire::{AttemptError, Checked, Mismatch, Question, build_query, check_response};
 
+use crate::clock::{Clock, SystemClock};
 use crate::metrics::Metrics;
 use quorum::Candidate;
 use transport::{ConnCounters, Connector, DohConn, DohTarget, Response, StreamLimits, StreamPool};
-use wire::build_query;
 
 /// A checked upstream response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +86,21 @@ pub struct UpstreamAnswer {
     /// TTL cap in seconds to apply before caching; `None` outside quorum mode (no cap from the
     /// pool).
     pub ttl_cap: Option<u32>,
+    /// The response code (with the EDNS extended bits) the pool's check of
+    /// [`message`](Self::message) found ([`Checked::rcode`]).
+    pub rcode: u16,
+}
+
+impl UpstreamAnswer {
+    /// What the pool's checks established about the answer, for
+    /// [`Cache::insert_checked`](tolldns_cache::Cache::insert_checked): the answer is stored
+    /// without being parsed again, and its TTLs capped by [`ttl_cap`](Self::ttl_cap).
+    pub fn checked(&self) -> CheckedAnswer {
+        CheckedAnswer {
+            rcode: self.rcode,
+            ttl_cap: self.ttl_cap,
+        }
+    }
 }
 
 /// Why [`UpstreamPool::resolve`] produced no answer.
@@ -201,6 +223,9 @@ struct Inner {
     edns_payload: u16,
     idle_timeout: Duration,
     metrics: Arc<OnceLock<Metrics>>,
+    clock: Arc<dyn Clock>,
+    /// Draws of the exploration share (never used for anything an attacker must not guess).
+    rng: Mutex<StdRng>,
 }
 
 /// The pool of upstream resolvers. Cheap to clone and share (`Arc` inside).
@@ -236,7 +261,8 @@ fn doh_uri(spec: &UpstreamSpec, path: &str, name: &str) -> Result<http::Uri, Ups
 }
 
 impl UpstreamPool {
-    /// Checks the configuration and builds the pool. No packet is sent until the first
+    /// Checks the configuration and builds the pool, on the system clock and with an
+    /// exploration RNG seeded from the OS. No packet is sent until the first
     /// [`resolve`](Self::resolve) or health probe.
     ///
     /// # Errors
@@ -245,6 +271,20 @@ impl UpstreamPool {
     /// impossible quorum, a zero timeout, TLS upstreams without trust anchors, or an invalid
     /// server name or DoH path.
     pub fn new(cfg: UpstreamConfig) -> Result<Self, UpstreamConfigError> {
+        Self::with_clock_and_rng(cfg, Arc::new(SystemClock), StdRng::from_entropy())
+    }
+
+    /// [`new`](Self::new) reading time from `clock` (round-trip times, probe schedules, backoff)
+    /// and drawing the exploration share from `rng`. Timeouts still run on Tokio's timer.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_clock_and_rng(
+        cfg: UpstreamConfig,
+        clock: Arc<dyn Clock>,
+        rng: StdRng,
+    ) -> Result<Self, UpstreamConfigError> {
         if cfg.upstreams.is_empty() {
             return Err(UpstreamConfigError::NoUpstreams);
         }
@@ -280,7 +320,7 @@ impl UpstreamPool {
         } else {
             None
         };
-        let now = Instant::now();
+        let now = clock.now();
         let metrics = Arc::new(OnceLock::new());
         let limits = StreamLimits {
             pool_size: cfg.pool_size,
@@ -363,6 +403,8 @@ impl UpstreamPool {
                 edns_payload: cfg.edns_payload,
                 idle_timeout: cfg.idle_timeout.max(Duration::from_millis(1)),
                 metrics,
+                clock,
+                rng: Mutex::new(rng),
             }),
         })
     }
@@ -403,6 +445,7 @@ impl UpstreamPool {
             match self.inner.exchange(idx, question, false).await {
                 Ok((response, rtt)) => {
                     return Ok(UpstreamAnswer {
+                        rcode: response.checked.rcode(),
                         message: response.wire,
                         upstream: idx,
                         rtt,
@@ -445,13 +488,13 @@ impl UpstreamPool {
             let Ok((idx, Ok((response, rtt)))) = joined else {
                 continue;
             };
-            candidates.push(Candidate::new(
-                idx,
-                rtt,
-                &response.checked.message,
-                question.qtype,
-            ));
-            wires.push(response.wire);
+            // Grading compares canonical RDATA (names decompressed and lowercased), which needs
+            // a full parse; quorum mode is off the default hot path.
+            let Ok(message) = Message::from_vec(&response.wire) else {
+                continue;
+            };
+            candidates.push(Candidate::new(idx, rtt, &message, question.qtype));
+            wires.push((response.wire, response.checked.rcode()));
             if quorum::quorum_reached(&candidates, quorum) {
                 // More answers cannot raise the confidence; the rest are cancelled.
                 break;
@@ -464,12 +507,13 @@ impl UpstreamPool {
             .get(verdict.chosen)
             .ok_or(UpstreamError::NoQuorum { asked })?;
         let (upstream, rtt) = (chosen.upstream, chosen.rtt);
-        let message = wires
+        let (message, rcode) = wires
             .into_iter()
             .nth(verdict.chosen)
             .ok_or(UpstreamError::NoQuorum { asked })?;
         Ok(UpstreamAnswer {
             message,
+            rcode,
             upstream,
             rtt,
             confidence: verdict.confidence,
@@ -478,10 +522,9 @@ impl UpstreamPool {
     }
 
     /// Starts the periodic health probe of every upstream (see
-    /// [`UpstreamConfig::health_probe`]). Healthy upstreams are probed every
-    /// [`health_interval`](UpstreamConfig::health_interval); down ones with exponential backoff
-    /// up to [`health_max_backoff`](UpstreamConfig::health_max_backoff). The task ends when the
-    /// last clone of the pool is dropped, or when the handle is aborted.
+    /// [`UpstreamConfig::health_probe`]): a [`probe_due`](Self::probe_due) round every
+    /// [`health_interval`](UpstreamConfig::health_interval). The task ends when the last clone of
+    /// the pool is dropped, or when the handle is aborted.
     ///
     /// # Panics
     ///
@@ -495,22 +538,27 @@ impl UpstreamPool {
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { break };
-                let now = Instant::now();
-                let mut probes = JoinSet::new();
-                for (idx, up) in inner.upstreams.iter().enumerate() {
-                    if up.healthy() || up.dynamic().next_probe <= now {
-                        let inner = Arc::clone(&inner);
-                        probes.spawn(async move {
-                            let question = inner.health_probe.clone();
-                            // The outcome is recorded by the exchange itself.
-                            let _outcome = inner.exchange(idx, &question, true).await;
-                        });
-                    }
-                }
+                let (mut probes, _) = Inner::start_probes(&inner);
                 drop(inner);
                 while probes.join_next().await.is_some() {}
             }
         })
+    }
+
+    /// One round of health probes at the pool clock's current time: every healthy upstream, and
+    /// every down one whose backoff has run out, is probed once (in parallel). Down upstreams
+    /// wait [`health_interval`](UpstreamConfig::health_interval) after the failed probe that took
+    /// them down, doubling after each further failed probe up to
+    /// [`health_max_backoff`](UpstreamConfig::health_max_backoff). Returns the number of probes
+    /// sent, once all of them are done.
+    ///
+    /// # Panics
+    ///
+    /// Must be called from within a Tokio runtime.
+    pub async fn probe_due(&self) -> usize {
+        let (mut probes, sent) = Inner::start_probes(&self.inner);
+        while probes.join_next().await.is_some() {}
+        sent
     }
 
     /// Health and counters of every upstream, in configuration order.
@@ -551,6 +599,25 @@ impl UpstreamPool {
 }
 
 impl Inner {
+    /// Spawns the probes due now; returns them and how many there are.
+    fn start_probes(inner: &Arc<Self>) -> (JoinSet<()>, usize) {
+        let now = inner.clock.now();
+        let mut probes = JoinSet::new();
+        let mut sent = 0;
+        for (idx, up) in inner.upstreams.iter().enumerate() {
+            if up.healthy() || up.dynamic().next_probe <= now {
+                let inner = Arc::clone(inner);
+                sent += 1;
+                probes.spawn(async move {
+                    let question = inner.health_probe.clone();
+                    // The outcome is recorded by the exchange itself.
+                    let _outcome = inner.exchange(idx, &question, true).await;
+                });
+            }
+        }
+        (probes, sent)
+    }
+
     /// Upstream indices in the order to try them: healthy first, then by smoothed RTT
     /// (unmeasured first, so they get measured), with an occasional exploration pick.
     fn order(&self) -> Vec<usize> {
@@ -563,8 +630,8 @@ impl Inner {
         keyed.sort();
         let mut order: Vec<usize> = keyed.iter().map(|k| k.2).collect();
         let healthy = keyed.iter().filter(|k| !k.0).count();
-        if healthy >= 2 {
-            let mut rng = rand::thread_rng();
+        if healthy >= 2 && self.exploration > 0.0 {
+            let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
             if rng.gen_bool(self.exploration) {
                 let pick = rng.gen_range(1..healthy);
                 let explored = order.remove(pick);
@@ -587,9 +654,9 @@ impl Inner {
         } else {
             up.queries.fetch_add(1, Ordering::Relaxed);
         }
-        let start = Instant::now();
+        let start = self.clock.now();
         let result = self.send(up, question).await;
-        let rtt = start.elapsed();
+        let rtt = self.clock.now().saturating_duration_since(start);
         match &result {
             Ok(_) => self.record_success(up, rtt),
             Err(e) => self.record_failure(up, e, probe),
@@ -609,10 +676,13 @@ impl Inner {
                     return Ok(response);
                 }
                 up.tcp_retries.fetch_add(1, Ordering::Relaxed);
-                tcp.exchange(q, self.edns_payload, timeout).await
+                // Boxed here and below: a connection's set-up (TCP connect, TLS handshake, HTTP/2)
+                // is kilobytes of future state, and inline it would make every UDP miss's task
+                // that large, copied on each spawn.
+                Box::pin(tcp.exchange(q, self.edns_payload, timeout)).await
             }
             Target::Tcp(pool) | Target::Tls(pool) => {
-                pool.exchange(q, self.edns_payload, timeout).await
+                Box::pin(pool.exchange(q, self.edns_payload, timeout)).await
             }
             Target::Https {
                 name,
@@ -620,7 +690,7 @@ impl Inner {
                 tls,
                 conn,
             } => {
-                let query = build_query(q, 0, self.edns_payload)?;
+                let query = build_query(q, 0, self.edns_payload);
                 let target = DohTarget {
                     addr,
                     server_name: name.clone(),
@@ -630,9 +700,15 @@ impl Inner {
                     idle_timeout: self.idle_timeout,
                     counters: &up.conns,
                 };
-                transport::doh(target, &query, q, timeout).await
+                Box::pin(transport::doh(target, &query, q, timeout)).await
             }
         }
+    }
+
+    /// The clock's now plus `wait` (now, if that would overflow).
+    fn after(&self, wait: Duration) -> Instant {
+        let now = self.clock.now();
+        now.checked_add(wait).unwrap_or(now)
     }
 
     fn record_success(&self, up: &Upstream, rtt: Duration) {
@@ -641,7 +717,7 @@ impl Inner {
             d.srtt = Some(ewma(d.srtt, rtt));
             d.consecutive_failures = 0;
             d.backoff_level = 0;
-            d.next_probe = Instant::now() + self.health_interval;
+            d.next_probe = self.after(self.health_interval);
         }
         if !up.healthy.swap(true, Ordering::Relaxed) {
             tracing::info!(upstream = %up.spec, "upstream is up again");
@@ -674,7 +750,7 @@ impl Inner {
                 .saturating_mul(factor)
                 .min(self.health_max_backoff);
             d.backoff_level = d.backoff_level.saturating_add(1);
-            d.next_probe = Instant::now() + wait;
+            d.next_probe = self.after(wait);
         }
     }
 }

@@ -141,9 +141,9 @@ impl UdpChannel {
                     };
                     let waiting = lock(&self.pending).remove(&id);
                     if let Some(tx) = waiting {
-                        buf.truncate(n);
-                        let _ =
-                            tx.send(std::mem::replace(&mut buf, Vec::with_capacity(MAX_MESSAGE)));
+                        // An exact-size copy: the 64 KiB receive buffer stays with the reader
+                        // (allocating one per response cost more than the copy).
+                        let _ = tx.send(buf.get(..n).unwrap_or_default().to_vec());
                     } else {
                         // No query waits for this ID (forged, or answered after its timeout).
                         counters.dropped.fetch_add(1, Ordering::Relaxed);
@@ -263,7 +263,6 @@ impl UdpSockets {
         };
         let query = build_query(q, id, edns_payload);
         let result = bounded(timeout, async {
-            let query = query?;
             ch.sock.send(&query).await?;
             loop {
                 let wire = (&mut rx).await.map_err(|_| AttemptError::Timeout)?;
@@ -516,7 +515,7 @@ impl StreamPool {
             loop {
                 let slot = self.acquire(min_seq).await?;
                 let (id, seq) = (slot.id, slot.conn.seq);
-                let query = build_query(q, id, edns_payload)?;
+                let query = build_query(q, id, edns_payload);
                 match slot.exchange(query).await {
                     Ok(wire) => {
                         let checked = check_response(&wire, id, q, true)?;

@@ -7,15 +7,15 @@ use base64::Engine as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio_rustls::TlsConnector;
-use tolldns_ingress::testkit::TEST_SERVER_NAME;
+use tolldns_testkit::TEST_SERVER_NAME;
 
-use crate::common::{Harness, query, rcode, udp_exchange};
+use crate::common::{Harness, harness, query, rcode, udp_exchange};
 
 const WAIT: Duration = Duration::from_millis(1500);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_garbage_truncated_and_oversize() {
-    let h = Harness::start(|_| {}).await;
+    let h = harness(|_| {}).await;
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let to = h.udp();
     // Shorter than a header: silently dropped.
@@ -132,7 +132,7 @@ async fn read_to_close(s: &mut TcpStream, within: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_pipelining_idle_and_slow_clients() {
-    let h = Harness::start(|c| c.streams.idle_timeout_ms = 500).await;
+    let h = harness(|c| c.streams.idle_timeout_ms = 500).await;
     // Pipelined: three queries in one write, three answers (any order).
     let mut s = TcpStream::connect(h.tcp()).await.unwrap();
     let mut batch = Vec::new();
@@ -222,7 +222,7 @@ pub(crate) fn req(method: &str, path: &str, headers: &str, body: &[u8]) -> Vec<u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_doh_requests() {
-    let h = Harness::start(|_| {}).await;
+    let h = harness(|_| {}).await;
     let q = query(0, "a.test", 1);
     let ok = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&q);
     let (st, text) = http1(&h, req("GET", &format!("/dns-query?dns={ok}"), "", b"")).await;
@@ -307,7 +307,7 @@ async fn bad_doh_requests() {
 async fn tcp_many_pipelined_large_answers_all_arrive() {
     // 60 queries for big.test (≈ 4 kB answers each) in one write: the answers exceed the
     // connection's write batch several times over and must all arrive, each exactly once.
-    let h = Harness::start(|_| {}).await;
+    let h = harness(|_| {}).await;
     let mut s = TcpStream::connect(h.tcp()).await.unwrap();
     let mut batch = Vec::new();
     for id in 1..=60u16 {

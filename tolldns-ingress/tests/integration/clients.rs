@@ -11,9 +11,9 @@ use hickory_proto::runtime::TokioRuntimeProvider;
 use hickory_proto::rustls::tls_client_connect;
 use hickory_proto::tcp::TcpClientStream;
 use hickory_proto::udp::UdpClientStream;
-use tolldns_ingress::testkit::TEST_SERVER_NAME;
+use tolldns_testkit::TEST_SERVER_NAME;
 
-use crate::common::Harness;
+use crate::common::harness;
 
 async fn check_a(client: &mut Client) {
     let name = Name::from_ascii("a.test.").unwrap();
@@ -44,7 +44,7 @@ async fn check_a(client: &mut Client) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hickory_over_all_four_transports() {
-    let h = Harness::start(|_| {}).await;
+    let h = harness(|_| {}).await;
     let provider = TokioRuntimeProvider::default();
 
     // UDP
@@ -54,7 +54,7 @@ async fn hickory_over_all_four_transports() {
     let (mut udp, bg) = Client::connect(stream).await.unwrap();
     tokio::spawn(bg);
     check_a(&mut udp).await;
-    let after_udp = h.upstream.queries();
+    let after_udp = h.upstream().queries();
 
     // TCP: the answers now come from the cache.
     let (stream, sender) = TcpClientStream::new(
@@ -67,7 +67,7 @@ async fn hickory_over_all_four_transports() {
     tokio::spawn(bg);
     check_a(&mut tcp).await;
     assert_eq!(
-        h.upstream.queries(),
+        h.upstream().queries(),
         after_udp,
         "TCP answers served from the cache"
     );

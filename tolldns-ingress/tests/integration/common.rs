@@ -1,96 +1,49 @@
-//! Shared harness: a testkit upstream and an edge with all four listeners on loopback.
+//! Shared harness: a testkit upstream and an edge with UDP, TCP, DoT and DoH on loopback.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
-use tolldns_core::NameKey;
-use tolldns_ingress::testkit::{TestCert, TestServer, TestZone};
-use tolldns_ingress::{
-    ChannelSink, Edge, EdgeConfig, EdgeHandle, ReceiptsSetup, SignedBatch, StaticNameKey,
+use tolldns_ingress::EdgeConfig;
+use tolldns_testkit::EdgeHarnessBuilder;
+pub(crate) use tolldns_testkit::{
+    EdgeHarness as Harness, HARNESS_NAME_KEY as NAME_KEY, HARNESS_SIGNING_SEED as SIGNING_SEED,
+    query,
 };
 
-pub(crate) const NAME_KEY: [u8; 32] = [0x5A; 32];
-pub(crate) const SIGNING_SEED: [u8; 32] = [0x11; 32];
+/// How long [`wait_for`] waits for a condition before failing the test.
+const CONDITION_WAIT: Duration = Duration::from_secs(10);
 
-pub(crate) struct Harness {
-    pub(crate) upstream: TestServer,
-    pub(crate) edge: EdgeHandle,
-    pub(crate) cert: TestCert,
-    pub(crate) batches: mpsc::Receiver<SignedBatch>,
-    pub(crate) registry: prometheus_client::registry::Registry,
+/// An edge with UDP (two sockets), TCP, DoT and DoH listeners recording receipts, in front of
+/// one test upstream with the default zone; `tweak` changes the configuration first.
+pub(crate) async fn harness(tweak: impl FnOnce(&mut EdgeConfig)) -> Harness {
+    harness_with(|b| b.configure(tweak)).await
 }
 
-pub(crate) fn loopback0() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
+/// [`harness`] with `build` changing the harness builder (a clock, the configuration, ...).
+pub(crate) async fn harness_with(
+    build: impl FnOnce(EdgeHarnessBuilder) -> EdgeHarnessBuilder,
+) -> Harness {
+    let builder = Harness::builder()
+        .udp()
+        .tcp()
+        .dot()
+        .doh()
+        .receipts()
+        .configure(|c| c.listen.udp_workers = 2);
+    build(builder).start().await.expect("edge starts")
 }
 
-impl Harness {
-    pub(crate) async fn start(tweak: impl FnOnce(&mut EdgeConfig)) -> Self {
-        let upstream = TestServer::start(TestZone::default())
-            .await
-            .expect("testkit server");
-        let cert = TestCert::generate().expect("test certificate");
-        let mut cfg = EdgeConfig::default();
-        cfg.listen.udp = vec![loopback0()];
-        cfg.listen.tcp = vec![loopback0()];
-        cfg.listen.dot = vec![loopback0()];
-        cfg.listen.doh = vec![loopback0()];
-        cfg.listen.udp_workers = 2;
-        cfg.upstream.servers = vec![upstream.udp_upstream().to_string()];
-        cfg.receipts.window_secs = 3600;
-        cfg.streams.idle_timeout_ms = 1_000;
-        tweak(&mut cfg);
-        let tls = cert.server_config(&[]).expect("server config");
-        let (sink, batches) = ChannelSink::new(16);
-        let receipts = ReceiptsSetup {
-            signing_key: ed25519_dalek::SigningKey::from_bytes(&SIGNING_SEED),
-            name_keys: Arc::new(StaticNameKey(NameKey(NAME_KEY))),
-            sink: Arc::new(sink),
-        };
-        let mut registry = prometheus_client::registry::Registry::default();
-        let edge = Edge::start(cfg, Some(tls), Some(receipts), &mut registry)
-            .await
-            .expect("edge starts");
-        Self {
-            upstream,
-            edge,
-            cert,
-            batches,
-            registry,
+/// Wait until `cond` holds, yielding to the runtime in between; panics if it does not within
+/// a bound far above any expected delay (the test waits for an event, not for time to pass).
+pub(crate) async fn wait_for(mut cond: impl FnMut() -> bool) {
+    tokio::time::timeout(CONDITION_WAIT, async {
+        while !cond() {
+            tokio::task::yield_now().await;
         }
-    }
-
-    pub(crate) fn udp(&self) -> SocketAddr {
-        self.edge.local_addrs().udp[0]
-    }
-    pub(crate) fn tcp(&self) -> SocketAddr {
-        self.edge.local_addrs().tcp[0]
-    }
-    pub(crate) fn dot(&self) -> SocketAddr {
-        self.edge.local_addrs().dot[0]
-    }
-    pub(crate) fn doh(&self) -> SocketAddr {
-        self.edge.local_addrs().doh[0]
-    }
-
-    /// The value of a metric sample line `name{labels}` in the text exposition, 0 if absent.
-    pub(crate) fn metric(&self, sample: &str) -> u64 {
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry).unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or(0)
-    }
-}
-
-/// A wire query for `name`/`qtype` with `id`.
-pub(crate) fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
-    let mut b = [0u8; 512];
-    let n = tolldns_ingress::wire::build_query(&mut b, id, name, qtype).unwrap();
-    b[..n].to_vec()
+    })
+    .await
+    .expect("the condition holds within the bound");
 }
 
 /// Send one datagram from `from` and wait for a response (None on timeout).

@@ -1,11 +1,13 @@
 //! EDNS in answers (RFC 6891 §7: no OPT for a client that sent none; the UDP size limit is the
 //! smaller of the client's payload size and the configured cap) and background prefetch.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
+use tolldns_ingress::{Clock, ManualClock};
 
-use crate::common::{Harness, query, rcode, udp_exchange};
+use crate::common::{Harness, harness, harness_with, query, rcode, udp_exchange, wait_for};
 
 const WAIT: Duration = Duration::from_secs(3);
 
@@ -31,7 +33,7 @@ fn opt_size(msg: &[u8]) -> Option<u16> {
 
 /// Queries for txt.test the upstream received (health probes excluded).
 fn txt_queries(h: &Harness) -> usize {
-    h.upstream
+    h.upstream()
         .received()
         .iter()
         .filter(|r| {
@@ -53,7 +55,7 @@ async fn ask(sock: &UdpSocket, to: std::net::SocketAddr, q: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opt_only_for_clients_that_sent_one() {
-    let h = Harness::start(|_| {}).await;
+    let h = harness(|_| {}).await;
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let to = h.udp();
     // The upstream leg always uses EDNS, so the fresh answer and the cached one carry an OPT
@@ -81,7 +83,7 @@ async fn opt_only_for_clients_that_sent_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_limit_is_min_of_client_size_and_cap() {
     // big.test's TXT answer is about 4.1 kB.
-    let h = Harness::start(|c| {
+    let h = harness(|c| {
         c.admission.max_udp_response_size = 8192;
         // A 4 kB answer to a 40-byte query is 100x: lift the amplification bound to test the
         // size limits alone.
@@ -104,7 +106,7 @@ async fn udp_limit_is_min_of_client_size_and_cap() {
     h.edge.shutdown().await;
 
     // The default cap (1232) wins over a client's 4096.
-    let h = Harness::start(|_| {}).await;
+    let h = harness(|_| {}).await;
     let r = ask(&sock, h.udp(), &edns_query(0x0501, "big.test", 16, 4096)).await;
     assert_ne!(r[2] & 0x02, 0, "TC set above the cap");
     assert!(r.len() <= 1232);
@@ -113,11 +115,16 @@ async fn udp_limit_is_min_of_client_size_and_cap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn popular_entries_are_refreshed_before_expiry() {
-    // TTLs clamped to 2 s; prefetch due once half of it is left, after 3 hits.
-    let h = Harness::start(|c| {
-        c.cache.max_ttl = 2;
-        c.cache.prefetch_min_hits = 3;
-        c.cache.prefetch_fraction_pct = 50;
+    // TTLs clamped to 2 s; prefetch due once half of it is left, after 3 hits. The edge runs on
+    // a manual clock: the test moves time past the TTL instead of waiting for it.
+    let clock = Arc::new(ManualClock::starting_now());
+    let h = harness_with(|b| {
+        b.clock(Arc::clone(&clock) as Arc<dyn Clock>)
+            .configure(|c| {
+                c.cache.max_ttl = 2;
+                c.cache.prefetch_min_hits = 3;
+                c.cache.prefetch_fraction_pct = 50;
+            })
     })
     .await;
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -128,23 +135,27 @@ async fn popular_entries_are_refreshed_before_expiry() {
     }
     assert_eq!(txt_queries(&h), 1, "one miss, then hits");
     // Past half the TTL: the next hit is answered from the cache and triggers one refresh.
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    clock.advance(Duration::from_millis(1_100));
     let r = ask(&sock, to, &query(0x0610, "txt.test", 16)).await;
     assert_eq!(rcode(&r), 0);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while txt_queries(&h) < 2 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for(|| txt_queries(&h) >= 2).await;
     assert_eq!(
         txt_queries(&h),
         2,
         "a background refresh reached the upstream"
     );
+    // The refresh holds its slot until its answer is cached.
+    wait_for(|| h.edge.prefetches_running() == 0).await;
     // The refreshed entry is fresh again: past the old expiry it is still a hit.
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    clock.advance(Duration::from_millis(1_100));
     let r = ask(&sock, to, &query(0x0611, "txt.test", 16)).await;
     assert_eq!(rcode(&r), 0);
     assert_eq!(txt_queries(&h), 2, "served from the refreshed entry");
+    // Past the refreshed entry's own expiry, without another refresh, it is a miss again.
+    clock.advance(Duration::from_millis(2_000));
+    let r = ask(&sock, to, &query(0x0612, "txt.test", 16)).await;
+    assert_eq!(rcode(&r), 0);
+    assert_eq!(txt_queries(&h), 3, "expired on the edge's clock");
     h.edge.shutdown().await;
 }
 

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use tokio::net::UdpSocket;
 
-use crate::common::{Harness, query, udp_exchange};
+use crate::common::{harness, query, udp_exchange, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flood_from_one_prefix_spares_another() {
-    let h = Harness::start(|c| {
+    let h = harness(|c| {
         c.admission.rate_per_prefix = 500;
         c.admission.burst_per_prefix = 500;
     })
@@ -50,7 +50,8 @@ async fn flood_from_one_prefix_spares_another() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The flood is on once its prefix is over its rate.
+    wait_for(|| h.metric("tolldns_ingress_admission_total{decision=\"rate_limited\"}") > 0).await;
     let good = UdpSocket::bind("127.0.1.1:0").await.unwrap();
     let total = 300u16;
     let mut answered = 0u32;

@@ -1,5 +1,5 @@
-//! Integration tests of the edge with real clients on loopback and the testkit's authoritative
-//! server as the upstream.
+//! Integration tests of the edge with real clients on loopback and the `tolldns-testkit`
+//! authoritative server as the upstream.
 
 mod bad_input;
 mod clients;
@@ -9,3 +9,4 @@ mod flood;
 mod receipts;
 mod tickets;
 mod tools;
+mod udp_batches;

@@ -1,12 +1,14 @@
 //! Receipts: leaves per answered query, a signed batch per window, name hashes, dropped leaves.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
-use tolldns_core::{NameKey, NormalizedName};
+use tolldns_core::{NameKey, NormalizedName, WindowId};
+use tolldns_ingress::{Clock, ManualClock};
 use tolldns_receipts::{RcodeClass, Transport, merkle};
 
-use crate::common::{Harness, NAME_KEY, query, udp_exchange};
+use crate::common::{Harness, NAME_KEY, harness, harness_with, query, udp_exchange, wait_for};
 
 fn with_ticket(mut q: Vec<u8>, ticket: [u8; 16]) -> Vec<u8> {
     q[11] = 1;
@@ -19,7 +21,7 @@ fn with_ticket(mut q: Vec<u8>, ticket: [u8; 16]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn window_closes_into_a_verifiable_batch() {
-    let mut h = Harness::start(|_| {}).await;
+    let mut h = harness(|_| {}).await;
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let to = h.udp();
     let mut answered = 0u64;
@@ -90,7 +92,7 @@ async fn window_closes_into_a_verifiable_batch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaves_past_the_pending_limit_are_counted() {
     // Nothing is streamed while the queries run (an hour's watermark): at most 4 are held.
-    let h = Harness::start(|c| {
+    let h = harness(|c| {
         c.receipts.max_pending_leaves = 4;
         c.receipts.watermark_ms = 3_600_000;
     })
@@ -130,7 +132,7 @@ async fn leaves_past_the_pending_limit_are_counted() {
 /// so none is lost and the window's receipt has them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pump_streams_a_window_larger_than_the_pending_limit() {
-    let mut h = Harness::start(|c| {
+    let mut h = harness(|c| {
         c.receipts.max_pending_leaves = 4;
         c.receipts.watermark_ms = 0;
         c.receipts.flush_interval_ms = 10;
@@ -143,13 +145,8 @@ async fn the_pump_streams_a_window_larger_than_the_pending_limit() {
         assert!(r.is_some());
         // The leaf is recorded after the answer is sent, and leaves memory at the pump's
         // next run.
-        tokio::time::timeout(Duration::from_secs(5), async {
-            while h.edge.leaf_counts().0 <= u64::from(i) || h.edge.receipt_leaves_held() > 0 {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        })
-        .await
-        .expect("the pump drains the held leaves");
+        wait_for(|| h.edge.leaf_counts().0 > u64::from(i) && h.edge.receipt_leaves_held() == 0)
+            .await;
     }
     assert_eq!(h.edge.leaf_counts(), (40, 0));
     let sealed_now = h.edge.shutdown().await;
@@ -162,4 +159,39 @@ async fn the_pump_streams_a_window_larger_than_the_pending_limit() {
         merkle::root(&hashes),
         batch.receipt().body.integrity.merkle_root
     );
+}
+
+/// The receipt pump and the shutdown seal read the edge's clock: on a clock set years before
+/// the system's, the one batch is that time's window, made at that time, and no window of the
+/// system's present is sealed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipt_windows_follow_the_edge_clock() {
+    const START_MS: u64 = 1_600_000_000_000;
+    let clock = Arc::new(ManualClock::new(Instant::now(), START_MS));
+    let mut h = harness_with(|b| {
+        b.clock(Arc::clone(&clock) as Arc<dyn Clock>)
+            .configure(|c| c.receipts.flush_interval_ms = 10)
+    })
+    .await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let r = udp_exchange(
+        &sock,
+        h.udp(),
+        &query(1, "a.test", 1),
+        Duration::from_secs(3),
+    )
+    .await;
+    assert!(r.is_some());
+    wait_for(|| h.edge.leaf_counts().0 == 1).await;
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(h.edge.shutdown().await, 1);
+    let batch = h.batches.recv().await.unwrap();
+    let body = &batch.receipt().body;
+    assert_eq!(
+        body.window_id,
+        WindowId::containing(START_MS, body.window_len)
+    );
+    assert_eq!(body.timestamp_ms, START_MS + 5_000);
+    assert_eq!(body.integrity.leaf_count, 1);
+    assert!(h.batches.try_recv().is_err(), "no other window was sealed");
 }

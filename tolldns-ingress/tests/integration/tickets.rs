@@ -10,14 +10,14 @@ use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio_rustls::TlsConnector;
-use tolldns_ingress::testkit::TEST_SERVER_NAME;
 use tolldns_ingress::wire::{TICKET_OPTION_CODE, TOKEN_OPTION_CODE, scan_response};
 use tolldns_ingress::{EdgeConfig, TicketPolicy};
 use tolldns_receipts::{RcodeClass, Transport};
-use tolldns_tickets::{IssuerSecretKey, TokenChallenge, client, ticket_id};
+use tolldns_testkit::{TEST_SERVER_NAME, issue_token, rfc9578_issuer_key};
+use tolldns_tickets::{IssuerSecretKey, TokenChallenge, ticket_id};
 
 use crate::bad_input::req;
-use crate::common::{Harness, query, rcode, udp_exchange};
+use crate::common::{Harness, harness, query, rcode, udp_exchange};
 
 const ISSUER: &str = "issuer.test";
 const DEPLOYMENT: &str = "tolldns-test";
@@ -27,19 +27,8 @@ const REFUSED: u8 = 5;
 fn keys() -> &'static [IssuerSecretKey; 3] {
     static KEYS: OnceLock<[IssuerSecretKey; 3]> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let path = format!(
-            "{}/../test-vectors/rfc9578-type2.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let pem_hex = v["vectors"][0]["skS"].as_str().unwrap();
-        let pem: Vec<u8> = (0..pem_hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&pem_hex[i..i + 2], 16).unwrap())
-            .collect();
         [
-            IssuerSecretKey::from_pem(std::str::from_utf8(&pem).unwrap()).unwrap(),
+            rfc9578_issuer_key(),
             IssuerSecretKey::generate(2048).unwrap(),
             IssuerSecretKey::generate(2048).unwrap(),
         ]
@@ -47,13 +36,7 @@ fn keys() -> &'static [IssuerSecretKey; 3] {
 }
 
 fn token_from(issuer: &IssuerSecretKey, deployment: &str) -> Vec<u8> {
-    let challenge = TokenChallenge::deployment(ISSUER, deployment);
-    let (request, pending) = client::request(issuer.public(), &challenge).unwrap();
-    let response = issuer.issue(&request).unwrap();
-    pending
-        .finalize(issuer.public(), &response)
-        .unwrap()
-        .to_bytes()
+    issue_token(issuer, ISSUER, deployment).expect("a token")
 }
 
 fn token() -> Vec<u8> {
@@ -179,7 +162,7 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_redeemed_over_every_transport_bind_their_leaves() {
-    let mut h = Harness::start(tickets_on).await;
+    let mut h = harness(tickets_on).await;
     let mut expected = Vec::new();
 
     // UDP: the token once, then its session.
@@ -293,7 +276,7 @@ async fn tokens_redeemed_over_every_transport_bind_their_leaves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_tickets_are_refused_told_and_counted() {
-    let h = Harness::start(|c| {
+    let h = harness(|c| {
         tickets_on(c);
         c.tickets.queries_per_token = 2;
         c.tickets.tcp = TicketPolicy::Required;
@@ -449,7 +432,7 @@ async fn bad_tickets_are_refused_told_and_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unticketed_flood_does_not_starve_sessions() {
     // A tiny per-prefix budget: the whole loopback /24 gets 20 queries a second.
-    let h = Harness::start(|c| {
+    let h = harness(|c| {
         tickets_on(c);
         c.admission.rate_per_prefix = 20;
         c.admission.burst_per_prefix = 20;

@@ -2,9 +2,8 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
-use crate::common::Harness;
+use crate::common::harness;
 
 fn tool(name: &str) -> Option<&'static str> {
     let path: &'static str = match name {
@@ -33,7 +32,7 @@ fn run(cmd: &mut Command) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kdig_over_udp_tcp_tls_https() {
     let Some(kdig) = tool("kdig") else { return };
-    let h = Harness::start(|_| {}).await;
+    let h = harness(|_| {}).await;
     let cases = [
         (h.udp(), vec![]),
         (h.tcp(), vec!["+tcp"]),
@@ -61,7 +60,7 @@ async fn dnsperf_udp_load() {
     let Some(dnsperf) = tool("dnsperf") else {
         return;
     };
-    let h = Harness::start(|c| {
+    let h = harness(|c| {
         c.admission.rate_per_prefix = 1_000_000;
         c.admission.burst_per_prefix = 1_000_000;
         // One source asking five names at 5 000 q/s: response-rate limiting lifted too.
@@ -103,6 +102,49 @@ async fn dnsperf_udp_load() {
         "dnsperf lost {lost} of {completed}:\n{text}"
     );
     let _ = std::fs::remove_dir_all(&dir);
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    // Shutdown waits for the answers still in progress itself.
+    h.edge.shutdown().await;
+}
+
+/// kdig's DNS cookies (RFC 7873): the first answer returns a server cookie for kdig's client
+/// cookie, and the pair sent back is accepted (counted as valid, exempt from the UDP limits).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kdig_cookies_round_trip() {
+    let Some(kdig) = tool("kdig") else { return };
+    let h = harness(|_| {}).await;
+    let addr = h.udp();
+    let dig = move |cookie: String| {
+        let mut cmd = Command::new(kdig);
+        cmd.arg("@".to_owned() + &addr.ip().to_string())
+            .arg("-p")
+            .arg(addr.port().to_string())
+            .args([&cookie, "+time=3", "+retry=0", "a.test", "A"]);
+        cmd
+    };
+    let mut first = dig("+cookie".to_owned());
+    let text = tokio::task::spawn_blocking(move || run(&mut first))
+        .await
+        .unwrap();
+    assert!(text.contains("192.0.2.1"), "{text}");
+    // ";; COOKIE: <client hex><server hex>"
+    let line = text
+        .lines()
+        .find(|l| l.contains("COOKIE:"))
+        .unwrap_or_else(|| panic!("no COOKIE in the answer:\n{text}"));
+    let pair: String = line
+        .split_whitespace()
+        .find(|w| w.len() == 48 && w.chars().all(|c| c.is_ascii_hexdigit()))
+        .unwrap_or_else(|| panic!("no 24-octet cookie pair in {line:?}"))
+        .to_owned();
+    let mut second = dig(format!("+cookie={pair}"));
+    let text = tokio::task::spawn_blocking(move || run(&mut second))
+        .await
+        .unwrap();
+    assert!(text.contains("192.0.2.1"), "{text}");
+    assert_eq!(
+        h.metric("tolldns_ingress_udp_cookies_total{result=\"valid\"}"),
+        1,
+        "{text}"
+    );
     h.edge.shutdown().await;
 }

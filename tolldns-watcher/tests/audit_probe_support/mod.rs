@@ -1,5 +1,5 @@
 //! A real network on loopback for the audit and probe tests: an authoritative upstream
-//! (`tolldns-ingress` testkit), a `tolldns-issuer` node with a credited wallet, and a
+//! (`tolldns-testkit`), a `tolldns-issuer` node with a credited wallet, and a
 //! `tolldns-miner` node (UDP, TCP, DoT, DoH, audit API) accepting the issuer's key and the
 //! watcher key as auditor, all in process; probe tokens bought from the issuer.
 
@@ -14,10 +14,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::SigningKey;
 use tolldns_core::{BackendId, OperatorId, Role, WindowId, WindowLen};
-use tolldns_ingress::testkit::{TestServer, TestZone};
 use tolldns_receipts::{OperatorRegistry, OperatorStatus, PolicyRegistry, Receipt, ReceiptLedger};
 use tolldns_service::config::ConfigFile as _;
 use tolldns_service::http::{AuditClient, Origin};
+use tolldns_testkit::{TestServer, TestZone};
 use tolldns_tickets::{AcceptedKey, IssuerPublicKey, TokenChallenge, TokenVerifier};
 use tolldns_watcher::tokens::ProbeTokens;
 

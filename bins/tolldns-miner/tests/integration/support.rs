@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tolldns_ingress::testkit::{TestServer, TestZone};
+use tolldns_testkit::{TestServer, TestZone};
 
 pub(crate) const MINER: &str = env!("CARGO_BIN_EXE_tolldns-miner");
 

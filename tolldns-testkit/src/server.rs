@@ -1,12 +1,9 @@
-//! Test support: an in-process authoritative DNS server and self-signed certificates.
+//! The authoritative test server and the self-signed test certificates.
 //!
 //! [`TestServer`] answers a small [`TestZone`] on `127.0.0.1` over UDP and TCP (and, with
 //! [`TestServer::start_with_tls`], DoT and DoH), counts every query it receives and can be
 //! switched into failure modes ([`Mode`]) or slowed down to exercise failover, health checks and
-//! response validation. Everything binds OS-assigned loopback ports.
-//!
-//! Helpers in this module panic on invalid literal input (a bad name in a zone builder call): they
-//! are meant for tests only. Nothing they receive from the network can make them panic.
+//! response validation.
 
 use std::convert::Infallible;
 use std::io;
@@ -29,7 +26,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::upstream::UpstreamSpec;
+use tolldns_ingress::upstream::{DEFAULT_DOH_PATH, UpstreamSpec};
 
 /// TTL of the default zone's records, in seconds.
 pub const TEST_TTL: u32 = 300;
@@ -445,7 +442,7 @@ pub struct TestServer {
     pub tcp_addr: SocketAddr,
     /// DoT listening address (with [`TestServer::start_with_tls`]).
     pub tls_addr: Option<SocketAddr>,
-    /// DoH listening address, path [`crate::upstream::DEFAULT_DOH_PATH`] (with
+    /// DoH listening address, path [`DEFAULT_DOH_PATH`] (with
     /// [`TestServer::start_with_tls`]).
     pub https_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
@@ -582,7 +579,7 @@ impl TestServer {
     /// This server as a DoH upstream (named [`TEST_SERVER_NAME`]), if TLS was started.
     pub fn https_upstream(&self) -> Option<UpstreamSpec> {
         self.https_addr
-            .map(|a| UpstreamSpec::https(a, crate::upstream::DEFAULT_DOH_PATH, TEST_SERVER_NAME))
+            .map(|a| UpstreamSpec::https(a, DEFAULT_DOH_PATH, TEST_SERVER_NAME))
     }
 }
 
@@ -703,7 +700,7 @@ async fn doh_request(
         *r.status_mut() = code;
         Ok(r)
     };
-    if req.method() != http::Method::POST || req.uri().path() != crate::upstream::DEFAULT_DOH_PATH {
+    if req.method() != http::Method::POST || req.uri().path() != DEFAULT_DOH_PATH {
         return status(http::StatusCode::NOT_FOUND);
     }
     let Ok(body) = Limited::new(req.into_body(), 65_535).collect().await else {
@@ -729,7 +726,7 @@ async fn doh_request(
 pub struct TestCert {
     /// The CA certificate (the trust anchor).
     pub ca_der: CertificateDer<'static>,
-    /// The CA certificate as PEM (for [`UpstreamConfig::add_ca_pem`](crate::upstream::UpstreamConfig::add_ca_pem)).
+    /// The CA certificate as PEM (for [`UpstreamConfig::add_ca_pem`](tolldns_ingress::upstream::UpstreamConfig::add_ca_pem)).
     pub ca_pem: String,
     /// The server certificate chain (leaf, then CA).
     pub chain: Vec<CertificateDer<'static>>,
