@@ -1,11 +1,12 @@
 //! The cache itself: configuration, entries, lookups and inserts.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use hickory_proto::ProtoError;
 use hickory_proto::op::Message;
+use portable_atomic::AtomicU64;
 
 use crate::key::CacheKey;
 use crate::wire::{

@@ -16,13 +16,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper_util::rt::TokioIo;
+use portable_atomic::AtomicU64;
 use serde_json::{Value, json};
 use solana_instruction::Instruction;
 use solana_transaction::Transaction;

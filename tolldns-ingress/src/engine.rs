@@ -3,11 +3,12 @@
 //! ([`Engine::complete`]).
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::{DNSClass, RecordType};
+use portable_atomic::AtomicU64;
 use tolldns_cache::{Cache, CacheKey, Lookup};
 use tolldns_receipts::{RcodeClass, Transport};
 

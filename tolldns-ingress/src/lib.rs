@@ -74,6 +74,7 @@ mod doq;
 mod edge;
 mod engine;
 mod error;
+pub mod metric_types;
 mod metrics;
 mod receipts;
 mod rrl;

@@ -11,14 +11,13 @@
 //! few clients.
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
-use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tolldns_receipts::{RcodeClass, Transport};
 
 use crate::attack::Mode;
+use crate::metric_types::{Counter, Gauge};
 
 /// Transport label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]

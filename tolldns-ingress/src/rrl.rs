@@ -29,12 +29,11 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::admission::{AdmissionConfig, Level, Prefix, TokenBucket};
+use crate::metric_types::{Counter, Gauge};
 
 /// What kind of response is being limited (part of its RRL identity).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

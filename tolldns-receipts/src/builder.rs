@@ -23,11 +23,13 @@
 use std::boxed::Box;
 use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::vec::Vec;
 
 use ed25519_dalek::SigningKey;
+// 64-bit atomics also where the target has none (32-bit MIPS): a lock-based fallback there.
+use portable_atomic::AtomicU64;
 use tolldns_core::{BackendId, DeploymentId, Role, WindowId, WindowLen};
 
 use crate::batch::{BatchHeader, ClosedBatch, SealError};

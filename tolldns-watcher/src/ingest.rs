@@ -10,8 +10,9 @@
 //! overlap cannot both be accepted.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
+use portable_atomic::AtomicU64;
 use tolldns_core::{BackendId, OperatorId, WindowId, WindowLen};
 use tolldns_receipts::{Deployment, Receipt, ReceiptLedger, Verifier, VerifyError};
 

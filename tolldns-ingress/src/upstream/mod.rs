@@ -46,11 +46,12 @@ mod quorum;
 mod transport;
 mod wire;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::Message;
+use portable_atomic::AtomicU64;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rustls::ClientConfig;
