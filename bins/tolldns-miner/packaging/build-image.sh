@@ -83,6 +83,7 @@ name=tolldns-miner-smoke-$$
 # with hybrid cgroup v1/v2 mounts).
 runtime=${RUNTIME:-}
 if [ -z "$runtime" ] && command -v runc >/dev/null 2>&1; then runtime=runc; fi
+# shellcheck disable=SC3045 # ulimit -H is in dash, bash and busybox sh
 limits="--ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=4096:4096"
 say "running $image${runtime:+ (runtime $runtime)}"
 podman $storage ${runtime:+--runtime "$runtime"} run -d --name "$name" --network=host $limits \

@@ -111,6 +111,11 @@ pub struct IdentityConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReceiptsConfig {
+    /// Whether receipts are signed (the default). `false` is the ingress + cache role (routers):
+    /// no leaves are recorded, no window is signed, the journal is not opened and nothing is
+    /// delivered; the audit endpoints (`/v1/...`) answer `404` with
+    /// [`RECEIPTS_OFF`]. Toll tickets are not looked at (they pay for leaves).
+    pub enabled: bool,
     /// Receipt window length in seconds.
     pub window_secs: u32,
     /// Backend id carried in every batch receipt (at most 32 ASCII bytes).
@@ -142,6 +147,9 @@ pub struct ReceiptsConfig {
     /// deployment.
     pub deployment_id: String,
 }
+
+/// The error message of the audit endpoints when `receipts.enabled = false`.
+pub const RECEIPTS_OFF: &str = "receipts are off on this node";
 
 /// The default of `receipts.max_pending_leaves`.
 pub const DEFAULT_MAX_PENDING_LEAVES: usize = 1 << 20;
@@ -272,6 +280,7 @@ impl Default for IdentityConfig {
 impl Default for ReceiptsConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             window_secs: 60,
             backend_id: "edge-ingress".to_owned(),
             policy_version: 1,
@@ -463,6 +472,9 @@ impl ConfigFile for Config {
                 .into());
             }
         }
+        if !self.receipts.enabled {
+            return self.validate_receipts_off();
+        }
         self.validate_tickets()
     }
 
@@ -472,6 +484,31 @@ impl ConfigFile for Config {
 }
 
 impl Config {
+    /// `receipts.enabled = false`: nothing may need receipts. Watchers would never get a batch,
+    /// and a listener that requires toll tickets would redeem tokens that earn nothing and are
+    /// forgotten at restart (the redeemed set lives in the journal).
+    fn validate_receipts_off(&self) -> Result<(), ConfigError> {
+        if !self.agent.watchers.is_empty() {
+            return Err(Invalid {
+                key: "agent.watchers",
+                reason: "must be empty when receipts.enabled = false (no batch is signed)"
+                    .to_owned(),
+            }
+            .into());
+        }
+        let t = &self.tickets;
+        if [t.udp, t.tcp, t.dot, t.doh, t.doq].contains(&tolldns_ingress::TicketPolicy::Required) {
+            return Err(Invalid {
+                key: "tickets",
+                reason: "no listener may require toll tickets when receipts.enabled = false \
+                         (tickets pay for receipt leaves)"
+                    .to_owned(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// `[tickets]`: the issuer keys and the issuer directory must read, and a `required`
     /// listener needs at least one of them (the edge checks the same at start; here the
     /// error comes before anything is started, and on SIGHUP).
@@ -620,6 +657,13 @@ self_signed_names = ["localhost", "127.0.0.1"]
 # signing_key_file = "/etc/tolldns/receipt-signing.json"
 
 [receipts]
+# Sign proof-of-serving receipts: one leaf per answer, one signed batch per window, journaled,
+# delivered to the watchers and audited. false is the ingress + cache role (routers): no
+# leaves, no journal (journal.redb is not opened; [journal] is not used), no deliveries, and
+# the audit API (/v1/...) answers 404 {"error":"receipts are off on this node"}; /metrics and
+# /healthz are served. Toll tickets are then ignored; agent.watchers must be empty and no
+# [tickets] listener may be "required".
+enabled = true
 # Receipt window length in seconds (one signed batch receipt per window).
 window_secs = 60
 # Backend id in every batch receipt (at most 32 ASCII bytes).
@@ -981,6 +1025,56 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("receipts.flush_interval_ms"), "{e}");
+    }
+
+    #[test]
+    fn receipts_off_is_the_ingress_and_cache_role() {
+        let c = Config::parse("[receipts]\nenabled = false\n", Path::new("c.toml")).unwrap();
+        assert!(!c.receipts.enabled);
+        assert!(Config::default().receipts.enabled);
+        // Optional tickets (the default) are ignored; the issuer keys are not even read.
+        let c = Config::parse(
+            "[receipts]\nenabled = false\n[tickets]\nissuer_keys = [\"!!\"]\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert!(!c.receipts.enabled);
+        // Contradictions are refused, naming the key.
+        let e = Config::parse(
+            "[receipts]\nenabled = false\n[agent]\nwatchers = [\"http://127.0.0.1:1/\"]\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::File(Invalid { key, .. }) if *key == "agent.watchers"),
+            "{e}"
+        );
+        let e = Config::parse(
+            "[receipts]\nenabled = false\n[tickets]\ndot = \"required\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::File(Invalid { key, .. }) if *key == "tickets"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("receipts.enabled = false"), "{e}");
+        let e = Config::parse("[receipts]\nenabled = \"no\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key `receipts.enabled`"), "{e}");
+    }
+
+    #[test]
+    fn the_router_example_is_valid_in_both_roles() {
+        let text = include_str!("../examples/router.toml");
+        let c = Config::parse(text, Path::new("router.toml")).unwrap();
+        assert!(c.receipts.enabled);
+        assert_eq!(c.journal.cache_bytes, 4 << 20);
+        assert_eq!(c.edge.cache.max_bytes, 8 << 20);
+        let off = text.replacen("[receipts]\n", "[receipts]\nenabled = false\n", 1);
+        let c = Config::parse(&off, Path::new("router.toml")).unwrap();
+        assert!(!c.receipts.enabled);
     }
 
     #[test]

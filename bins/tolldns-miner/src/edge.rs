@@ -1,7 +1,8 @@
 //! The boundary between the node and the DNS edge that serves queries and signs batches.
 //!
 //! The node gives the edge its keys, its name keys (a [`NameKeyProvider`]) and a
-//! [`ReceiptSink`]; the edge answers queries, records one leaf per answer, streams each
+//! [`ReceiptSink`](tolldns_ingress::ReceiptSink) (none of them when `receipts.enabled = false`: the edge then only answers
+//! and caches); the edge answers queries, records one leaf per answer, streams each
 //! window's leaves to the sink while the window is open (from a blocking thread), seals the
 //! window into a signed receipt handed to the sink, and hands every toll-ticket token it
 //! redeems to the sink (from the serving path). It reads the sink's redeemed set once when it
@@ -13,9 +14,8 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use ed25519_dalek::SigningKey;
 use tolldns_core::{NameKey, WindowId, WindowLen};
-use tolldns_ingress::{NameKeyProvider, ReceiptSink};
+use tolldns_ingress::{NameKeyProvider, ReceiptsSetup};
 
 use crate::journal::Journal;
 
@@ -38,7 +38,6 @@ pub trait RunningEdge: Send + Sync {
 }
 
 /// Everything an edge needs from the node.
-#[derive(Clone)]
 pub struct EdgeSetup {
     /// The miner configuration.
     pub config: crate::config::Config,
@@ -46,19 +45,17 @@ pub struct EdgeSetup {
     pub upstreams: Vec<SocketAddr>,
     /// TLS for DoT and DoH.
     pub tls: Arc<rustls::ServerConfig>,
-    /// The hot receipt-signing key.
-    pub signing_key: SigningKey,
-    /// Name keys per epoch.
-    pub name_keys: Arc<dyn NameKeyProvider>,
-    /// Where the windows' leaves, their receipts and the redeemed tokens go.
-    pub sink: Arc<dyn ReceiptSink>,
+    /// The hot receipt-signing key, the name keys per epoch and the sink of the windows'
+    /// leaves, their receipts and the redeemed tokens; `None` when receipts are off
+    /// (`receipts.enabled = false`): no leaf is recorded and toll tickets are not looked at.
+    pub receipts: Option<ReceiptsSetup>,
 }
 
 impl std::fmt::Debug for EdgeSetup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EdgeSetup")
             .field("upstreams", &self.upstreams)
-            .field("operator", &self.signing_key.verifying_key())
+            .field("receipts", &self.receipts)
             .finish_non_exhaustive()
     }
 }

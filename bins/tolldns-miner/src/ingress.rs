@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use tolldns_ingress::{Edge, EdgeConfig, EdgeHandle, ReceiptsSetup};
+use tolldns_ingress::{Edge, EdgeConfig, EdgeHandle, TicketPolicy};
 
 use crate::edge::{BoxFuture, EdgeSetup, EdgeStarter, RunningEdge};
 
@@ -27,7 +27,7 @@ pub fn edge_config(setup: &EdgeSetup) -> EdgeConfig {
     e.attack = c.edge.attack.clone();
     e.upstream = c.edge.upstream.clone();
     e.upstream.servers = setup.upstreams.iter().map(ToString::to_string).collect();
-    e.receipts.enabled = true;
+    e.receipts.enabled = setup.receipts.is_some();
     e.receipts.window_secs = c.receipts.window_secs;
     e.receipts.backend_id.clone_from(&c.receipts.backend_id);
     e.receipts.policy_version = c.receipts.policy_version;
@@ -39,6 +39,18 @@ pub fn edge_config(setup: &EdgeSetup) -> EdgeConfig {
         .deployment_id
         .clone_from(&c.receipts.deployment_id);
     e.tickets = c.tickets.clone();
+    if setup.receipts.is_none() {
+        // Tickets pay for receipt leaves: without receipts there is nothing to pay for.
+        for policy in [
+            &mut e.tickets.udp,
+            &mut e.tickets.tcp,
+            &mut e.tickets.dot,
+            &mut e.tickets.doh,
+            &mut e.tickets.doq,
+        ] {
+            *policy = TicketPolicy::Off;
+        }
+    }
     e
 }
 
@@ -116,15 +128,10 @@ impl EdgeStarter for IngressStarter {
     ) -> BoxFuture<'a, anyhow::Result<Box<dyn RunningEdge>>> {
         Box::pin(async move {
             let config = edge_config(&setup);
-            let receipts = ReceiptsSetup {
-                signing_key: setup.signing_key.clone(),
-                name_keys: Arc::clone(&setup.name_keys),
-                sink: Arc::clone(&setup.sink),
-            };
             let handle = Edge::start(
                 config,
                 Some(Arc::clone(&setup.tls)),
-                Some(receipts),
+                setup.receipts,
                 registry,
             )
             .await?;

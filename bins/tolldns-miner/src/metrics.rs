@@ -10,11 +10,14 @@
 
 use std::sync::Mutex;
 
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+// 64-bit counters and gauges also on targets without 64-bit atomics (mipsel).
+use tolldns_ingress::metric_types::{Counter, Gauge};
 
 use crate::journal::JournalStats;
 
@@ -87,6 +90,9 @@ impl Metrics {
             "Miner version (always 1)",
             env!("CARGO_PKG_VERSION"),
         );
+        if cfg!(target_os = "linux") {
+            registry.register_collector(Box::new(ResidentMemory));
+        }
         registry.register(
             "tolldns_receipt_batches_signed",
             "Signed batch receipts journaled durably",
@@ -269,6 +275,47 @@ impl Metrics {
     }
 }
 
+/// `process_resident_memory_bytes`, Prometheus' standard name for the resident set size: the
+/// `VmRSS` line of `/proc/self/status`, read at each scrape (Linux only; absent when the file
+/// cannot be read). Under qemu-user the file is the emulator's, so the figure includes qemu.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResidentMemory;
+
+impl ResidentMemory {
+    /// The resident set size in bytes, if `/proc/self/status` tells it.
+    pub fn read() -> Option<u64> {
+        let text = std::fs::read_to_string("/proc/self/status").ok()?;
+        vm_rss_bytes(&text)
+    }
+}
+
+/// The `VmRSS:` value of a `/proc/PID/status` text, in bytes.
+pub fn vm_rss_bytes(status: &str) -> Option<u64> {
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let mut words = line.split_whitespace();
+    let value: u64 = words.next()?.parse().ok()?;
+    match words.next() {
+        Some("kB") | None => value.checked_mul(1024),
+        Some(_) => None,
+    }
+}
+
+impl Collector for ResidentMemory {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let Some(bytes) = Self::read() else {
+            return Ok(());
+        };
+        let gauge = ConstGauge::new(gauge(bytes));
+        let metric = encoder.encode_descriptor(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+            None,
+            gauge.metric_type(),
+        )?;
+        gauge.encode(metric)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,5 +332,33 @@ mod tests {
         assert!(text.contains("tolldns_miner_build_info{version=\""));
         assert!(!text.contains("# EOF"));
         assert!(encode_openmetrics(&registry).ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn vm_rss_is_read_in_bytes() {
+        let status =
+            "Name:\ttolldns-miner\nVmPeak:\t  20000 kB\nVmRSS:\t   12345 kB\nThreads:\t4\n";
+        assert_eq!(vm_rss_bytes(status), Some(12_345 * 1024));
+        assert_eq!(vm_rss_bytes("Name:\tx\n"), None);
+        assert_eq!(vm_rss_bytes("VmRSS:\tlots kB\n"), None);
+        assert_eq!(vm_rss_bytes("VmRSS:\t12 MB\n"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn resident_memory_is_exported_and_positive() {
+        let mut registry = Registry::default();
+        let _m = Metrics::register(&mut registry);
+        let text = encode(&registry);
+        assert!(
+            text.contains("# TYPE process_resident_memory_bytes gauge"),
+            "{text}"
+        );
+        let value: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no sample in {text}"));
+        assert!(value > 1 << 20, "{value}");
     }
 }

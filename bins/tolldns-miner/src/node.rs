@@ -9,12 +9,12 @@ use anyhow::Context as _;
 use prometheus_client::registry::Registry;
 use tokio::sync::{Notify, mpsc, watch};
 use tolldns_core::{WindowId, WindowLen};
-use tolldns_ingress::{NameKeyProvider, ReceiptSink, RedeemedToken, SinkError};
+use tolldns_ingress::{NameKeyProvider, ReceiptSink, ReceiptsSetup, RedeemedToken, SinkError};
 use tolldns_receipts::{BatchHeader, SealedWindow, StreamedLeaves};
 
 use crate::agent::{Agent, AgentSettings};
 use crate::audit_api::{ApiState, AuthSettings};
-use crate::config::{Config, ConfigFile as _, RESOLV_CONF};
+use crate::config::{Config, ConfigFile as _, RECEIPTS_OFF, RESOLV_CONF};
 use crate::edge::{EdgeSetup, EdgeStarter, JournalNameKeys, RunningEdge};
 use crate::journal::{Journal, Redeemed, TokenRecord};
 use crate::metrics::Metrics;
@@ -262,6 +262,15 @@ pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Resu
     let upstreams = config
         .resolve_upstreams(std::path::Path::new(RESOLV_CONF))
         .context("choosing upstream resolvers")?;
+    if !config.receipts.enabled {
+        let setup = EdgeSetup {
+            config,
+            upstreams,
+            tls,
+            receipts: None,
+        };
+        return run_without_receipts(&options, signals, setup, operator, starter).await;
+    }
 
     let journal_path = config.journal_path();
     let (journal, lost) = Journal::open_with_cache(&journal_path, config.journal.cache_bytes)
@@ -348,9 +357,11 @@ pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Resu
                 config: config.clone(),
                 upstreams: upstreams.clone(),
                 tls,
-                signing_key,
-                name_keys: Arc::clone(&name_keys) as Arc<dyn NameKeyProvider>,
-                sink: Arc::clone(&sink) as Arc<dyn ReceiptSink>,
+                receipts: Some(ReceiptsSetup {
+                    signing_key,
+                    name_keys: Arc::clone(&name_keys) as Arc<dyn NameKeyProvider>,
+                    sink: Arc::clone(&sink) as Arc<dyn ReceiptSink>,
+                }),
             },
             &mut registry,
         )
@@ -432,7 +443,7 @@ pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Resu
                 tracing::info!(signal = name, "stopping: closing the current window");
                 break;
             }
-            Signal::Reload => reload(&options, &agent_settings, &auth, &journal),
+            Signal::Reload => reload(&options, &agent_settings, &auth, Some(&journal)),
         }
     }
 
@@ -455,6 +466,168 @@ pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Resu
         "stopped"
     );
     Ok(())
+}
+
+/// The ingress + cache role (`receipts.enabled = false`): the edge answers and caches, and
+/// records no leaf; no journal is opened, no window is signed, nothing is delivered. The API
+/// serves `/metrics` and `/healthz`, and answers every `/v1/...` request `404` with
+/// `{"error":"receipts are off on this node"}`.
+async fn run_without_receipts(
+    options: &RunOptions,
+    mut signals: Signals,
+    setup: EdgeSetup,
+    operator: ed25519_dalek::VerifyingKey,
+    starter: &dyn EdgeStarter,
+) -> anyhow::Result<()> {
+    let config = setup.config.clone();
+    let upstreams = setup.upstreams.clone();
+    let mut registry = Registry::default();
+    let metrics = Arc::new(Metrics::register(&mut registry));
+    let api_listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .with_context(|| format!("binding the API to {} (api.listen)", config.api.listen))?;
+    let edge = starter
+        .start(setup, &mut registry)
+        .await
+        .context("starting the DNS edge")?;
+    let api_addr = api_listener.local_addr()?;
+    for (transport, addr) in edge.local_addrs() {
+        println!("listening {transport} {addr}");
+    }
+    println!("listening api http://{api_addr} (/metrics /healthz; receipts are off: no /v1/...)");
+    println!(
+        "operator {} receipts off",
+        bs58::encode(operator.as_bytes()).into_string()
+    );
+    tracing::info!(upstreams = ?upstreams, "receipts are off: serving as ingress + cache only");
+    if config.tickets.enabled() {
+        tracing::info!("receipts are off: toll tickets are not looked at");
+    }
+
+    let healthy = Arc::new(AtomicBool::new(true));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let api = tokio::spawn(serve_without_receipts(
+        api_listener,
+        Arc::new(registry),
+        Arc::clone(&metrics),
+        Arc::clone(&healthy),
+        Duration::from_secs(config.api.request_timeout_secs.max(1)),
+        stop_rx,
+    ));
+    // SIGHUP changes the log level only; nothing else of this role can change while serving.
+    let agent = RwLock::new(agent_settings(&config));
+    let auth = RwLock::new(auth_settings(&config)?);
+    loop {
+        match signals.next().await {
+            Signal::Stop(name) => {
+                tracing::info!(signal = name, "stopping");
+                break;
+            }
+            Signal::Reload => reload(options, &agent, &auth, None),
+        }
+    }
+    healthy.store(false, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    edge.shutdown().await;
+    let _ = api.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The API of a node without receipts: `/metrics`, `/healthz`, and `404` for everything else
+/// (with [`RECEIPTS_OFF`] for `/v1/...`), until `shutdown` turns true.
+async fn serve_without_receipts(
+    listener: tokio::net::TcpListener,
+    registry: Arc<Registry>,
+    metrics: Arc<Metrics>,
+    healthy: Arc<AtomicBool>,
+    timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let registry = Arc::clone(&registry);
+        let metrics = Arc::clone(&metrics);
+        let healthy = Arc::clone(&healthy);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: http::Request<_>| {
+                let (endpoint, reply) = answer_without_receipts(
+                    &registry,
+                    healthy.load(Ordering::Relaxed),
+                    req.method(),
+                    req.uri().path(),
+                    req.headers(),
+                );
+                metrics.api_request(endpoint, reply.status().as_u16());
+                std::future::ready(Ok::<_, std::convert::Infallible>(reply))
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(timeout)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// One answer of [`serve_without_receipts`]: (endpoint label, response).
+fn answer_without_receipts(
+    registry: &Registry,
+    healthy: bool,
+    method: &http::Method,
+    path: &str,
+    headers: &http::HeaderMap,
+) -> (
+    &'static str,
+    http::Response<http_body_util::Full<bytes::Bytes>>,
+) {
+    let reply = |status: http::StatusCode, content_type: &'static str, body: bytes::Bytes| {
+        let mut r = http::Response::new(http_body_util::Full::new(body));
+        *r.status_mut() = status;
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(content_type),
+        );
+        r
+    };
+    let json_error = |status, message: &str| {
+        let body = serde_json::json!({ "error": message }).to_string();
+        reply(status, "application/json", bytes::Bytes::from(body))
+    };
+    let get = method == http::Method::GET;
+    match path.trim_end_matches('/') {
+        "/metrics" if get => {
+            let m = tolldns_service::metrics::exposition(registry, headers);
+            (
+                "metrics",
+                reply(http::StatusCode::OK, m.content_type, m.body.into()),
+            )
+        }
+        "/healthz" if get => (
+            "healthz",
+            if healthy {
+                reply(http::StatusCode::OK, "text/plain", "ok\n".into())
+            } else {
+                reply(
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    "stopping\n".into(),
+                )
+            },
+        ),
+        p if p == "/v1" || p.starts_with("/v1/") => (
+            "receipts_off",
+            json_error(http::StatusCode::NOT_FOUND, RECEIPTS_OFF),
+        ),
+        _ => (
+            "other",
+            json_error(http::StatusCode::NOT_FOUND, "not found"),
+        ),
+    }
 }
 
 fn agent_settings(config: &Config) -> AgentSettings {
@@ -486,7 +659,7 @@ fn reload(
     options: &RunOptions,
     agent: &RwLock<AgentSettings>,
     auth: &RwLock<AuthSettings>,
-    journal: &Journal,
+    journal: Option<&Journal>,
 ) {
     let Some(path) = &options.config_path else {
         tracing::info!("SIGHUP: no --config file; nothing to reload");
@@ -519,13 +692,13 @@ fn reload(
     *auth
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = new_auth;
-    match journal.outbox_retain(&settings.watchers) {
-        Ok(0) => {}
-        Ok(n) => tracing::warn!(
+    match journal.map(|j| j.outbox_retain(&settings.watchers)) {
+        None | Some(Ok(0)) => {}
+        Some(Ok(n)) => tracing::warn!(
             dropped = n,
             "SIGHUP: pending deliveries to removed watchers dropped"
         ),
-        Err(e) => tracing::error!(error = %e, "SIGHUP: outbox cleanup failed"),
+        Some(Err(e)) => tracing::error!(error = %e, "SIGHUP: outbox cleanup failed"),
     }
     let old = &options.config;
     let mut frozen = Vec::new();

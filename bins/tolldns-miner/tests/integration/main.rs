@@ -3,6 +3,7 @@
 mod cli;
 mod crash;
 mod e2e;
+mod roles;
 mod streaming;
 mod support;
 mod tickets;
