@@ -108,6 +108,12 @@ async fn leaves_past_the_pending_limit_are_counted() {
         .await;
         assert!(r.is_some());
     }
+    // Each leaf is recorded (or counted as dropped) after its answer is sent.
+    wait_for(|| {
+        let (recorded, dropped) = h.edge.leaf_counts();
+        recorded + dropped == 10
+    })
+    .await;
     let (recorded, dropped) = h.edge.leaf_counts();
     assert_eq!(recorded + dropped, 10);
     assert!((1..=4).contains(&recorded), "recorded {recorded}");
