@@ -352,46 +352,82 @@ impl WindowKey {
 }
 
 /// Names at most this long (dotted) are remembered by the per-thread name-hash memo.
-const MEMO_NAME_MAX: usize = 62;
-/// Slots of the per-thread memo (a power of two; about 90 KiB per thread).
-const MEMO_SLOTS: usize = 1024;
+const MEMO_NAME_MAX: usize = 38;
+/// Slots of the per-thread memo (a power of two; one 64-byte cache line each, 256 KiB per
+/// thread that records leaves, allocated by its first leaf).
+const MEMO_SLOTS: usize = 4096;
+/// Slots per set: a name may sit in any of the `MEMO_WAYS` slots of its set.
+const MEMO_WAYS: usize = 4;
 
 static NEXT_RECORDER_ID: AtomicU64 = AtomicU64::new(1);
 
-/// One remembered name hash: valid for one recorder, one window (hence one key) and one name.
+/// One remembered name hash: valid for one recorder and one window (hence one key), whose
+/// `tag` it holds, and one name. One cache line.
 #[derive(Clone, Copy)]
+#[repr(C, align(64))]
 struct MemoSlot {
-    owner: u64,
-    window: u64,
-    len: u8,
-    name: [u8; MEMO_NAME_MAX],
+    tag: u64,
     hash: [u8; 16],
+    len: u8,
+    /// Hits since it was filled, halved each time a slot of its full set is replaced.
+    hits: u8,
+    name: [u8; MEMO_NAME_MAX],
 }
 
+const _: () = assert!(size_of::<MemoSlot>() == 64);
+
 impl MemoSlot {
-    /// Owner 0 is never a recorder's id.
+    /// Tag 0 is never a recorder's (ids start at 1).
     const EMPTY: Self = Self {
-        owner: 0,
-        window: 0,
-        len: 0,
-        name: [0; MEMO_NAME_MAX],
+        tag: 0,
         hash: [0; 16],
+        len: 0,
+        hits: 0,
+        name: [0; MEMO_NAME_MAX],
     };
+}
+
+/// The memo tag of a recorder and a window: the recorder id in the high 32 bits, the window in
+/// the low 32 (windows of a second or more stay below 2^32 until 2106); never 0, since ids
+/// start at 1. `None` past those bounds: the name hash is then computed every time.
+fn memo_tag(recorder: u64, window: u64) -> Option<u64> {
+    let recorder = u32::try_from(recorder).ok()?;
+    let window = u32::try_from(window).ok()?;
+    Some((u64::from(recorder) << 32) | u64::from(window))
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Name hashes computed (not served from the memo) on this thread.
+    static MEMO_COMPUTED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 thread_local! {
     static NAME_MEMO: std::cell::RefCell<Vec<MemoSlot>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Slot of `name` (FNV-1a).
+/// First slot of the set of `name` (the set is [`MEMO_WAYS`] slots from there): a
+/// multiply-rotate hash over 8-byte words (not keyed: a name only picks which remembered hash
+/// it may replace).
 fn memo_index(name: &[u8]) -> usize {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in name {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h: u64 = name.len() as u64;
+    let mut words = name.chunks_exact(8);
+    for w in words.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(w);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
     }
-    // Truncation intended: only the low bits select the slot.
-    (h as usize) & (MEMO_SLOTS - 1)
+    let mut tail = [0u8; 8];
+    if let Some(dst) = tail.get_mut(..words.remainder().len()) {
+        dst.copy_from_slice(words.remainder());
+    }
+    h = (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    // Fold the high half down before the last multiply: the digits of a name often sit in
+    // the high bytes of a word, which a multiply alone never carries to the bits below.
+    h = (h ^ (h >> 32)).wrapping_mul(K);
+    // Truncation intended: the high bits (the best mixed) select the set.
+    ((h >> 32) as usize) & (MEMO_SLOTS - MEMO_WAYS)
 }
 
 /// Wall-clock milliseconds since the Unix epoch.
@@ -588,6 +624,8 @@ impl Recorder {
     /// lookup and the HMAC.
     fn name_hash(&self, window: WindowId, name: &[u8]) -> [u8; 16] {
         let compute = || {
+            #[cfg(test)]
+            MEMO_COMPUTED.with(|c| c.set(c.get() + 1));
             NormalizedName::from_bytes(name)
                 .ok()
                 .map_or([0u8; 16], |n| self.key_for(window).name_hash(&n))
@@ -598,7 +636,9 @@ impl Recorder {
         else {
             return compute();
         };
-        let window = window.get();
+        let Some(tag) = memo_tag(self.id, window.get()) else {
+            return compute();
+        };
         NAME_MEMO.with(|memo| {
             let Ok(mut memo) = memo.try_borrow_mut() else {
                 return compute();
@@ -606,22 +646,38 @@ impl Recorder {
             if memo.is_empty() {
                 memo.resize(MEMO_SLOTS, MemoSlot::EMPTY);
             }
-            let Some(slot) = memo.get_mut(memo_index(name)) else {
+            let set = memo_index(name);
+            let Some(ways) = memo.get_mut(set..set + MEMO_WAYS) else {
                 return compute();
             };
-            if slot.owner == self.id
-                && slot.window == window
-                && slot.len == len
-                && slot.name.get(..name.len()) == Some(name)
-            {
+            if let Some(slot) = ways.iter_mut().find(|slot| {
+                slot.tag == tag && slot.len == len && slot.name.get(..name.len()) == Some(name)
+            }) {
+                slot.hits = slot.hits.saturating_add(1);
                 return slot.hash;
             }
+            // Replace a slot of another window (or recorder), else the one that served the
+            // fewest hits, whose rivals' counts are halved: names asked in turn keep the more
+            // popular ones of a crowded set remembered.
             let hash = compute();
-            if let Some(dst) = slot.name.get_mut(..name.len()) {
+            let victim = match ways.iter().position(|slot| slot.tag != tag) {
+                Some(stale) => stale,
+                None => {
+                    for slot in ways.iter_mut() {
+                        slot.hits /= 2;
+                    }
+                    (0..MEMO_WAYS)
+                        .min_by_key(|&i| ways.get(i).map_or(0, |slot| slot.hits))
+                        .unwrap_or(0)
+                }
+            };
+            if let Some(slot) = ways.get_mut(victim)
+                && let Some(dst) = slot.name.get_mut(..name.len())
+            {
                 dst.copy_from_slice(name);
-                slot.owner = self.id;
-                slot.window = window;
+                slot.tag = tag;
                 slot.len = len;
+                slot.hits = 0;
                 slot.hash = hash;
             }
             hash
@@ -901,6 +957,32 @@ mod window_key_tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_memo_keeps_a_few_thousand_names_in_turn() {
+        let rec = recorder([7; 32]);
+        let w = WindowId::containing(unix_ms(), rec.window_len());
+        let names: Vec<String> = (0..1_500).map(|i| format!("host{i}.example")).collect();
+        let computed = || MEMO_COMPUTED.with(std::cell::Cell::get);
+        for name in &names {
+            rec.name_hash(w, name.as_bytes());
+        }
+        let before = computed();
+        for name in &names {
+            let want =
+                NameKey([7; 32]).name_hash(&NormalizedName::from_bytes(name.as_bytes()).unwrap());
+            assert_eq!(rec.name_hash(w, name.as_bytes()), want, "{name}");
+        }
+        // 1,500 names over 1,024 sets of four slots: a few sets hold five or more, where names
+        // in turn miss (a direct-mapped memo of 1,024 slots misses about three quarters).
+        let again = computed() - before;
+        assert!(again < 75, "{again} of 1,500 names computed again");
+        for name in &names {
+            rec.name_hash(w, name.as_bytes());
+        }
+        let third = computed() - before - again;
+        assert!(third < 75, "{third} of 1,500 names computed a third time");
     }
 
     #[test]

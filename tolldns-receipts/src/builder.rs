@@ -22,6 +22,7 @@
 
 use std::boxed::Box;
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
@@ -142,7 +143,75 @@ impl std::error::Error for AddError {
 struct ShardState {
     /// Windows below this one are closed in this shard.
     closed_below: u64,
-    open: Vec<(WindowId, Vec<Leaf>)>,
+    open: Vec<(WindowId, Held)>,
+}
+
+/// One window's leaves held in a shard, in arrival order.
+#[derive(Debug)]
+struct Held {
+    leaves: VecDeque<Leaf>,
+    /// The leaves are in timestamp order (arrival order nearly always is): a drain then takes
+    /// a prefix, without looking at or moving the leaves it keeps.
+    ordered: bool,
+}
+
+impl Held {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            leaves: VecDeque::with_capacity(capacity),
+            ordered: true,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.leaves.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.leaves.is_empty()
+    }
+
+    fn push(&mut self, leaf: Leaf) {
+        if self
+            .leaves
+            .back()
+            .is_some_and(|last| last.timestamp_ms > leaf.timestamp_ms)
+        {
+            self.ordered = false;
+        }
+        self.leaves.push_back(leaf);
+    }
+
+    /// Moves the leaves with a timestamp before `before_ms` to `out`.
+    fn take_before(&mut self, before_ms: u64, out: &mut Vec<Leaf>) {
+        if self.ordered {
+            let n = self.leaves.partition_point(|l| l.timestamp_ms < before_ms);
+            out.extend(self.leaves.drain(..n));
+            return;
+        }
+        let mut ordered = true;
+        let mut last = 0u64;
+        self.leaves.retain(|l| {
+            if l.timestamp_ms < before_ms {
+                out.push(*l);
+                false
+            } else {
+                ordered &= last <= l.timestamp_ms;
+                last = l.timestamp_ms;
+                true
+            }
+        });
+        self.ordered = ordered;
+    }
+
+    /// Moves every leaf to `out`.
+    fn take_all(self, out: &mut Vec<Leaf>) {
+        if out.is_empty() {
+            *out = Vec::from(self.leaves);
+        } else {
+            out.extend(self.leaves);
+        }
+    }
 }
 
 /// A shard on its own cache lines, so that two shards never share one.
@@ -317,7 +386,7 @@ impl BatchBuilder {
         if held >= self.per_shard_cap {
             return Err(AddError::Full);
         }
-        let mut buf = Vec::with_capacity(self.per_shard_cap.min(1024));
+        let mut buf = Held::with_capacity(self.per_shard_cap.min(1024));
         buf.push(leaf);
         state.open.push((window, buf));
         Ok(())
@@ -426,22 +495,11 @@ impl BatchBuilder {
             if last {
                 if let Some(pos) = state.open.iter().position(|(w, _)| *w == window) {
                     let (_, buf) = state.open.swap_remove(pos);
-                    if out.is_empty() {
-                        out = buf;
-                    } else {
-                        out.extend_from_slice(&buf);
-                    }
+                    buf.take_all(&mut out);
                 }
                 state.closed_below = state.closed_below.max(closed_below);
             } else if let Some((_, buf)) = state.open.iter_mut().find(|(w, _)| *w == window) {
-                buf.retain(|l| {
-                    if l.timestamp_ms < before_ms {
-                        out.push(*l);
-                        false
-                    } else {
-                        true
-                    }
-                });
+                buf.take_before(before_ms, &mut out);
             }
         }
         let mut clamped = 0u64;
@@ -510,11 +568,7 @@ impl BatchBuilder {
             let mut state = lock(&shard.state);
             if let Some(pos) = state.open.iter().position(|(w, _)| *w == window) {
                 let (_, buf) = state.open.swap_remove(pos);
-                if leaves.is_empty() {
-                    leaves = buf;
-                } else {
-                    leaves.extend_from_slice(&buf);
-                }
+                buf.take_all(&mut leaves);
             }
             state.closed_below = state.closed_below.max(closed_below);
         }
@@ -692,6 +746,41 @@ mod tests {
         let batch = ClosedBatch::seal(stream.header(), all.clone(), [4; 32], 7, &key).unwrap();
         assert_eq!(sealed.receipt, *batch.receipt());
         assert_eq!(batch.leaves(), &all[..]);
+    }
+
+    #[test]
+    fn drains_take_exactly_the_leaves_before_the_watermark_in_or_out_of_arrival_order() {
+        let b = BatchBuilder::new(config(1 << 12, 1));
+        let w = WindowId(1);
+        let ts_of = |leaves: Vec<Leaf>| {
+            let mut ts: Vec<u64> = leaves.iter().map(|l| l.timestamp_ms).collect();
+            ts.sort_unstable();
+            ts
+        };
+        // In arrival order: a prefix is taken.
+        for ts in 60_000..60_100 {
+            b.add(leaf(ts)).unwrap();
+        }
+        assert_eq!(
+            ts_of(b.drain(w, 60_050, 60_000).unwrap()),
+            (60_000..60_050).collect::<Vec<_>>()
+        );
+        // A clock step back: one leaf older than some held before it.
+        b.add(leaf(60_060)).unwrap();
+        b.add(leaf(60_055)).unwrap();
+        b.add(leaf(60_120)).unwrap();
+        let mut want: Vec<u64> = (60_050..60_070).collect();
+        want.extend([60_055, 60_060]);
+        want.sort_unstable();
+        assert_eq!(ts_of(b.drain(w, 60_070, 60_050).unwrap()), want);
+        // What stayed is in order again, and the next drains take the rest exactly.
+        assert_eq!(b.pending(w), 31);
+        assert_eq!(
+            ts_of(b.drain(w, 60_100, 60_070).unwrap()),
+            (60_070..60_100).collect::<Vec<_>>()
+        );
+        assert_eq!(ts_of(b.drain(w, 120_000, 60_100).unwrap()), vec![60_120]);
+        assert_eq!((b.held(), b.clamped(), b.dropped().total()), (0, 0, 0));
     }
 
     #[test]

@@ -250,7 +250,7 @@ impl AuditGuard {
     }
 }
 
-type Reply = Response<Full<Bytes>>;
+pub(crate) type Reply = Response<Full<Bytes>>;
 
 fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Reply {
     let mut r = Response::new(Full::new(body.into()));
@@ -295,39 +295,65 @@ fn refused(r: Refused) -> Reply {
 }
 
 /// Serves the API on `listener` until `shutdown` turns true.
-pub async fn serve(
+pub async fn serve(listener: TcpListener, state: Arc<ApiState>, shutdown: watch::Receiver<bool>) {
+    let timeout = state.guard.limits.timeout;
+    accept_loop(listener, timeout, shutdown, move |req| {
+        let state = Arc::clone(&state);
+        async move {
+            tokio::time::timeout(timeout, handle(&state, req))
+                .await
+                .unwrap_or_else(|_| error(StatusCode::SERVICE_UNAVAILABLE, "request timed out"))
+        }
+    })
+    .await;
+}
+
+/// The node's HTTP accept loop, shared by the audit API and the API of a node without
+/// receipts: one task per connection speaking HTTP/1.1, `header_timeout` to send a request
+/// head, `answer` for each request, until `shutdown` turns true. A failed accept (out of file
+/// descriptors, a connection reset before it was taken) is logged and retried after a short
+/// pause instead of spinning.
+pub(crate) async fn accept_loop<H, F>(
     listener: TcpListener,
-    state: Arc<ApiState>,
+    header_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
-) {
+    answer: H,
+) where
+    H: Fn(http::Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Reply> + Send + 'static,
+{
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = shutdown.changed() => return,
         };
-        let Ok((stream, _)) = accepted else { continue };
-        let state = Arc::clone(&state);
-        let timeout = state.guard.limits.timeout;
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::debug!(error = %e, "api accept failed");
+                tokio::select! {
+                    () = tokio::time::sleep(ACCEPT_RETRY) => continue,
+                    _ = shutdown.changed() => return,
+                }
+            }
+        };
+        let answer = answer.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
-                let state = Arc::clone(&state);
-                async move {
-                    let reply = tokio::time::timeout(timeout, handle(&state, req))
-                        .await
-                        .unwrap_or_else(|_| {
-                            error(StatusCode::SERVICE_UNAVAILABLE, "request timed out")
-                        });
-                    Ok::<_, Infallible>(reply)
-                }
+                let reply = answer(req);
+                async move { Ok::<_, Infallible>(reply.await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(timeout)
+                .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
     }
 }
+
+/// Pause after a failed accept.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
 fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     query

@@ -542,36 +542,20 @@ async fn serve_without_receipts(
     metrics: Arc<Metrics>,
     healthy: Arc<AtomicBool>,
     timeout: Duration,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = shutdown.changed() => return,
-        };
-        let Ok((stream, _)) = accepted else { continue };
-        let registry = Arc::clone(&registry);
-        let metrics = Arc::clone(&metrics);
-        let healthy = Arc::clone(&healthy);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: http::Request<_>| {
-                let (endpoint, reply) = answer_without_receipts(
-                    &registry,
-                    healthy.load(Ordering::Relaxed),
-                    req.method(),
-                    req.uri().path(),
-                    req.headers(),
-                );
-                metrics.api_request(endpoint, reply.status().as_u16());
-                std::future::ready(Ok::<_, std::convert::Infallible>(reply))
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(timeout)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    crate::audit_api::accept_loop(listener, timeout, shutdown, move |req| {
+        let (endpoint, reply) = answer_without_receipts(
+            &registry,
+            healthy.load(Ordering::Relaxed),
+            req.method(),
+            req.uri().path(),
+            req.headers(),
+        );
+        metrics.api_request(endpoint, reply.status().as_u16());
+        std::future::ready(reply)
+    })
+    .await;
 }
 
 /// One answer of [`serve_without_receipts`]: (endpoint label, response).

@@ -115,12 +115,37 @@ pub(crate) const UDP_SOCKETS: usize = 16;
 /// Queries one UDP socket carries before it is replaced by a fresh one (a new source port).
 pub(crate) const UDP_SOCKET_QUERIES: u64 = 1_000;
 
+/// Hasher of the message IDs of pending queries: the IDs are random (the OS CSPRNG) and unique
+/// per socket, so they are their own hash; SipHash would only cost time.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u16(&mut self, id: u16) {
+        // Spread the 16 bits over the top bits too (hashbrown picks its control byte there).
+        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// Message ID → the query waiting for it.
+type Pending = HashMap<u16, oneshot::Sender<Vec<u8>>, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// One connected UDP socket and the queries waiting for their response on it.
 #[derive(Debug)]
 struct UdpChannel {
     sock: UdpSocket,
     /// Message ID → the waiting query.
-    pending: Mutex<HashMap<u16, oneshot::Sender<Vec<u8>>>>,
+    pending: Mutex<Pending>,
     /// Queries sent on it so far.
     uses: AtomicU64,
     /// Set when its reader stopped (a receive error): no new query is sent on it.
@@ -128,28 +153,23 @@ struct UdpChannel {
 }
 
 impl UdpChannel {
-    /// Reads responses and hands each to the query waiting for its ID. Ends on a receive
-    /// error, or once the channel was replaced (`retired`) and nothing waits on it any more.
+    /// Reads responses and hands each to the query waiting for its ID: every response queued
+    /// at a wake-up is read before waiting again (no timer while responses keep coming). Ends
+    /// on a receive error, or once the channel was replaced (`retired`) and nothing waits on
+    /// it any more (looked at least once a second).
     async fn read(self: Arc<Self>, retired: Arc<AtomicBool>, counters: Arc<ConnCounters>) {
-        let mut buf: Vec<u8> = Vec::with_capacity(MAX_MESSAGE);
-        loop {
-            buf.clear();
-            let got = tokio::time::timeout(Duration::from_secs(1), self.sock.recv_buf(&mut buf));
-            match got.await {
-                Ok(Ok(n)) => {
-                    let Some(id) = buf.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
-                        continue;
-                    };
-                    let waiting = lock(&self.pending).remove(&id);
-                    if let Some(tx) = waiting {
-                        // An exact-size copy: the 64 KiB receive buffer stays with the reader
-                        // (allocating one per response cost more than the copy).
-                        let _ = tx.send(buf.get(..n).unwrap_or_default().to_vec());
-                    } else {
-                        // No query waits for this ID (forged, or answered after its timeout).
-                        counters.dropped.fetch_add(1, Ordering::Relaxed);
+        // One receive buffer for the reader's life; each response leaves as an exact-size
+        // copy (allocating a 64 KiB buffer per response cost more than the copy).
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        'wait: loop {
+            match tokio::time::timeout(Duration::from_secs(1), self.sock.readable()).await {
+                Ok(Ok(())) => loop {
+                    match self.sock.try_recv(&mut buf) {
+                        Ok(n) => self.deliver(buf.get(..n).unwrap_or_default(), &counters),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(_) => break 'wait,
                     }
-                }
+                },
                 Ok(Err(_)) => break,
                 Err(_) => {}
             }
@@ -160,6 +180,20 @@ impl UdpChannel {
         self.dead.store(true, Ordering::Relaxed);
         // Dropping the senders fails every waiting query at once (retried by the pool).
         lock(&self.pending).clear();
+    }
+
+    /// Hands `response` to the query waiting for its ID, or counts it as dropped.
+    fn deliver(&self, response: &[u8], counters: &ConnCounters) {
+        let Some(id) = response.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
+            return;
+        };
+        let waiting = lock(&self.pending).remove(&id);
+        if let Some(tx) = waiting {
+            let _ = tx.send(response.to_vec());
+        } else {
+            // No query waits for this ID (forged, or answered after its timeout).
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -221,7 +255,7 @@ impl UdpSockets {
         sock.connect(self.addr).await?;
         let ch = Arc::new(UdpChannel {
             sock,
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Pending::default()),
             uses: AtomicU64::new(1),
             dead: AtomicBool::new(false),
         });
@@ -322,7 +356,7 @@ enum SlotError {
 
 #[derive(Debug, Default)]
 struct ConnState {
-    pending: HashMap<u16, oneshot::Sender<Vec<u8>>>,
+    pending: Pending,
     closed: bool,
 }
 

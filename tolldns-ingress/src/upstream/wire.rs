@@ -196,9 +196,6 @@ pub enum AttemptError {
     /// The response (or the query) does not fit the transport's limits.
     #[error("message too large")]
     TooLarge,
-    /// The query could not be encoded.
-    #[error("query encoding failed: {0}")]
-    Encode(#[from] ProtoError),
 }
 
 impl AttemptError {
