@@ -406,28 +406,14 @@ thread_local! {
     static NAME_MEMO: std::cell::RefCell<Vec<MemoSlot>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// First slot of the set of `name` (the set is [`MEMO_WAYS`] slots from there): a
-/// multiply-rotate hash over 8-byte words (not keyed: a name only picks which remembered hash
-/// it may replace).
+/// The memo's hash of names (fixed keys: a name only picks which remembered hash it may
+/// replace, so nothing is gained by keying it per process).
+static MEMO_HASHER: ahash::RandomState = ahash::RandomState::with_seeds(1, 2, 3, 4);
+
+/// First slot of the set of `name` (the set is [`MEMO_WAYS`] slots from there).
 fn memo_index(name: &[u8]) -> usize {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h: u64 = name.len() as u64;
-    let mut words = name.chunks_exact(8);
-    for w in words.by_ref() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(w);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
-    }
-    let mut tail = [0u8; 8];
-    if let Some(dst) = tail.get_mut(..words.remainder().len()) {
-        dst.copy_from_slice(words.remainder());
-    }
-    h = (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K);
-    // Fold the high half down before the last multiply: the digits of a name often sit in
-    // the high bytes of a word, which a multiply alone never carries to the bits below.
-    h = (h ^ (h >> 32)).wrapping_mul(K);
-    // Truncation intended: the high bits (the best mixed) select the set.
-    ((h >> 32) as usize) & (MEMO_SLOTS - MEMO_WAYS)
+    // Truncation intended: only the low bits select the set.
+    (MEMO_HASHER.hash_one(name) as usize) & (MEMO_SLOTS - MEMO_WAYS)
 }
 
 /// Wall-clock milliseconds since the Unix epoch.

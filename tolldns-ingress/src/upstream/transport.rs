@@ -115,30 +115,9 @@ pub(crate) const UDP_SOCKETS: usize = 16;
 /// Queries one UDP socket carries before it is replaced by a fresh one (a new source port).
 pub(crate) const UDP_SOCKET_QUERIES: u64 = 1_000;
 
-/// Hasher of the message IDs of pending queries: the IDs are random (the OS CSPRNG) and unique
-/// per socket, so they are their own hash; SipHash would only cost time.
-#[derive(Debug, Default, Clone, Copy)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-
-    fn write_u16(&mut self, id: u16) {
-        // Spread the 16 bits over the top bits too (hashbrown picks its control byte there).
-        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-/// Message ID → the query waiting for it.
-type Pending = HashMap<u16, oneshot::Sender<Vec<u8>>, std::hash::BuildHasherDefault<IdHasher>>;
+/// Message ID → the query waiting for it (aHash: SipHash cost more than the rest of the
+/// lookup).
+type Pending = HashMap<u16, oneshot::Sender<Vec<u8>>, ahash::RandomState>;
 
 /// One connected UDP socket and the queries waiting for their response on it.
 #[derive(Debug)]
