@@ -8,7 +8,8 @@
 //! datagram; callers see no difference.
 //!
 //! Both calls are made non-blocking inside [`UdpSocket::try_io`], so a drained socket clears
-//! tokio's readiness and the listener goes back to `readable().await`.
+//! tokio's readiness and the listener goes back to `readable().await`; a `recvmmsg` that comes
+//! back short of the batch's capacity counts as drained (see [`RecvBatch::try_recv`]).
 
 use std::io;
 use std::net::SocketAddr;
@@ -85,6 +86,13 @@ impl RecvBatch {
     /// Read the datagrams queued on `socket`, up to the capacity, without waiting; replaces
     /// the previous batch. Returns how many were read.
     ///
+    /// A `recvmmsg` that comes back short of the capacity found the queue empty (the kernel
+    /// stops a non-blocking batch at `EAGAIN`, or keeps any other error for the next call and
+    /// signals it as a new event): tokio's readiness is then cleared as for `WouldBlock`, so the
+    /// caller's next `try_recv` returns `WouldBlock` without a system call and
+    /// `readable().await` waits for the next datagram. A datagram that arrives meanwhile is a
+    /// new readiness event, which the clearing does not lose.
+    ///
     /// # Errors
     ///
     /// [`io::ErrorKind::WouldBlock`] when nothing is queued (tokio's readiness is cleared, so
@@ -100,12 +108,21 @@ impl RecvBatch {
                 received,
                 ..
             } = self;
-            match socket.try_io(Interest::READABLE, || {
-                mmsg::recv(socket, buf, *slot, *capacity, received)
-            }) {
+            let r = socket.try_io(Interest::READABLE, || {
+                let n = mmsg::recv(socket, buf, *slot, *capacity, received)?;
+                if n < *capacity {
+                    // Drained: clear the readiness (the datagrams stay in `received`).
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(n)
+            });
+            match r {
                 Err(e) if e.raw_os_error() == Some(mmsg::ENOSYS) => {
                     tracing::debug!("recvmmsg is not available: reading one datagram per call");
                     self.batched = false;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !self.received.is_empty() => {
+                    return Ok(self.received.len());
                 }
                 r => return r,
             }
@@ -349,6 +366,7 @@ mod mmsg {
 mod tests {
     use std::collections::HashSet;
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+    use std::time::Duration;
 
     use tokio::net::UdpSocket;
 
@@ -532,6 +550,44 @@ mod tests {
             let e = batch.try_recv(&server).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
             assert_eq!(batch.len(), 0);
+        }
+    }
+
+    /// A short batch clears the readiness (the next read would block without asking the
+    /// kernel), and a datagram sent after it still wakes `readable()`: no wake-up is lost.
+    #[tokio::test]
+    async fn a_short_batch_waits_for_the_next_datagram_without_losing_it() {
+        let server = server(Ipv4Addr::LOCALHOST.into()).await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        for mut batch in [RecvBatch::new(8, 512), RecvBatch::single(8, 512)] {
+            for round in 0..50u32 {
+                let sent = 1 + round as usize % 7;
+                for k in 0..sent {
+                    client
+                        .send_to(format!("{round} {k}").as_bytes(), addr)
+                        .await
+                        .unwrap();
+                }
+                let mut got = Vec::new();
+                while got.len() < sent {
+                    tokio::time::timeout(Duration::from_secs(5), server.readable())
+                        .await
+                        .expect("a queued datagram must wake the reader")
+                        .unwrap();
+                    match batch.try_recv(&server) {
+                        Ok(n) => got.extend((0..n).map(|i| batch.get(i).unwrap().0.to_vec())),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => panic!("receive failed: {e}"),
+                    }
+                }
+                let want: Vec<Vec<u8>> = (0..sent)
+                    .map(|k| format!("{round} {k}").into_bytes())
+                    .collect();
+                assert_eq!(got, want);
+                let e = batch.try_recv(&server).unwrap_err();
+                assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+            }
         }
     }
 

@@ -11,9 +11,12 @@
 # The miner runs on CPU 0, unbound (its upstream) and dnsperf on CPU 1. Each run warms the cache
 # for 3 s, then dnsperf -c 50 -q 100 for SECONDS; CPU per query is utime+stime of the miner
 # (/proc/PID/stat) over the answers dnsperf counted. Prints one line per run and the median of
-# the per-pair on/off ratios.
+# the per-pair on/off ratios. Each run starts on an empty data directory (the config's
+# `data_dir`, deleted first): use bench configs only.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=benches/peers/miner/common.sh
+source "$here/miner/common.sh"
 pairs=${1:?pairs}
 secs=${2:?seconds}
 miner=${MINER:-$here/../../target/release/tolldns-miner}
@@ -28,7 +31,11 @@ sleep 1
 tck=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run() {
-  local cfg=$1 label=$2 m t0 t1 q
+  local cfg=$1 label=$2 m t0 t1 q d
+  # A miner restarted within a window it already signed waits for the next one: each run
+  # starts on an empty data directory instead.
+  d=$(data_dir "$cfg")
+  [ -n "$d" ] && rm -rf "$d"
   taskset -c 0 "$miner" run --config "$cfg" > "$out/miner.log" 2>&1 &
   m=$!
   sleep 2

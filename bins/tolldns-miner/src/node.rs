@@ -294,10 +294,14 @@ pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Resu
         .await
         .with_context(|| format!("binding the API to {} (api.listen)", config.api.listen))?;
 
-    // One batch per (operator, backend, window): after a clean stop and a quick restart, wait
-    // for the next window instead of signing a second batch for the same window.
     let window_len = WindowLen::new(config.receipts.window_secs)
         .map_err(|_| anyhow::anyhow!("invalid receipts.window_secs"))?;
+    let agent_settings = Arc::new(RwLock::new(agent_settings(&config)));
+    let auth = Arc::new(RwLock::new(auth_settings(&config)?));
+
+    // One batch per (operator, backend, window): after a clean stop and a quick restart, wait
+    // for the next window instead of signing a second batch for the same window. SIGTERM and
+    // SIGINT end the wait (nothing was started yet), SIGHUP reloads as it does later.
     if let Some(last) = journal.last_window()? {
         let now = WindowId::containing(crate::now_ms(), window_len);
         if last >= now.get() {
@@ -310,12 +314,23 @@ pub async fn run(options: RunOptions, starter: &dyn EdgeStarter) -> anyhow::Resu
                 wait_ms = wait,
                 "a batch for this window is already signed; waiting for the next window"
             );
-            tokio::time::sleep(Duration::from_millis(wait)).await;
+            let next_window = tokio::time::sleep(Duration::from_millis(wait));
+            tokio::pin!(next_window);
+            loop {
+                tokio::select! {
+                    () = &mut next_window => break,
+                    signal = signals.next() => match signal {
+                        Signal::Stop(name) => {
+                            tracing::info!(signal = name, "stopping before the next window began");
+                            return Ok(());
+                        }
+                        Signal::Reload => reload(&options, &agent_settings, &auth, Some(&journal)),
+                    },
+                }
+            }
         }
     }
 
-    let agent_settings = Arc::new(RwLock::new(agent_settings(&config)));
-    let auth = Arc::new(RwLock::new(auth_settings(&config)?));
     let wake = Arc::new(Notify::new());
     let name_keys = Arc::new(JournalNameKeys::new(
         Arc::clone(&journal),

@@ -241,6 +241,44 @@ fn all_transports_batches_audits_and_restart() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A miner restarted within the window it signed at its stop waits for the next window before
+/// it serves; SIGTERM during that wait stops it at once and cleanly (it used to be ignored
+/// until the window ended, up to `window_secs`).
+#[test]
+fn sigterm_ends_the_wait_for_the_next_window() {
+    let dir = temp_dir("wait-stop");
+    let upstream = Upstream::start();
+    let config = write_config(&dir, upstream.addr(), "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .replace("window_secs = 2\n", "window_secs = 3600\n")
+        .replace("name_key_epoch_secs = 60\n", "name_key_epoch_secs = 3600\n");
+    std::fs::write(&config, text).unwrap();
+    let mut miner = Miner::spawn(&config);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert!(udp_ask(&socket, miner.addr("udp"), 1, "www.example.test"));
+    // SIGTERM closes this hour's window into a signed batch.
+    assert!(miner.terminate().success(), "{}", miner.output());
+    assert_eq!(miner.signed().len(), 1, "{}", miner.output());
+
+    let mut again = Miner::spawn_until(&config, |l| l.contains("waiting for the next window"));
+    let asked = std::time::Instant::now();
+    let status = again.terminate();
+    let took = asked.elapsed();
+    assert!(status.success(), "{}", again.output());
+    assert!(took < Duration::from_secs(10), "stopped after {took:?}");
+    let out = again.output();
+    assert!(
+        out.contains("stopping before the next window began"),
+        "{out}"
+    );
+    assert!(!out.contains("listening udp "), "{out}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn metrics_pass_promtool() {
     let dir = temp_dir("promtool");

@@ -132,6 +132,12 @@ pub(crate) struct Miner {
 
 impl Miner {
     pub(crate) fn spawn(config: &Path) -> Self {
+        Self::spawn_until(config, |l| l.starts_with("listening api "))
+    }
+
+    /// Starts the miner and waits (30 s at most) for the first output line that `ready`
+    /// accepts.
+    pub(crate) fn spawn_until(config: &Path, ready: impl Fn(&str) -> bool) -> Self {
         let mut child = Command::new(MINER)
             .arg("run")
             .arg("--config")
@@ -142,7 +148,7 @@ impl Miner {
             .unwrap();
         let lines = collect_lines(&mut child);
         let m = Self { child, lines };
-        m.wait_for(Duration::from_secs(30), |l| l.starts_with("listening api "))
+        m.wait_for(Duration::from_secs(30), ready)
             .unwrap_or_else(|| panic!("miner did not start:\n{}", m.output()));
         m
     }
