@@ -31,11 +31,8 @@ sleep 1
 tck=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run() {
-  local cfg=$1 label=$2 m t0 t1 q d
-  # A miner restarted within a window it already signed waits for the next one: each run
-  # starts on an empty data directory instead.
-  d=$(data_dir "$cfg")
-  [ -n "$d" ] && rm -rf "$d"
+  local cfg=$1 label=$2 m t0 t1 q
+  empty_data_dir "$cfg"
   taskset -c 0 "$miner" run --config "$cfg" > "$out/miner.log" 2>&1 &
   m=$!
   sleep 2
